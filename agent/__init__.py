@@ -1,0 +1,1 @@
+"""The collector agent: presence, device leases, collectors and the telemetry publisher."""

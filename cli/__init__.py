@@ -1,0 +1,1 @@
+"""The ``swtel`` command line (typer)."""

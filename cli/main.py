@@ -1,0 +1,46 @@
+"""The ``swtel`` entry point: root options, sub-commands, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from swtel.shared.errors import SwtelError
+
+from . import agent_cmd, device_cmd, lease_cmd, nats_cmd
+from .common import err_console
+
+app = typer.Typer(
+    name="swtel",
+    help="switch-telemetry: fleet-scale network telemetry collection.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(nats_cmd.app, name="nats")
+app.add_typer(device_cmd.app, name="device")
+app.add_typer(agent_cmd.app, name="agent")
+app.add_typer(lease_cmd.app, name="lease")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    nats_url: str | None = typer.Option(None, "--nats", help="NATS URL(s) (env SWTEL_NATS_URL; default nats://127.0.0.1:4222)"),
+    config: Path | None = typer.Option(None, "--config", help="TOML settings file (env SWTEL_CONFIG)"),
+) -> None:
+    ctx.obj = {"nats_url": nats_url, "config": config}
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry: user errors print one line on stderr and exit 2 (never a traceback)."""
+    try:
+        app(args=argv)
+    except SwtelError as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Code both the agent and the hub import: wire models, naming, settings, rendezvous ranking, errors."""

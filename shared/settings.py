@@ -1,0 +1,151 @@
+"""Settings: command-line flags, then ``SWTEL_*`` environment variables, then a TOML file, then defaults.
+
+Every setting is a field of :class:`Settings`; its description is the one documented in
+``docs/SETTINGS.md`` (a test keeps the two in step). The TOML file is ``--config FILE``, else
+``$SWTEL_CONFIG``, else ``/etc/swtel/swtel.toml`` when it exists. Keys in the file are the field names,
+either flat (``nats_url = "…"``) or grouped by their prefix (``[nats]`` ``url = "…"``).
+Nothing is read at import time: call :func:`load`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from .errors import InvalidInput
+
+D = msgspec.Meta  # short alias: each field's description is its documentation
+
+DEFAULT_CONFIG_PATH = Path("/etc/swtel/swtel.toml")
+SECRET_FIELDS = frozenset({"nats_password", "nats_token"})
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # --- NATS ---
+    nats_url: Annotated[str, D(description="NATS server URL(s), comma-separated for a cluster")] = (
+        "nats://127.0.0.1:4222"
+    )
+    nats_creds: Annotated[str | None, D(description="NATS credentials file (JWT + nkey seed)")] = None
+    nats_nkey: Annotated[str | None, D(description="NATS nkey seed file")] = None
+    nats_user: Annotated[str | None, D(description="NATS user name")] = None
+    nats_password: Annotated[str | None, D(description="NATS password (prefer an env var or the TOML file)")] = None
+    nats_token: Annotated[str | None, D(description="NATS auth token")] = None
+    nats_tls_ca: Annotated[str | None, D(description="CA bundle to verify the NATS server")] = None
+    nats_tls_cert: Annotated[str | None, D(description="client certificate for NATS mutual TLS")] = None
+    nats_tls_key: Annotated[str | None, D(description="client key for NATS mutual TLS")] = None
+    nats_replicas: Annotated[int, D(ge=1, le=5, description="replicas of buckets and streams (1 or 3)")] = 1
+    stream_max_age_s: Annotated[float, D(gt=0, description="telemetry kept in JetStream at most this long")] = 86400.0
+    stream_max_bytes: Annotated[int, D(gt=0, description="telemetry stream size limit in bytes")] = 2 * 1024**3
+    stream_duplicate_window_s: Annotated[float, D(gt=0, description="JetStream de-duplication window")] = 120.0
+    # --- agent ---
+    agent_id: Annotated[str, D(description="this agent's id (default: the host name)")] = ""
+    agent_capacity: Annotated[int, D(ge=1, description="most devices this agent holds; also its hashing weight")] = 10_000
+    agent_tags: Annotated[dict[str, str], D(description="agent tags, k=v,k=v in the environment")] = {}
+    heartbeat_s: Annotated[float, D(gt=0, description="presence heartbeat period")] = 1.0
+    presence_ttl_s: Annotated[float, D(gt=0, description="presence expires after this long without a heartbeat")] = 3.0
+    fence_margin_s: Annotated[float, D(ge=0, description="stop collecting this long before presence could expire")] = 0.5
+    claim_stagger_s: Annotated[float, D(ge=0, description="rank-k agent waits k times this before claiming")] = 0.25
+    settle_s: Annotated[float, D(ge=0, description="a better-ranked agent must be alive this long before handover")] = 5.0
+    handover_per_s: Annotated[float, D(gt=0, description="rate limit of voluntary handovers per agent")] = 500.0
+    secrets_file: Annotated[str | None, D(description="TOML file of credentials, [ref] username/password")] = None
+    # --- hub ---
+    database_url: Annotated[str, D(description="PostgreSQL/TimescaleDB DSN")] = "postgresql://127.0.0.1:5432/swtel"
+    hub_host: Annotated[str, D(description="hub listen address")] = "127.0.0.1"
+    hub_port: Annotated[int, D(ge=0, le=65535, description="hub listen port")] = 8080
+    retention_days: Annotated[int, D(ge=1, description="raw points kept this many days")] = 30
+    # --- general ---
+    log_level: Annotated[str, D(description="DEBUG, INFO, WARNING or ERROR")] = "INFO"
+
+    def redacted(self) -> dict[str, Any]:
+        """All settings as a dict with secrets masked: safe to print or log."""
+        out = msgspec.structs.asdict(self)
+        for k in SECRET_FIELDS:
+            if out.get(k):
+                out[k] = "***"
+        return out
+
+    @property
+    def resolved_agent_id(self) -> str:
+        return self.agent_id or socket.gethostname().split(".")[0]
+
+
+FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(name, default, description) of every setting, for docs and ``swtel --help`` pages."""
+    info = msgspec.inspect.type_info(Settings)
+    rows = []
+    for f in info.fields:
+        desc = ""
+        t = f.type
+        if isinstance(t, msgspec.inspect.Metadata):
+            desc = (t.extra_json_schema or {}).get("description", "") or ""
+        rows.append((f.name, repr(f.default) if f.default is not msgspec.NODEFAULT else "", desc))
+    return rows
+
+
+def _parse_tags(text: str) -> dict[str, str]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        k, sep, v = part.partition("=")
+        if not sep or not k:
+            raise InvalidInput(f"tag {part!r} is not key=value")
+        out[k] = v
+    return out
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise InvalidInput(f"cannot read config file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidInput(f"config file {path}: {e}") from None
+    flat: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, dict) and k not in FIELDS:  # [nats] url = "…" is nats_url
+            flat.update({f"{k}_{sub}": subv for sub, subv in v.items()})
+        else:
+            flat[k] = v
+    unknown = sorted(set(flat) - set(FIELDS))
+    if unknown:
+        raise InvalidInput(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return flat
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in FIELDS:
+        key = f"SWTEL_{name.upper()}"
+        if key in env:
+            out[name] = _parse_tags(env[key]) if name == "agent_tags" else env[key]
+    return out
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Merge defaults < TOML file < environment < flags (``None`` flag values are ignored)."""
+    env = os.environ if env is None else env
+    path = config_file or env.get("SWTEL_CONFIG")
+    merged: dict[str, Any] = {}
+    if path:
+        merged.update(_from_toml(Path(path)))
+    elif DEFAULT_CONFIG_PATH.is_file():
+        merged.update(_from_toml(DEFAULT_CONFIG_PATH))
+    merged.update(_from_env(env))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        return msgspec.convert(merged, Settings, strict=False)
+    except msgspec.ValidationError as e:
+        raise InvalidInput(f"bad setting: {e}") from None
+
