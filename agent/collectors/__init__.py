@@ -1,0 +1,1 @@
+"""Collectors: one per held device, started and stopped by the lease (see ``base.py`` for the contract)."""

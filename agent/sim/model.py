@@ -1,0 +1,141 @@
+"""State of one simulated switch, shared by its gNMI, SSH and NETCONF faces.
+
+Values are functions of time (monotonic clock since the device started) and a per-device seed, so every
+protocol reports the same numbers and thousands of devices cost no background work: counters only grow
+at per-interface rates, oper-status flaps now and then, CPU, memory and temperature wander.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+
+COUNTERS = (
+    "in-octets", "out-octets", "in-unicast-pkts", "out-unicast-pkts", "in-multicast-pkts",
+    "out-multicast-pkts", "in-errors", "out-errors", "in-discards", "out-discards",
+)
+
+_IFNAMES = {
+    "eos": lambda i: f"Ethernet{i + 1}",
+    "nxos": lambda i: f"Ethernet1/{i + 1}",
+    "junos": lambda i: f"ge-0/0/{i}",
+    "iosxr": lambda i: f"GigabitEthernet0/0/0/{i}",
+    "srl": lambda i: f"ethernet-1/{i + 1}",
+    "generic": lambda i: f"eth{i}",
+}
+
+FACTS = {
+    "eos": ("Arista", "DCS-7050SX3-48YC8", "4.30.1F"),
+    "nxos": ("Cisco", "N9K-C93180YC-FX", "10.3(2)"),
+    "junos": ("Juniper", "QFX5120-48Y", "22.4R1.10"),
+    "iosxr": ("Cisco", "NCS-5501", "7.9.1"),
+    "srl": ("Nokia", "7220 IXR-D2L", "23.10.1"),
+    "generic": ("Simulated", "SIM-48", "1.0"),
+}
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to inject, per device."""
+
+    wrong_password: bool = False  # reject every login
+    delay_s: float = 0.0  # answer this much later
+    hang: bool = False  # accept, then never answer
+    drop_stream_after_s: float | None = None  # gNMI: end a Subscribe stream with an error after this long
+    garbage: bool = False  # answer with bytes that parse as nothing
+    counter_reset_at_s: float | None = None  # counters restart from 0 at this age (a reboot, a clear)
+
+
+@dataclass
+class SimDevice:
+    name: str
+    platform: str = "generic"
+    interfaces: int = 48
+    username: str = "admin"
+    password: str = "admin"
+    seed: int | None = None
+    faults: Faults = field(default_factory=Faults)
+    started: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)
+    config_text: str = ""
+
+    def __post_init__(self) -> None:
+        if self.seed is None:
+            self.seed = int.from_bytes(hashlib.blake2b(self.name.encode(), digest_size=4).digest(), "big")
+        rnd = random.Random(self.seed)
+        self.ifnames = [_IFNAMES.get(self.platform, _IFNAMES["generic"])(i) for i in range(self.interfaces)]
+        # bytes/s per interface: from idle links to a busy 10G link
+        self._rates = [rnd.choice((1e3, 1e5, 1e6, 1e7, 1e8)) * rnd.uniform(0.5, 1.5) for _ in self.ifnames]
+        self._flap_period = [rnd.uniform(120, 900) for _ in self.ifnames]
+        self._phase = rnd.uniform(0, 1000)
+        self.serial = f"SIM{self.seed:08X}"
+        if not self.config_text:
+            self.config_text = self.default_config()
+
+    # ---- time -----------------------------------------------------------------------------------------
+
+    def age(self, now: float | None = None) -> float:
+        return (time.monotonic() if now is None else now) - self.started
+
+    def timestamp_ns(self) -> int:
+        return time.time_ns()
+
+    # ---- readings -------------------------------------------------------------------------------------
+
+    def counters(self, index: int, now: float | None = None) -> dict[str, int]:
+        """The ten counters of interface ``index``; they only grow (unless a reset fault is due)."""
+        t = self.age(now)
+        reset = self.faults.counter_reset_at_s
+        if reset is not None and t >= reset:
+            t -= reset
+        octets = self._rates[index] * t
+        pkts = octets / 800
+        return {
+            "in-octets": int(octets),
+            "out-octets": int(octets * 0.7),
+            "in-unicast-pkts": int(pkts),
+            "out-unicast-pkts": int(pkts * 0.7),
+            "in-multicast-pkts": int(pkts * 0.01),
+            "out-multicast-pkts": int(pkts * 0.005),
+            "in-errors": int(pkts * 1e-6),
+            "out-errors": int(pkts * 5e-7),
+            "in-discards": int(pkts * 1e-5),
+            "out-discards": int(pkts * 2e-5),
+        }
+
+    def oper_status(self, index: int, now: float | None = None) -> str:
+        """UP most of the time; each interface is DOWN for 5 s once per its flap period."""
+        t = self.age(now) + self._phase
+        return "DOWN" if (t % self._flap_period[index]) < 5.0 and index % 7 == 3 else "UP"
+
+    def cpu_percent(self, now: float | None = None) -> int:
+        t = self.age(now) + self._phase
+        return int(20 + 15 * math.sin(t / 60) + 5 * math.sin(t / 7))
+
+    def memory(self, now: float | None = None) -> tuple[int, int]:
+        """(physical, utilized) in bytes."""
+        t = self.age(now) + self._phase
+        total = 16 * 1024**3
+        return total, int(total * (0.45 + 0.05 * math.sin(t / 300)))
+
+    def temperature(self, now: float | None = None) -> float:
+        t = self.age(now) + self._phase
+        return round(42.0 + 3 * math.sin(t / 120), 1)
+
+    def uptime_s(self) -> int:
+        return int(self.age()) + 86400
+
+    @property
+    def facts(self) -> dict[str, str]:
+        vendor, model, version = FACTS.get(self.platform, FACTS["generic"])
+        return {"vendor": vendor, "model": model, "os_version": version, "serial": self.serial,
+                "hostname": self.name}
+
+    def default_config(self) -> str:
+        lines = [f"hostname {self.name}", "!"]
+        for ifname in self.ifnames:
+            lines += [f"interface {ifname}", "   no shutdown", "!"]
+        return "\n".join(lines) + "\n"
