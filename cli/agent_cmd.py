@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+from swtel.shared.views import agent_view
+
 from . import common
 
 app = typer.Typer(help="Collector agents.", no_args_is_help=True)
@@ -19,11 +21,7 @@ def list_(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", hel
     async def go() -> list[dict[str, Any]]:
         async with common.inventory(s) as inv:
             agents = await inv.agent_list()
-        return [
-            {"id": a.id, "host": a.host, "devices": a.devices, "draining": a.draining, "capacity": a.capacity,
-             "tags": a.tags, "version": a.version, "incarnation": a.incarnation}
-            for a in agents
-        ]
+        return [agent_view(a) for a in agents]
 
     rows = common.run(go())
     if json_out:

@@ -5,35 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import typer
 
-from swtel.shared import wire
 from swtel.shared.inventory import PLATFORMS, PROTOCOLS, make_device, parse_tags
+from swtel.shared.views import device_view
 
 from . import common
 from .device_files import read_devices
 
 app = typer.Typer(help="Manage the device inventory.", no_args_is_help=True)
-
-
-def device_row(d: wire.Device, lease: wire.Lease | None, token: int | None) -> dict[str, Any]:
-    """The stable JSON shape of a device (``name``, ``address``, ``protocol``, ``agent`` first). No secrets:
-    a device only ever holds a credential *reference*."""
-    return {
-        "name": d.name,
-        "address": d.address,
-        "protocol": d.protocol,
-        "agent": lease.agent if lease else None,
-        "port": d.port,
-        "platform": d.platform,
-        "credential": d.credential,
-        "tags": d.tags,
-        "pinned": d.pinned,
-        "tls": d.tls,
-        "token": token,
-        "subscriptions": [msgspec.to_builtins(s) for s in d.subscriptions],
-    }
 
 
 @app.command("add")
@@ -69,7 +49,7 @@ async def _rows(s: Any) -> list[dict[str, Any]]:
     async with common.inventory(s) as inv:
         devices = await inv.list()
         leases = {lease.device: (lease, rev) for lease, rev in await inv.lease_list()}
-    return [device_row(d, *(leases.get(d.name) or (None, None))) for d in devices]
+    return [device_view(d, *(leases.get(d.name) or (None, None))) for d in devices]
 
 
 @app.command("list")
@@ -107,7 +87,7 @@ def show(
         async with common.inventory(s) as inv:
             dev, _ = await inv.get(name)
             leases = {lease.device: (lease, rev) for lease, rev in await inv.lease_list()}
-        return device_row(dev, *(leases.get(dev.name) or (None, None)))
+        return device_view(dev, *(leases.get(dev.name) or (None, None)))
 
     row = common.run(go())
     if json_out:

@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+from swtel.shared.views import lease_view
+
 from . import common
 
 app = typer.Typer(help="Device leases.", no_args_is_help=True)
@@ -19,11 +21,7 @@ def list_(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", hel
     async def go() -> list[dict[str, Any]]:
         async with common.inventory(s) as inv:
             leases = await inv.lease_list()
-        return [
-            {"device": lease.device, "agent": lease.agent, "token": rev, "incarnation": lease.incarnation,
-             "acquired_ns": lease.acquired_ns}
-            for lease, rev in leases
-        ]
+        return [lease_view(lease, rev) for lease, rev in leases]
 
     rows = common.run(go())
     if json_out:
