@@ -15,6 +15,8 @@ from support.waits import eventually
 async def wait_kv_writable(url: str) -> None:
     import nats
 
+    from swtel.shared.inventory import snapshot
+
     async def writable() -> bool:
         nc = await nats.connect(url.split(","))
         try:
@@ -22,6 +24,7 @@ async def wait_kv_writable(url: str) -> None:
                 kv = await nc.jetstream(timeout=1).key_value(bucket)
                 await kv.put("probe", b"x")
                 await kv.purge("probe")
+                await snapshot(kv)  # a watch needs a consumer, placed after the re-election too
             return True
         except Exception:
             return False
@@ -215,4 +218,6 @@ def test_init_with_three_replicas_on_a_cluster(swtel, nats_cluster) -> None:
     asyncio.run(wait_kv_writable(url))
     res = swtel("--nats", url, "device", "add", "r2", "--address", "10.0.0.2", "--protocol", "ssh")
     assert res.code == 0, res.err
-    assert [r["name"] for r in json.loads(swtel("--nats", url, "device", "list", "--json").out)] == ["r1", "r2"]
+    listed = swtel("--nats", url, "device", "list", "--json")
+    assert listed.code == 0, listed.err
+    assert [r["name"] for r in json.loads(listed.out)] == ["r1", "r2"]
