@@ -1,20 +1,17 @@
 """A real PostgreSQL for tests: ``$SWTEL_TEST_DATABASE_URL``, else the local server on 127.0.0.1:5432 if it
-answers, else a private server started in a temp directory (Debian's binaries). Each test gets its own
+answers, else a private embedded server (pgserver) in a temp directory. Each test gets its own
 database, dropped afterwards."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-
-from .ports import free_port, wait_port
 
 LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -29,36 +26,26 @@ async def _answers(url: str) -> bool:
 
 
 class PrivatePostgres:
-    """initdb + pg_ctl in a temp dir; run as the ``postgres`` user when we are root (initdb refuses root)."""
+    """An embedded PostgreSQL from the ``pgserver`` wheel (a project dependency, used by ``swtel demo``)."""
 
     def __init__(self) -> None:
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-        if not bins:
-            raise RuntimeError("no PostgreSQL server binaries found (apt-get install postgresql)")
-        self.bin = Path(bins[-1])
         self.dir = Path(tempfile.mkdtemp(prefix="swtel-pg-"))
-        self.port = free_port()
-        self.as_root = os.geteuid() == 0
-        if self.as_root:
-            shutil.chown(self.dir, "postgres", "postgres")
-
-    def _run(self, *args: str) -> None:
-        cmd = [str(self.bin / args[0]), *args[1:]]
-        if self.as_root:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True)
+        self.server = None
 
     def start(self) -> str:
-        data = self.dir / "data"
-        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.dir / "log"), "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start", "-w")
-        wait_port("127.0.0.1", self.port)
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+
+            self.server = pgserver.get_server(self.dir, cleanup_mode="stop")
+        return self.server.get_uri()
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.dir / "data"), "stop", "-m", "fast")
+            if self.server is not None:
+                self.server.cleanup()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -74,8 +61,8 @@ async def admin_url() -> tuple[str, PrivatePostgres | None]:
 
 
 def with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 async def create_database(admin: str) -> tuple[str, str]:

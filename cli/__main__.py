@@ -1,0 +1,5 @@
+"""``python -m swtel.cli`` is ``swtel``."""
+
+from .main import run
+
+run()
