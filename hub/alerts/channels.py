@@ -8,6 +8,7 @@ logs them, and configs are shown with :func:`redacted`.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from email.message import EmailMessage
@@ -26,6 +27,22 @@ _ENV_RE = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)")
 
 class DeliveryError(Exception):
     """One failed attempt; ``str()`` is already free of secrets."""
+
+
+class _RedactWebhookURLs(logging.Filter):
+    """httpx logs every request's full URL at INFO, and a Slack webhook URL carries its token in the path:
+    the URLs this module posts to are shown as ``scheme://host/…`` instead. Other httpx users are untouched."""
+
+    urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and self.urls:
+            record.args = tuple(redact_url(str(a)) if str(a) in self.urls else a for a in record.args)
+        return True
+
+
+_url_filter = _RedactWebhookURLs()
+logging.getLogger("httpx").addFilter(_url_filter)
 
 
 def validate_channel(kind: str, config: dict[str, Any]) -> None:
@@ -126,6 +143,7 @@ class Sender:
     async def _post(self, config: dict[str, Any], body: dict[str, Any], key: str) -> None:
         url = _resolve(str(config["url"]))
         secrets = [url, urlsplit(url).path]
+        _url_filter.urls.add(str(httpx.URL(url)))
         try:
             resp = await self.http.post(url, json=body, headers={"Idempotency-Key": key})
         except httpx.HTTPError as e:

@@ -96,7 +96,7 @@ class SmtpSink:
                     self.logins.append(username)
                 return AuthResult(success=ok)
 
-            kwargs = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+            kwargs = {"authenticator": authenticator, "auth_require_tls": False}
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
 
     def start(self) -> SmtpSink:
