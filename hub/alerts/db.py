@@ -193,7 +193,7 @@ async def list_alerts(conn: asyncpg.Connection, *, include_all: bool = False, li
 async def history(conn: asyncpg.Connection, *, alert_id: int | None = None, limit: int = 200) -> list[HistoryView]:
     rows = await conn.fetch(
         """SELECT id, instance_id, rule_name, severity, device, path, from_state, to_state, value, at, detail
-           FROM alert_history WHERE ($1::bigint IS NULL OR instance_id = $1) ORDER BY at DESC, id DESC LIMIT $2""",
+           FROM alert_history WHERE ($1::bigint IS NULL OR instance_id = $1) ORDER BY id DESC LIMIT $2""",
         alert_id, limit,
     )
     return [HistoryView(id=r["id"], alert_id=r["instance_id"], rule=r["rule_name"], severity=r["severity"],
