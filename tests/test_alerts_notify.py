@@ -214,3 +214,28 @@ async def test_email_via_smtp_with_a_password_from_the_environment_that_never_le
 
 async def _dead_failed(pool: asyncpg.Pool) -> bool:
     return await pool.fetchval("SELECT bool_and(status = 'failed') FROM alert_outbox WHERE channel = 'dead'") is True
+
+
+@pytest.mark.asyncio
+async def test_alert_service_evaluates_periodically_and_notifies_until_closed(database_url: str) -> None:
+    import time
+
+    from swtel.hub.alerts.service import AlertService
+
+    hook = await WebhookReceiver().start()
+    src = LiveSource([wire.Device(name="sw1", address="127.0.0.1", port=9339, protocol="gnmi")])
+    async with alert_pool(database_url) as pool:
+        async with pool.acquire() as conn:
+            await db.add_channel(conn, "hook", "webhook", {"url": hook.url})
+            await db.add_rule(conn, Rule(name="cpu-high", device="sw1", path=CPU, condition="above", threshold=90,
+                                         channels=["hook"]))
+        service = AlertService(pool, src, interval_s=0.05, notifier=fast_notifier(pool))
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(service.run())
+            src.observe("sw1", CPU, 95, time.time())
+            await eventually(lambda: _ready(len(hook.received) == 1), timeout=10, what="the firing notification")
+            src.observe("sw1", CPU, 5, time.time())
+            await eventually(lambda: _ready(len(hook.received) == 2), timeout=10, what="the resolved notification")
+            service.close()
+        assert [r.body["state"] for r in hook.received] == ["firing", "resolved"]
+    await hook.stop()
