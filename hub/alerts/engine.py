@@ -2,8 +2,10 @@
 
 The elected hub calls it periodically; nothing else is needed to run alerting. Safety does not depend on
 the election: every transition is a conditional UPDATE (``WHERE id = … AND version = <read>``) committed
-in one transaction with its history row and its outbox rows. Two engines evaluating the same instance
-both try; exactly one UPDATE matches, the other changes nothing and sends nothing. A hub that dies after
+in one transaction with its history row and its outbox rows (set-wise, up to ``_CHUNK`` transitions of a
+rule per transaction: one commit per storm, not one per series). Two engines evaluating the same instance
+both try; exactly one UPDATE matches, the other changes nothing and sends nothing. Rows are locked in id
+order with SKIP LOCKED, so two evaluators never wait on (or deadlock with) each other. A hub that dies after
 the commit leaves the outbox rows for any notifier to deliver; one that dies before it leaves nothing, and
 the next evaluation (by whichever hub) makes the transition again, once.
 """
@@ -15,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
@@ -40,6 +42,23 @@ class EvalStats(msgspec.Struct):
     notifications: int = 0
     lost: int = 0
     errors: int = 0
+
+
+class _Plan(NamedTuple):
+    id: int
+    version: int
+    from_state: str
+    target: State
+    value: float | None
+    notify: bool
+    new_episode: bool
+    detail: str
+    device: str
+    path: str
+    shown_value: float | None
+
+
+_CHUNK = 2000  # transitions per transaction: bounded statement size and lock time
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -100,28 +119,32 @@ class Engine:
             rows = await conn.fetch(f"SELECT {_INSTANCE_COLS} FROM alert_instances WHERE rule_id = $1", rule.id)
             instances = {(r["device"], r["path"]): r for r in rows}
             selected_set = set(selected)
+            conds: dict[tuple[str, str], tuple[bool | None, float | None]] = {}
+            missing = []
             for key in observations.keys() | instances.keys():
                 obs, inst = observations.get(key), instances.get(key)
                 if obs is None:
                     # no data: a device that left the selection is resolved; otherwise wait and see
-                    cond: bool | None = False if key[0] not in selected_set else None
-                    value = None
-                else:
-                    cond, value = self._condition(rule, obs, inst, now), obs.value
-                if inst is None:
-                    if not cond and not (rule.condition == "absent" and obs is not None and obs.ts is None):
-                        continue  # healthy series get no row: rows exist only for what was ever interesting
-                    inst = await self._create(conn, rule, key, now)
-                state: State = inst["state"]
-                target = next_state(state, _ts(inst["since"]) or now, cond, now, rule.for_s, self.resolved_keep_s)
-                if target is None:
+                    conds[key] = (False if key[0] not in selected_set else None, None)
                     continue
-                won, notified = await self._transition(conn, rule, inst, target, value, now)
-                if won:
-                    stats.transitions += 1
-                    stats.notifications += notified
-                else:
-                    stats.lost += 1
+                conds[key] = (self._condition(rule, obs, inst, now), obs.value)
+                if inst is None and (conds[key][0] or (rule.condition == "absent" and obs.ts is None)):
+                    missing.append(key)  # healthy series get no row: rows exist only for what was interesting
+            if missing:
+                instances.update(await self._create(conn, rule, missing, now))
+            plans = []
+            for key, inst in instances.items():
+                cond, value = conds.get(key, (None, None))
+                target = next_state(inst["state"], _ts(inst["since"]) or now, cond, now, rule.for_s,
+                                    self.resolved_keep_s)
+                if target is not None:
+                    plans.append(self._plan(rule, inst, target, value, now))
+            plans.sort(key=lambda p: p.id)
+            for i in range(0, len(plans), _CHUNK):
+                won, notified = await self._apply(conn, rule, plans[i:i + _CHUNK], now)
+                stats.transitions += won
+                stats.notifications += notified
+                stats.lost += len(plans[i:i + _CHUNK]) - won
 
     def _condition(self, rule: Rule, obs: Observation, inst: Any, now: float) -> bool | None:
         silent = None
@@ -131,71 +154,102 @@ class Engine:
             silent = None if ref is None else now - ref
         return rule.holds(obs.value, obs.rate_per_s, silent)
 
-    async def _create(self, conn: asyncpg.Connection, rule: Rule, key: tuple[str, str], now: float) -> Any:
-        row = await conn.fetchrow(
+    async def _create(self, conn: asyncpg.Connection, rule: Rule, keys: list[tuple[str, str]], now: float
+                      ) -> dict[tuple[str, str], Any]:
+        """Insert instance rows in state ok; rows another evaluator inserted first are read back instead.
+        Keys are sorted so two evaluators insert in the same order and cannot deadlock on each other."""
+        keys = sorted(keys)
+        devices, paths = [k[0] for k in keys], [k[1] for k in keys]
+        rows = await conn.fetch(
             f"""INSERT INTO alert_instances (rule_id, device, path, state, since, created_at)
-                VALUES ($1, $2, $3, 'ok', $4, $4)
+                SELECT $1, d, p, 'ok', $4, $4 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS k(d, p, n)
+                ORDER BY n
                 ON CONFLICT (rule_id, device, path) DO NOTHING RETURNING {_INSTANCE_COLS}""",
-            rule.id, key[0], key[1], _dt(now),
+            rule.id, devices, paths, _dt(now),
         )
-        if row is None:  # another evaluator created it first: work from its row (and its version)
-            row = await conn.fetchrow(
-                f"SELECT {_INSTANCE_COLS} FROM alert_instances WHERE rule_id = $1 AND device = $2 AND path = $3",
-                rule.id, key[0], key[1],
-            )
-        return row
+        out = {(r["device"], r["path"]): r for r in rows}
+        if len(out) < len(keys):
+            rows = await conn.fetch(
+                f"""SELECT {_INSTANCE_COLS} FROM alert_instances i JOIN unnest($2::text[], $3::text[]) AS k(d, p)
+                    ON i.device = k.d AND i.path = k.p WHERE i.rule_id = $1""", rule.id, devices, paths)
+            out.update({(r["device"], r["path"]): r for r in rows if (r["device"], r["path"]) not in out})
+        return out
 
-    async def _transition(
-        self, conn: asyncpg.Connection, rule: Rule, inst: Any, target: State, value: float | None, now: float
-    ) -> tuple[bool, int]:
-        """Make one transition if nobody made another first. Returns (won, notifications queued)."""
+    def _plan(self, rule: Rule, inst: Any, target: State, value: float | None, now: float) -> _Plan:
         new_episode = target in ("pending", "firing") and inst["state"] in ("ok", "resolved")
-        notify = False
+        notify, detail = False, ""
         if target == "firing":
             last = _ts(inst["notified_at"])
             notify = last is None or now - last >= rule.cooldown_s
+            detail = "" if notify else "notification suppressed by cooldown"
         elif target == "resolved":
             notify = inst["notified"]
-        detail = ""
-        if target == "firing" and not notify:
-            detail = "notification suppressed by cooldown"
-        notify = notify and bool(rule.channels)
+        return _Plan(inst["id"], inst["version"], inst["state"], target, value, notify and bool(rule.channels),
+                     new_episode, detail, inst["device"], inst["path"],
+                     value if value is not None else inst["value"])
+
+    async def _apply(self, conn: asyncpg.Connection, rule: Rule, plans: list[_Plan], now: float) -> tuple[int, int]:
+        """Make the planned transitions that nobody made first, in one transaction: conditional UPDATE
+        (rows locked in id order, rows another evaluator holds skipped), history, outbox."""
         at = _dt(now)
+        cols = list(zip(*[(p.id, p.version, p.target, p.value, p.notify, p.new_episode) for p in plans]))
         async with conn.transaction():
-            row = await conn.fetchrow(
-                """UPDATE alert_instances SET
-                       state = $3, since = $4, value = COALESCE($5, value), version = version + 1,
-                       fired_at = CASE WHEN $3 = 'firing' THEN $4 ELSE fired_at END,
-                       resolved_at = CASE WHEN $3 = 'resolved' THEN $4 ELSE resolved_at END,
-                       notified = CASE WHEN $3 = 'firing' THEN $6 WHEN $7 THEN false ELSE notified END,
-                       notified_at = CASE WHEN $3 = 'firing' AND $6 THEN $4 ELSE notified_at END,
-                       acknowledged = acknowledged AND NOT $7,
-                       acked_by = CASE WHEN $7 THEN NULL ELSE acked_by END,
-                       acked_at = CASE WHEN $7 THEN NULL ELSE acked_at END
-                   WHERE id = $1 AND version = $2
-                   RETURNING id""",
-                inst["id"], inst["version"], target, at, value, notify, new_episode,
+            won = await conn.fetch(
+                """WITH plan AS (
+                       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::float8[], $5::bool[],
+                                            $6::bool[]) AS p(id, version, target, value, notify, new_episode)),
+                   locked AS (
+                       SELECT i.id FROM alert_instances i JOIN plan p ON p.id = i.id AND p.version = i.version
+                       ORDER BY i.id FOR UPDATE OF i SKIP LOCKED)
+                   UPDATE alert_instances i SET
+                       state = p.target, since = $7, value = COALESCE(p.value, i.value), version = i.version + 1,
+                       fired_at = CASE WHEN p.target = 'firing' THEN $7 ELSE i.fired_at END,
+                       resolved_at = CASE WHEN p.target = 'resolved' THEN $7 ELSE i.resolved_at END,
+                       notified = CASE WHEN p.target = 'firing' THEN p.notify WHEN p.new_episode THEN false
+                                       ELSE i.notified END,
+                       notified_at = CASE WHEN p.target = 'firing' AND p.notify THEN $7 ELSE i.notified_at END,
+                       acknowledged = i.acknowledged AND NOT p.new_episode,
+                       acked_by = CASE WHEN p.new_episode THEN NULL ELSE i.acked_by END,
+                       acked_at = CASE WHEN p.new_episode THEN NULL ELSE i.acked_at END
+                   FROM plan p
+                   WHERE i.id = p.id AND i.version = p.version AND i.id IN (SELECT id FROM locked)
+                   RETURNING i.id""",
+                *cols, at,
             )
-            if row is None:
-                return False, 0
-            history_id = await conn.fetchval(
+            winners = {r["id"] for r in won}
+            done = [p for p in plans if p.id in winners]
+            if not done:
+                return 0, 0
+            hist = await conn.fetch(
                 """INSERT INTO alert_history (instance_id, instance_version, rule_id, rule_name, device, path,
                                               severity, from_state, to_state, value, at, detail)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id""",
-                inst["id"], inst["version"], rule.id, rule.name, inst["device"], inst["path"], rule.severity,
-                inst["state"], target, value, at, detail,
+                   SELECT i, v, $7, $8, d, p, $9, f, t, val, $10, det
+                   FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                               $11::float8[], $12::text[]) AS h(i, v, d, p, f, t, val, det)
+                   RETURNING id, instance_id""",
+                [p.id for p in done], [p.version for p in done], [p.device for p in done], [p.path for p in done],
+                [p.from_state for p in done], [p.target for p in done], rule.id, rule.name, rule.severity, at,
+                [p.value for p in done], [p.detail for p in done],
             )
-            if not notify:
-                return True, 0
-            payload = {
-                "alert_id": inst["id"], "history_id": history_id, "rule": rule.name, "severity": rule.severity,
-                "state": target, "device": inst["device"], "path": inst["path"],
-                "value": value if value is not None else inst["value"], "condition": rule.describe(),
-                "at": at.isoformat(),
-            }
-            await conn.executemany(
-                "INSERT INTO alert_outbox (history_id, channel, kind, payload) VALUES ($1, $2, $3, $4)",
-                [(history_id, ch, target, json.dumps(payload)) for ch in rule.channels],
-            )
-        log.info("alert %s %s → %s on %s %s", rule.name, inst["state"], target, inst["device"], inst["path"])
-        return True, len(rule.channels)
+            history_ids = {r["instance_id"]: r["id"] for r in hist}
+            out = []
+            for p in done:
+                if not p.notify:
+                    continue
+                payload = json.dumps({
+                    "alert_id": p.id, "history_id": history_ids[p.id], "rule": rule.name, "severity": rule.severity,
+                    "state": p.target, "device": p.device, "path": p.path, "value": p.shown_value,
+                    "condition": rule.describe(), "at": at.isoformat(),
+                })
+                out += [(history_ids[p.id], ch, p.target, payload) for ch in rule.channels]
+            if out:
+                await conn.execute(
+                    """INSERT INTO alert_outbox (history_id, channel, kind, payload)
+                       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[])""",
+                    *[list(c) for c in zip(*out)],
+                )
+        for p in done[:20]:
+            log.info("alert %s %s → %s on %s %s", rule.name, p.from_state, p.target, p.device, p.path)
+        if len(done) > 20:
+            log.info("alert %s: %d more transitions", rule.name, len(done) - 20)
+        return len(done), len(out)
