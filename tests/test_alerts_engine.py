@@ -76,9 +76,11 @@ async def test_pending_that_stops_holding_goes_back_to_ok_without_notifying(data
         src.observe("sw1", CPU, 2, T0 + 40)
         await eng.evaluate_once(T0 + 40)
         await eng.evaluate_once(T0 + 100)
+        src.observe("sw1", CPU, 40, T0 + 110)
+        await eng.evaluate_once(T0 + 110)
         assert [t[2:] for t in await transitions(pool)] == [("ok", "pending"), ("pending", "ok"), ("ok", "pending"),
-                                                             ("pending", "firing")]
-        assert await outbox_kinds(pool) == ["firing"]
+                                                             ("pending", "firing"), ("firing", "resolved")]
+        assert await outbox_kinds(pool) == ["firing", "resolved"]
 
 
 @pytest.mark.asyncio
@@ -260,3 +262,29 @@ async def test_rate_increase_across_a_simulated_counter_reset(database_url: str)
         hist = await transitions(pool, "busy")
         assert [(h[1], h[3]) for h in hist if h[1] == path] == [(path, "pending"), (path, "firing")], hist
         assert await transitions(pool, "too-busy") == []
+        # the link goes quiet: the counter stops growing, the rate drops to zero, the alert resolves
+        last = sim.counters(0, now=580.0)["in-octets"]
+        for t in (610, 640):
+            src.observe("sw1", path, last, T0 + t)
+            await eng.evaluate_once(T0 + t)
+        assert [h[3] for h in await transitions(pool, "busy") if h[1] == path] == ["pending", "firing", "resolved"]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_data_source_for_one_rule_is_counted_and_the_others_still_run(
+        database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    class FlakySource(LiveSource):  # a fake: LiveSource that breaks for one rule
+        async def samples(self, rule, devices, now):
+            if rule.name == "broken":
+                raise RuntimeError("backend fell over")
+            return await super().samples(rule, devices, now)
+
+    src = FlakySource([dev("sw1")])
+    async with alert_pool(database_url) as pool:
+        await add(pool, name="broken", device="sw1", path=CPU, condition="above", threshold=1)
+        await add(pool, name="works", device="sw1", path=CPU, condition="above", threshold=1)
+        src.observe("sw1", CPU, 5, T0)
+        stats = await Engine(pool, src).evaluate_once(T0)
+        assert (stats.rules, stats.errors, stats.transitions) == (2, 1, 1)
+        assert await transitions(pool, "works") == [("sw1", CPU, "ok", "firing")]
+        assert "alert rule broken: evaluation failed" in caplog.text
