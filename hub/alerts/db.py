@@ -5,7 +5,6 @@ The engine, the notifier and the CLI share these functions so there is one place
 
 from __future__ import annotations
 
-import asyncio
 import json
 from importlib import resources
 from typing import Any
@@ -41,7 +40,7 @@ async def connect(dsn: str, timeout: float = 5.0) -> asyncpg.Connection:
     """One connection, or :class:`ConnectFailed` naming the DSN (without its password)."""
     try:
         return await asyncpg.connect(dsn, timeout=timeout)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, asyncio.TimeoutError) as e:
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConnectFailed(f"cannot connect to PostgreSQL at {redact_dsn(dsn)}: {reason}") from None
     except ValueError as e:  # asyncpg rejects a malformed DSN with ValueError

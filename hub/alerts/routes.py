@@ -39,7 +39,7 @@ def alert_routes(pool: asyncpg.Pool | Callable[[], asyncpg.Pool]) -> list[HTTPRo
         return pool() if callable(pool) and not isinstance(pool, asyncpg.Pool) else pool  # type: ignore[return-value]
 
     @get("/api/alerts")
-    async def list_alerts(all: FromQuery[bool] = False, limit: FromQuery[int] = 1000) -> list[db.AlertView]:  # noqa: A002
+    async def list_alerts(all: FromQuery[bool] = False, limit: FromQuery[int] = 1000) -> list[db.AlertView]:  # "all" is the query name
         async with get_pool().acquire() as conn:
             return await db.list_alerts(conn, include_all=all, limit=min(max(limit, 1), 10_000))
 
