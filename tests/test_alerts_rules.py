@@ -1,4 +1,4 @@
-"""Rule validation, path patterns, selectors, counter rates and the state machine (no servers needed)."""
+"""Rule validation, path patterns, selectors, counter rates and the state machine (one test uses PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from swtel.shared.errors import InvalidInput
 IF = "/interfaces/interface[name=Ethernet1/1]/state/counters/in-errors"
 
 
-@pytest.mark.parametrize(("pattern", "path", "matches"), [
+PATTERNS = [
     ("/interfaces/interface[name=*]/state/counters/in-errors", IF, True),
     ("/interfaces/interface[name=Ethernet1/1]/state/counters/in-errors", IF, True),
     ("/interfaces/interface[name=Ethernet2]/state/counters/in-errors", IF, False),
@@ -23,9 +23,28 @@ IF = "/interfaces/interface[name=Ethernet1/1]/state/counters/in-errors"
     ("/interfaces/interface[name=*]/state/counters/in-errors", IF + "x", False),
     ("/a[k=v.1]/b", "/a[k=vX1]/b", False),  # key values are literal, not regular expressions
     ("/components/component[name=*][slot=*]/t", "/components/component[name=PSU1][slot=2]/t", True),
-])
+]
+
+
+@pytest.mark.parametrize(("pattern", "path", "matches"), PATTERNS)
 def test_path_patterns(pattern: str, path: str, matches: bool) -> None:
     assert path_matches(pattern, path) is matches
+
+
+@pytest.mark.asyncio
+async def test_path_patterns_mean_the_same_as_postgresql_regexes(database_url: str) -> None:
+    """A database-backed source may filter series in SQL with ``name ~ ('^' || regex || '$')``."""
+    import asyncpg
+
+    from swtel.hub.alerts.rules import path_regex
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        for pattern, path, matches in PATTERNS:
+            got = await conn.fetchval("SELECT $1::text ~ ('^' || $2::text || '$')", path, path_regex(pattern).pattern)
+            assert got is matches, (pattern, path)
+    finally:
+        await conn.close()
 
 
 @pytest.mark.parametrize(("kw", "message"), [

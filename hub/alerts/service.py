@@ -41,6 +41,8 @@ class AlertService:
                         log.info("alert evaluation: %s", stats)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                     log.warning("alert evaluation skipped: database unavailable (%s)", type(e).__name__)
+                except Exception:  # e.g. the data source failed to list devices: try again next period
+                    log.exception("alert evaluation failed")
                 try:
                     await asyncio.wait_for(self._stop.wait(), self.interval_s)
                 except TimeoutError:
