@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 import typer
+from rich.markup import escape
 
 from swtel.hub.alerts import db
 from swtel.hub.alerts.channels import parse_hostport, redacted
-from swtel.hub.alerts.rules import SEVERITIES, Rule, format_duration, parse_duration, parse_selector_tags
+from swtel.hub.alerts.rules import SEVERITIES, Rule, format_duration, parse_duration, parse_selector_tags, validate
 from swtel.shared.errors import InvalidInput
 
 from . import common
@@ -27,6 +28,15 @@ app.add_typer(rule_app, name="rule")
 app.add_typer(channel_app, name="channel")
 
 DB_HELP = "PostgreSQL DSN (env SWTEL_DATABASE_URL)"
+
+
+def _say(text: str) -> None:
+    # markup off: gNMI paths are full of [key=value], which rich would take for style tags
+    common.console.print(text, markup=False, highlight=False)
+
+
+def _table(columns: list[str], rows: list[tuple[Any, ...]], *, empty: str) -> None:
+    common.print_table(columns, [tuple(escape(v) if isinstance(v, str) else v for v in r) for r in rows], empty=empty)
 
 
 @asynccontextmanager
@@ -58,7 +68,7 @@ def rule_add(
     name: str = typer.Argument(..., help="rule name"),
     device: str | None = typer.Option(None, "--device", help="one device by name"),
     tag: list[str] = typer.Option([], "--tag", help="select devices by tag k=v (repeatable; all must match)"),
-    path: str = typer.Option(..., "--path", help="gNMI path pattern, * as a key value: /interfaces/interface[name=*]/state/counters/in-errors"),
+    path: str = typer.Option(..., "--path", help="gNMI path pattern, * as a key value: /interfaces/interface\\[name=*]/state/counters/in-errors"),
     above: float | None = typer.Option(None, "--above", help="fire when the value is above X"),
     below: float | None = typer.Option(None, "--below", help="fire when the value is below X"),
     absent: str | None = typer.Option(None, "--absent", help="fire when no data came for this long (5m)"),
@@ -82,10 +92,11 @@ def rule_add(
         threshold=threshold, for_s=parse_duration(for_, "--for"), cooldown_s=parse_duration(cooldown, "--cooldown"),
         severity=severity, channels=channel, enabled=not disabled,  # type: ignore[arg-type]
     )
+    validate(rule)  # before connecting: a typo is reported even when the database is down
     added = _with_db(ctx, dsn, lambda conn: db.add_rule(conn, rule))
     to = f" → {', '.join(added.channels)}" if added.channels else " (no channels: recorded, not notified)"
-    common.console.print(f"added rule {added.name}: {added.selector()} {added.path} {added.describe()}"
-                         f" for {format_duration(added.for_s)}, {added.severity}{to}", highlight=False)
+    _say(f"added rule {added.name}: {added.selector()} {added.path} {added.describe()}"
+         f" for {format_duration(added.for_s)}, {added.severity}{to}")
 
 
 @rule_app.command("list")
@@ -99,7 +110,7 @@ def rule_list(
     if json_out:
         common.print_json([msgspec.structs.asdict(r) for r in rules])  # every field, defaults too
         return
-    common.print_table(
+    _table(
         ["NAME", "SELECTOR", "PATH", "CONDITION", "FOR", "COOLDOWN", "SEVERITY", "CHANNELS", "ENABLED"],
         [(r.name, r.selector(), r.path, r.describe(), format_duration(r.for_s), format_duration(r.cooldown_s),
           r.severity, ",".join(r.channels), "yes" if r.enabled else "no") for r in rules],
@@ -115,7 +126,7 @@ def rule_remove(
 ) -> None:
     """Remove a rule and its alerts (their history stays)."""
     _with_db(ctx, dsn, lambda conn: db.remove_rule(conn, name))
-    common.console.print(f"removed rule {name}")
+    _say(f"removed rule {name}")
 
 
 # ---- channels ------------------------------------------------------------------------------------------
@@ -153,7 +164,7 @@ def channel_add(
     else:
         config = {"url": webhook or slack}
     _with_db(ctx, dsn, lambda conn: db.add_channel(conn, name, kind, config))
-    common.console.print(f"added {kind} channel {name}: {redacted(kind, config)}", highlight=False)
+    _say(f"added {kind} channel {name}: {redacted(kind, config)}")
 
 
 @channel_app.command("list")
@@ -167,7 +178,7 @@ def channel_list(
     if json_out:
         common.print_json([{"name": n, "kind": k, "target": redacted(k, c)} for n, k, c in rows])
         return
-    common.print_table(["NAME", "KIND", "TARGET"], [(n, k, redacted(k, c)) for n, k, c in rows],
+    _table(["NAME", "KIND", "TARGET"], [(n, k, redacted(k, c)) for n, k, c in rows],
                        empty="no channels: add one with `swtel alert channel add`")
 
 
@@ -179,7 +190,7 @@ def channel_remove(
 ) -> None:
     """Remove a channel no rule uses."""
     _with_db(ctx, dsn, lambda conn: db.remove_channel(conn, name))
-    common.console.print(f"removed channel {name}")
+    _say(f"removed channel {name}")
 
 
 # ---- alerts --------------------------------------------------------------------------------------------
@@ -197,7 +208,7 @@ def alert_list(
     if json_out:
         common.print_json(msgspec.to_builtins(alerts))
         return
-    common.print_table(
+    _table(
         ["ID", "STATE", "SEVERITY", "RULE", "DEVICE", "PATH", "VALUE", "CONDITION", "SINCE", "ACK"],
         [(a.id, a.state, a.severity, a.rule, a.device, a.path, "" if a.value is None else f"{a.value:g}",
           a.condition, a.since[:19].replace("T", " "), a.acked_by or "") for a in alerts],
@@ -215,7 +226,7 @@ def alert_ack(
     """Acknowledge a firing alert."""
     who = by or getpass.getuser()
     _with_db(ctx, dsn, lambda conn: db.acknowledge(conn, alert_id, who))
-    common.console.print(f"acknowledged alert {alert_id} as {who}")
+    _say(f"acknowledged alert {alert_id} as {who}")
 
 
 @app.command("history")
@@ -231,7 +242,7 @@ def alert_history(
     if json_out:
         common.print_json(msgspec.to_builtins(rows))
         return
-    common.print_table(
+    _table(
         ["AT", "ID", "RULE", "DEVICE", "PATH", "FROM", "TO", "VALUE", "DETAIL"],
         [(h.at[:19].replace("T", " "), h.alert_id, h.rule, h.device, h.path, h.from_state, h.to_state,
           "" if h.value is None else f"{h.value:g}", h.detail) for h in rows],
@@ -250,7 +261,7 @@ def alert_outbox(
     if json_out:
         common.print_json(msgspec.to_builtins(rows))
         return
-    common.print_table(
+    _table(
         ["ID", "ALERT", "RULE", "KIND", "CHANNEL", "STATUS", "ATTEMPTS", "NEXT", "LAST ERROR"],
         [(o.id, o.alert_id, o.rule, o.kind, o.channel, o.status, o.attempts,
           o.next_attempt_at[:19].replace("T", " ") if o.status == "pending" else "", o.last_error) for o in rows],

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from swtel.shared.errors import SwtelError
 
@@ -41,7 +42,7 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except SwtelError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # paths hold [k=v]
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -46,16 +46,20 @@ def test_rules_channels_add_list_remove(cli) -> None:
     assert cli("alert", "rule", "add", "quiet", "--device", "sw1", "--path", CPU, "--absent", "5m").code == 0
     rules = json.loads(cli("alert", "rule", "list", "--json").out)
     assert [r["name"] for r in rules] == ["leaf-errors", "quiet"]
+    assert rules[0]["path"] == ERR
     assert rules[0]["tags"] == {"role": "leaf", "site": "ams"} and rules[0]["for_s"] == 120
     assert rules[0]["cooldown_s"] == 1800 and rules[0]["channels"] == ["ops", "mail"]
     assert rules[1]["condition"] == "absent" and rules[1]["threshold"] == 300 and rules[1]["device"] == "sw1"
+    assert f"added rule quiet: sw1 {CPU} no data for 5m" in cli(
+        "alert", "rule", "add", "quiet2", "--device", "sw1", "--path", CPU, "--absent", "5m").out.replace("quiet2", "quiet")
     table = cli("alert", "rule", "list").out
     assert "no data for 5m" in table and "leaf-errors" in table
+    assert ERR in table, "the [name=*] key was eaten as rich markup"
 
     assert "channel 'ops' is used by rule 'leaf-errors'" in one_line_error(cli("alert", "channel", "remove", "ops"))
     assert cli("alert", "rule", "remove", "leaf-errors").code == 0
     assert cli("alert", "channel", "remove", "ops").code == 0
-    assert [r["name"] for r in json.loads(cli("alert", "rule", "list", "--json").out)] == ["quiet"]
+    assert [r["name"] for r in json.loads(cli("alert", "rule", "list", "--json").out)] == ["quiet", "quiet2"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -66,6 +70,7 @@ def test_rules_channels_add_list_remove(cli) -> None:
     (["--tag", "oops", "--path", CPU, "--above", "1"], "tag 'oops' is not key=value"),
     (["--device", "sw1", "--path", "interfaces/x", "--above", "1"], "must start with /"),
     (["--device", "sw1", "--path", "/a[name=x", "--above", "1"], "is malformed near"),
+    (["--device", "sw1", "--path", "/a[name=x]/b]", "--above", "1"], "path '/a[name=x]/b]' is malformed near ']'"),
     (["--device", "sw1", "--path", CPU, "--absent", "soon"], "--absent 'soon' is not a duration"),
     (["--device", "sw1", "--path", CPU, "--absent", "0s"], "--absent needs a duration above zero"),
     (["--device", "sw1", "--path", CPU, "--above", "1", "--for", "9d"], "--for must be between 0 and 7d"),
