@@ -135,7 +135,8 @@ async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[s
         except DeviceError as e:
             await status.fail("error", str(e), session_lost=False)
         else:
-            await ctx.publish.batch(sub.name, samples)
+            if samples:
+                await ctx.publish.batch(sub.name, samples)
             await status.ok(len(samples))
         due += sub.interval_s
         now = time.monotonic()
