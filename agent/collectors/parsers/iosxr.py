@@ -41,7 +41,7 @@ def interfaces(text: str, ts: int) -> list[Sample]:
     for head, nxt in zip(heads, heads[1:] + [None], strict=True):
         name, proto = head.group(1), head.group(3)
         block = text[head.end() : nxt.start() if nxt else len(text)]
-        out.append(Sample(paths.oper_status(name), "UP" if proto.startswith("up") else paths.oper_value(proto), ts))
+        out.append(Sample(paths.oper_status(name), "UP" if proto.startswith("up") else "DOWN", ts))
         c = paths.counter
         for rx, bm, err, d in ((_IN, _IN_BM, _IN_ERR, "in"), (_OUT, _OUT_BM, _OUT_ERR, "out")):
             m = rx.search(block)
