@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from xml.sax.saxutils import escape, quoteattr
 
 import asyncssh
 
@@ -35,10 +36,10 @@ def hello(session_id: int, models: Sequence[str], base11: bool = True) -> bytes:
 
 
 def rpc_error(message_id: str | None, tag: str, message: str, etype: str = "protocol") -> str:
-    mid = f' message-id="{message_id}"' if message_id is not None else ""
+    mid = f" message-id={quoteattr(message_id)}" if message_id is not None else ""
     return (f'<rpc-reply xmlns="{NS_BASE}"{mid}><rpc-error><error-type>{etype}</error-type>'
             f"<error-tag>{tag}</error-tag><error-severity>error</error-severity>"
-            f'<error-message xml:lang="en">{message}</error-message></rpc-error></rpc-reply>')
+            f'<error-message xml:lang="en">{escape(message)}</error-message></rpc-error></rpc-reply>')
 
 
 class _Session:
@@ -135,7 +136,7 @@ class _Session:
         return True
 
     def _reply(self, mid: str, inner: str) -> bytes:
-        return f'<rpc-reply xmlns="{NS_BASE}" message-id="{mid}">{inner}</rpc-reply>'.encode()
+        return f'<rpc-reply xmlns="{NS_BASE}" message-id={quoteattr(mid)}>{inner}</rpc-reply>'.encode()
 
 
 async def netconf_session(process: asyncssh.SSHServerProcess, dev: SimDevice,
