@@ -40,26 +40,30 @@ class SessionBroken(DeviceError):
 
 
 class Status:
-    """One clear status per device; an event only when it changes (no event storms from a flapping device)."""
+    """One clear status per device, and events only when it changes, so a device that fails the same way
+    on every retry says so once. ``session_up`` is announced with a session's first good poll (a device
+    that accepts the login and then hangs never looked up), ``session_down`` when an announced session ends."""
 
     def __init__(self, ctx: CollectorContext) -> None:
         self.ctx = ctx
-        self.session_up = False
-        self.reported: str | None = None
+        self.detail = ""
+        self.announced = False
+        self.reported: str | None = None  # the failure status last announced
 
-    async def up(self, detail: str) -> None:
-        self.session_up, self.reported = True, None
-        self.ctx.stats.status = "collecting"
-        await self.ctx.publish.event("session_up", detail)
+    def connected(self, detail: str) -> None:
+        self.detail = detail
 
     async def ok(self, samples: int) -> None:
         self.ctx.stats.ok(samples)
         self.reported = None
+        if not self.announced:
+            self.announced = True
+            await self.ctx.publish.event("session_up", self.detail)
 
     async def fail(self, status: str, detail: str, session_lost: bool = True) -> None:
         self.ctx.stats.failed(status, detail)
-        if session_lost and self.session_up:
-            self.session_up = False
+        if session_lost and self.announced:
+            self.announced = False
             await self.ctx.publish.event("session_down", detail)
         if self.reported != status:
             self.reported = status
@@ -101,7 +105,7 @@ async def supervise(ctx: CollectorContext, open_session: OpenSession, what: str)
         base = 0.5
         try:
             async with open_session() as poll:
-                await status.up(what)
+                status.connected(what)
                 attempt = 0
                 await _poll_all(ctx, poll, status)
         except Exception as e:  # noqa: BLE001 - every device failure is classified and retried
