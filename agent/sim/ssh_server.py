@@ -48,12 +48,16 @@ def garbage(dev: SimDevice, n: int = 512) -> bytes:
 class _DeviceServer(asyncssh.SSHServer):
     """One per connection; finds its device from the port the client connected to."""
 
-    def __init__(self, by_port: dict[int, SimDevice]) -> None:
+    def __init__(self, by_port: dict[int, SimDevice], live: set[asyncssh.SSHServerConnection]) -> None:
         self._by_port = by_port
+        self._live = live
+        self._conn: asyncssh.SSHServerConnection | None = None
         self._dev: SimDevice | None = None
         self._drop: asyncio.TimerHandle | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._live.add(conn)
         port = conn.get_extra_info("sockname")[1]
         self._dev = self._by_port[port]
         conn.set_extra_info(swtel_device=self._dev)
@@ -62,6 +66,7 @@ class _DeviceServer(asyncssh.SSHServer):
             self._drop = asyncio.get_running_loop().call_later(after, conn.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._live.discard(self._conn)  # type: ignore[arg-type]
         if self._drop:
             self._drop.cancel()
 
@@ -80,8 +85,10 @@ class _DeviceServer(asyncssh.SSHServer):
 class Listeners:
     """What ``serve_ssh``/``serve_netconf`` return: the open listeners, their key, and ``close()``."""
 
-    def __init__(self, acceptors: list[asyncssh.SSHAcceptor], host: str, ports: Sequence[int]) -> None:
+    def __init__(self, acceptors: list[asyncssh.SSHAcceptor], host: str, ports: Sequence[int],
+                 live: set[asyncssh.SSHServerConnection]) -> None:
         self.acceptors = acceptors
+        self.live = live  # open connections: closing a listener leaves them open, close() ends them
         self.host = host
         self.ports = list(ports)
         self.host_key = host_key()
@@ -96,6 +103,13 @@ class Listeners:
             a.close()
         await asyncio.gather(*(a.wait_closed() for a in self.acceptors), return_exceptions=True)
         self.acceptors = []
+        conns = list(self.live)
+        for c in conns:
+            c.close()
+        done = await asyncio.gather(*(asyncio.wait_for(c.wait_closed(), 2.0) for c in conns), return_exceptions=True)
+        for c, r in zip(conns, done, strict=True):
+            if isinstance(r, BaseException):
+                c.abort()
 
 
 async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
@@ -104,6 +118,7 @@ async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
     if len(devices) != len(ports):
         raise ValueError(f"{len(devices)} devices but {len(ports)} ports")
     by_port = dict(zip(ports, devices, strict=True))
+    live: set[asyncssh.SSHServerConnection] = set()
 
     async def process_factory(process: asyncssh.SSHServerProcess) -> None:
         dev = process.get_extra_info("swtel_device")
@@ -116,7 +131,7 @@ async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
                 process.close()
 
     options = asyncssh.SSHServerConnectionOptions(
-        server_factory=lambda: _DeviceServer(by_port), server_host_keys=[host_key()],
+        server_factory=lambda: _DeviceServer(by_port, live), server_host_keys=[host_key()],
         process_factory=process_factory, encoding=None, line_editor=False, allow_scp=False,
         login_timeout=30, keepalive_interval=0,
     )
@@ -125,9 +140,9 @@ async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
         for port in ports:
             acceptors.append(await asyncssh.listen(host, port, options=options, reuse_address=True))
     except BaseException:
-        await Listeners(acceptors, host, ports).close()
+        await Listeners(acceptors, host, ports, live).close()
         raise
-    return Listeners(acceptors, host, ports)
+    return Listeners(acceptors, host, ports, live)
 
 
 async def cli_session(process: asyncssh.SSHServerProcess, dev: SimDevice) -> None:
