@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import asyncssh
 import pytest
 import pytest_asyncio
-from support.ports import free_port
 
 from swtel.agent import netconf_framing as fr
 from swtel.agent.sim.model import SimDevice
@@ -25,7 +24,7 @@ N = {"nc": BASE, "if": IF, "ocs": "http://openconfig.net/yang/system", "ocp": "h
 @pytest_asyncio.fixture
 async def sim() -> AsyncIterator[Listeners]:
     dev = SimDevice("nc-sw1", platform="eos", interfaces=4)
-    servers = await serve_netconf([dev], "127.0.0.1", [free_port()])
+    servers = await serve_netconf([dev], "127.0.0.1", [0])
     yield servers
     await servers.close()
 

@@ -43,7 +43,7 @@ def in_octets(rec: Recorder, ifname: str) -> list[int]:
 @pytest.mark.parametrize("platform", ["eos", "nxos", "junos", "iosxr", "generic"])
 async def test_every_platform_in_every_mode(platform: str, mode: str) -> None:
     sim = SimDevice(f"sw-{platform}", platform=platform, interfaces=3)
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         dev = device(sim.name, servers.ports[0], "ssh", platform, interval=0.2, tags={"ssh_mode": mode})
         async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
@@ -63,7 +63,7 @@ async def test_every_platform_in_every_mode(platform: str, mode: str) -> None:
 @pytest.mark.asyncio
 async def test_keyed_subscription_paths_select_just_those_samples() -> None:
     sim = SimDevice("sw", platform="eos", interfaces=3)
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         want = "/interfaces/interface[name=Ethernet2]/state/counters/in-octets"
         dev = device("sw", servers.ports[0], "ssh", "eos", paths={"one": [want], "mem": ["/system/memory/state"]})
@@ -97,7 +97,7 @@ FAULTS = {  # fault, status, event, failures to wait for (auth retries back off 
 async def test_faults_give_one_clear_status_and_one_event(fault: str, mode: str) -> None:
     faults, status, kind, failures = FAULTS[fault]
     sim = SimDevice("bad", platform="eos", interfaces=2, faults=faults)
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         dev = device("bad", servers.ports[0], "ssh", "eos", interval=0.2, tags={"ssh_mode": mode})
         async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
@@ -111,7 +111,7 @@ async def test_faults_give_one_clear_status_and_one_event(fault: str, mode: str)
 @pytest.mark.asyncio
 async def test_a_slow_device_within_the_timeout_is_collected() -> None:
     sim = SimDevice("slow", platform="nxos", interfaces=2, faults=Faults(delay_s=0.2))
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         async with collecting(ssh.collector(LAB), device("slow", servers.ports[0], "ssh", "nxos")) as (rec, ctx):
             await rec.wait_batches(2, "interfaces")
@@ -123,7 +123,7 @@ async def test_a_slow_device_within_the_timeout_is_collected() -> None:
 @pytest.mark.asyncio
 async def test_dropped_session_reconnects_and_collection_goes_on() -> None:
     sim = SimDevice("flaky", platform="eos", interfaces=2, faults=Faults(drop_stream_after_s=0.6))
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         dev = device("flaky", servers.ports[0], "ssh", "eos", interval=0.1)
         async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
@@ -148,7 +148,7 @@ async def test_nothing_listening_is_unreachable() -> None:
 @pytest.mark.asyncio
 async def test_a_platform_mismatch_is_a_command_error() -> None:
     sim = SimDevice("eos-really", platform="eos", interfaces=2)
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         dev = device("eos-really", servers.ports[0], "ssh", "junos", interval=0.2)  # inventory says junos
         async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
@@ -166,7 +166,7 @@ async def test_bad_devices_do_not_disturb_a_good_one() -> None:
             SimDevice("junk", platform="eos", interfaces=4, faults=Faults(garbage=True)),
             SimDevice("locked", platform="eos", interfaces=4, faults=Faults(wrong_password=True)),
             SimDevice("flaky", platform="eos", interfaces=4, faults=Faults(drop_stream_after_s=0.3))]
-    servers = await serve_ssh(sims, "127.0.0.1", [free_port() for _ in sims])
+    servers = await serve_ssh(sims, "127.0.0.1", [0] * len(sims))
     col = ssh.collector(LAB)
     try:
         devs = [device(s.name, p, "ssh", "eos", interval=0.2) for s, p in zip(sims, servers.ports, strict=True)]
@@ -192,7 +192,7 @@ async def test_bad_devices_do_not_disturb_a_good_one() -> None:
 @pytest.mark.asyncio
 async def test_known_hosts_policy_verifies_and_refuses(tmp_path: Path) -> None:
     sim = SimDevice("sw", platform="generic", interfaces=1)
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         kh = tmp_path / "known_hosts"
         kh.write_text(servers.known_hosts())
@@ -210,7 +210,7 @@ async def test_known_hosts_policy_verifies_and_refuses(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_accept_new_trusts_on_first_use_then_verifies(tmp_path: Path) -> None:
     sim = SimDevice("sw", platform="generic", interfaces=1)
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     port = servers.ports[0]
     try:
         kh = tmp_path / "ssh" / "known_hosts"
@@ -239,7 +239,7 @@ def test_unknown_host_key_policy_is_refused() -> None:
 @pytest.mark.asyncio
 async def test_a_wrong_credential_in_the_inventory_is_auth_failed() -> None:
     sim = SimDevice("sw", platform="generic", interfaces=1)
-    servers = await serve_ssh([sim], "127.0.0.1", [free_port()])
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         async with collecting(ssh.collector(LAB), device("sw", servers.ports[0], "ssh"),
                               Credential("admin", "wrong")) as (rec, ctx):
@@ -247,3 +247,12 @@ async def test_a_wrong_credential_in_the_inventory_is_auth_failed() -> None:
             assert rec.kinds() == ["auth_failed"]
     finally:
         await servers.close()
+
+
+def test_session_type_per_platform_and_tag() -> None:
+    from swtel.agent.collectors import parsers
+
+    assert ssh.use_shell(device("x", 1, "ssh", "iosxr"), parsers.platform("iosxr"))
+    assert not ssh.use_shell(device("x", 1, "ssh", "eos"), parsers.platform("eos"))
+    assert ssh.use_shell(device("x", 1, "ssh", "eos", tags={"ssh_mode": "shell"}), parsers.platform("eos"))
+    assert not ssh.use_shell(device("x", 1, "ssh", "iosxr", tags={"ssh_mode": "exec"}), parsers.platform("iosxr"))

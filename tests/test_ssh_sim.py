@@ -9,7 +9,6 @@ from pathlib import Path
 import asyncssh
 import pytest
 import pytest_asyncio
-from support.ports import free_port
 
 from swtel.agent.sim.model import Faults, SimDevice
 from swtel.agent.sim.ssh_server import Listeners, serve_ssh
@@ -21,7 +20,7 @@ PLATFORMS = ["eos", "nxos", "junos", "iosxr", "generic"]
 async def sim() -> Listeners:
     devs = [SimDevice(f"sw-{p}", platform=p, interfaces=4) for p in PLATFORMS]
     devs.append(SimDevice("sw-locked", platform="eos", interfaces=2, faults=Faults(wrong_password=True)))
-    servers = await serve_ssh(devs, "127.0.0.1", [free_port() for _ in devs])
+    servers = await serve_ssh(devs, "127.0.0.1", [0] * len(devs))
     yield servers
     await servers.close()
 
@@ -112,7 +111,7 @@ async def test_faults_hang_delay_garbage_and_drop() -> None:
             SimDevice("slow", platform="eos", interfaces=1, faults=Faults(delay_s=0.3)),
             SimDevice("junk", platform="eos", interfaces=1, faults=Faults(garbage=True)),
             SimDevice("drop", platform="eos", interfaces=1, faults=Faults(drop_stream_after_s=0.3))]
-    sim = await serve_ssh(devs, "127.0.0.1", [free_port() for _ in devs])
+    sim = await serve_ssh(devs, "127.0.0.1", [0] * len(devs))
     try:
         async with connect(sim, 0) as conn:
             with pytest.raises(TimeoutError):

@@ -114,10 +114,13 @@ class Listeners:
 
 async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
                  handler: ProcessHandler) -> Listeners:
-    """One SSH listener per device; ``handler(process, device)`` serves each session."""
+    """One SSH listener per device; ``handler(process, device)`` serves each session.
+
+    A port of 0 picks a free port; ``Listeners.ports`` holds the ports actually bound, in device order.
+    """
     if len(devices) != len(ports):
         raise ValueError(f"{len(devices)} devices but {len(ports)} ports")
-    by_port = dict(zip(ports, devices, strict=True))
+    by_port: dict[int, SimDevice] = {}
     live: set[asyncssh.SSHServerConnection] = set()
 
     async def process_factory(process: asyncssh.SSHServerProcess) -> None:
@@ -136,13 +139,18 @@ async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
         login_timeout=30, keepalive_interval=0,
     )
     acceptors: list[asyncssh.SSHAcceptor] = []
+    bound: list[int] = []
     try:
-        for port in ports:
-            acceptors.append(await asyncssh.listen(host, port, options=options, reuse_address=True))
+        for dev, port in zip(devices, ports, strict=True):
+            acceptor = await asyncssh.listen(host, port, options=options, reuse_address=True)
+            acceptors.append(acceptor)
+            # no connection callback can run before the next await, so the map is complete in time
+            bound.append(acceptor.get_port())
+            by_port[bound[-1]] = dev
     except BaseException:
-        await Listeners(acceptors, host, ports, live).close()
+        await Listeners(acceptors, host, bound, live).close()
         raise
-    return Listeners(acceptors, host, ports, live)
+    return Listeners(acceptors, host, bound, live)
 
 
 async def cli_session(process: asyncssh.SSHServerProcess, dev: SimDevice) -> None:
