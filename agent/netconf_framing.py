@@ -56,10 +56,10 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
-        if not self.chunked and len(self._buf) > self.max_message + len(EOM):
-            # a whole message without its end marker: garbage or a peer that ignores our limit
-            if EOM not in self._buf[: self.max_message + len(EOM)]:
-                raise FramingError(f"no end-of-message marker within {self.max_message} bytes")
+        limit = self.max_message + len(EOM)
+        # a whole message's worth without an end marker: garbage, or a peer that ignores our limit
+        if not self.chunked and len(self._buf) > limit and EOM not in self._buf[:limit]:
+            raise FramingError(f"no end-of-message marker within {self.max_message} bytes")
 
     @property
     def buffered(self) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from swtel.agent import netconf_framing as fr
 
 messages = st.lists(st.binary(min_size=1, max_size=300).filter(lambda b: fr.EOM not in b), min_size=1, max_size=5)

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 import asyncssh
 import pytest
 import pytest_asyncio
-
 from swtel.agent import netconf_framing as fr
 from swtel.agent.sim.model import SimDevice
 from swtel.agent.sim.netconf_server import serve_netconf

@@ -11,7 +11,6 @@ import pytest
 from support.ports import free_port
 from support.recorder import Recorder, collecting, device
 from support.waits import eventually
-
 from swtel.agent.collectors import paths, ssh
 from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
@@ -126,7 +125,7 @@ async def test_dropped_session_reconnects_and_collection_goes_on() -> None:
     servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         dev = device("flaky", servers.ports[0], "ssh", "eos", interval=0.1)
-        async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
+        async with collecting(ssh.collector(LAB), dev) as (rec, _):
             async def reconnected() -> bool:
                 return rec.kinds().count("session_up") >= 2
 

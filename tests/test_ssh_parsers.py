@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from swtel.agent.collectors import parsers, paths
 from swtel.agent.sim import cli
 from swtel.agent.sim.model import COUNTERS, SimDevice

@@ -9,7 +9,6 @@ from pathlib import Path
 import asyncssh
 import pytest
 import pytest_asyncio
-
 from swtel.agent.sim.model import Faults, SimDevice
 from swtel.agent.sim.ssh_server import Listeners, serve_ssh
 

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncssh
-
 from swtel.agent import netconf_framing as fr
 from swtel.shared import wire
 

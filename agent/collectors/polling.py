@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
 import asyncssh
-
 from swtel.shared import inventory, wire
 
 from . import paths

@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 
 import asyncssh
-
 from swtel.shared import wire
 
 from . import parsers, polling, sshconn

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-
 from swtel.shared import wire
 from swtel.shared.settings import Settings
 

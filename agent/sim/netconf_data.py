@@ -14,7 +14,7 @@ from collections.abc import Callable
 from xml.sax.saxutils import escape, quoteattr
 
 from . import cli
-from .model import COUNTERS, SimDevice
+from .model import SimDevice
 
 NS_IETF_IF = "urn:ietf:params:xml:ns:yang:ietf-interfaces"
 NS_IANA_IFT = "urn:ietf:params:xml:ns:yang:iana-if-type"

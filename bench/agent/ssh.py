@@ -73,7 +73,7 @@ class Counter:
         self.polled: set[int] = set()
         self.events: dict[str, int] = {}
 
-    def bind(self, i: int) -> "Bound":
+    def bind(self, i: int) -> Bound:
         return Bound(self, i)
 
 

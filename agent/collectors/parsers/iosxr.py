@@ -17,7 +17,7 @@ PAGING_OFF = ["terminal length 0", "terminal width 512"]
 SHELL = True
 ERROR_RE = re.compile(r"^\s*% ")
 
-_HEAD = re.compile(r"^(\S+) is ([\w ]+?), line protocol is ([\w ]+?)\s*$", re.M)
+_HEAD = re.compile(r"^(\S+) is ([\w ]+?), line protocol is ([\w ]+?)\s*$", re.MULTILINE)
 _IN = re.compile(r"(\d+) packets input, (\d+) bytes(?:, (\d+) total input drops)?")
 _IN_BM = re.compile(r"Received (\d+) broadcast packets, (\d+) multicast packets")
 _IN_ERR = re.compile(r"(\d+) input errors")

@@ -15,19 +15,19 @@ COMMANDS = {
 }
 PAGING_OFF = ["set cli screen-length 0"]
 SHELL = False
-ERROR_RE = re.compile(r"^(error:|syntax error|unknown command)", re.I)
+ERROR_RE = re.compile(r"^(error:|syntax error|unknown command)", re.IGNORECASE)
 
-_PHYSICAL = re.compile(r"^Physical interface: (\S+?), ([^,]+), Physical link is (\w+)", re.M)
+_PHYSICAL = re.compile(r"^Physical interface: (\S+?), ([^,]+), Physical link is (\w+)", re.MULTILINE)
 _TRAFFIC = {
-    "in-octets": re.compile(r"^\s+Input\s+bytes\s*:\s*(\d+)", re.M),
-    "out-octets": re.compile(r"^\s+Output\s+bytes\s*:\s*(\d+)", re.M),
+    "in-octets": re.compile(r"^\s+Input\s+bytes\s*:\s*(\d+)", re.MULTILINE),
+    "out-octets": re.compile(r"^\s+Output\s+bytes\s*:\s*(\d+)", re.MULTILINE),
 }
 _MAC = {  # MAC statistics: receive and transmit columns
-    ("in-unicast-pkts", "out-unicast-pkts"): re.compile(r"^\s+Unicast packets\s+(\d+)\s+(\d+)", re.M),
-    ("in-multicast-pkts", "out-multicast-pkts"): re.compile(r"^\s+Multicast packets\s+(\d+)\s+(\d+)", re.M),
+    ("in-unicast-pkts", "out-unicast-pkts"): re.compile(r"^\s+Unicast packets\s+(\d+)\s+(\d+)", re.MULTILINE),
+    ("in-multicast-pkts", "out-multicast-pkts"): re.compile(r"^\s+Multicast packets\s+(\d+)\s+(\d+)", re.MULTILINE),
 }
-_IN_ERR = re.compile(r"^\s+Input errors:\s*\n\s+Errors: (\d+), Drops: (\d+)", re.M)
-_OUT_ERR = re.compile(r"^\s+Output errors:\s*\n\s+Carrier transitions: \d+, Errors: (\d+), Drops: (\d+)", re.M)
+_IN_ERR = re.compile(r"^\s+Input errors:\s*\n\s+Errors: (\d+), Drops: (\d+)", re.MULTILINE)
+_OUT_ERR = re.compile(r"^\s+Output errors:\s*\n\s+Carrier transitions: \d+, Errors: (\d+), Drops: (\d+)", re.MULTILINE)
 
 
 def parse(command: str, text: str, ts: int) -> list[Sample]:
@@ -63,10 +63,10 @@ def interfaces(text: str, ts: int) -> list[Sample]:
     return out
 
 
-_RE_TEMP = re.compile(r"^\s+Temperature\s+(\d+) degrees C", re.M)
-_RE_DRAM = re.compile(r"^\s+DRAM\s+(\d+) MB", re.M)
-_RE_MEM = re.compile(r"^\s+Memory utilization\s+(\d+) percent", re.M)
-_RE_IDLE = re.compile(r"^\s+Idle\s+(\d+) percent", re.M)
+_RE_TEMP = re.compile(r"^\s+Temperature\s+(\d+) degrees C", re.MULTILINE)
+_RE_DRAM = re.compile(r"^\s+DRAM\s+(\d+) MB", re.MULTILINE)
+_RE_MEM = re.compile(r"^\s+Memory utilization\s+(\d+) percent", re.MULTILINE)
+_RE_IDLE = re.compile(r"^\s+Idle\s+(\d+) percent", re.MULTILINE)
 
 
 def routing_engine(text: str, ts: int) -> list[Sample]:
