@@ -202,6 +202,10 @@ async def test_known_hosts_policy_verifies_and_refuses(tmp_path: Path) -> None:
         async with collecting(ssh.collector(opts), device("sw", servers.ports[0], "ssh")) as (rec, ctx):
             await wait_status(ctx, "error")
             assert "host key not verifiable" in ctx.stats.last_error and rec.batches == []
+        missing = SshOptions(known_hosts=str(tmp_path / "absent"), timeout_s=2)
+        async with collecting(ssh.collector(missing), device("sw", servers.ports[0], "ssh")) as (rec, ctx):
+            await wait_status(ctx, "error")
+            assert "absent" in ctx.stats.last_error and "No such file" in ctx.stats.last_error
     finally:
         await servers.close()
 

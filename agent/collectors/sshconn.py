@@ -26,10 +26,15 @@ from swtel.shared import wire
 from swtel.shared.settings import Settings
 
 from .base import Credential
+from .polling import DeviceError
 
 log = logging.getLogger("swtel.agent.ssh")
 
 POLICIES = ("known_hosts", "accept-new", "off")
+
+
+class KnownHostsMissing(DeviceError):
+    """Policy known_hosts, but the file cannot be read: no host can be verified."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,20 @@ class _TrustOnFirstUse:
 
 
 _tofu: dict[Path, _TrustOnFirstUse] = {}
+_parsed: dict[Path, tuple[float, asyncssh.SSHKnownHosts]] = {}
+
+
+def _known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """The parsed file, re-read only when it changes (thousands of devices must not parse it each)."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as e:
+        raise KnownHostsMissing(f"known_hosts file {path}: {e.strerror}") from None
+    cached = _parsed.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, asyncssh.import_known_hosts(path.read_text()))
+        _parsed[path] = cached
+    return cached[1]
 _warned_off = False
 
 
@@ -99,7 +118,7 @@ def _host_key_check(opts: SshOptions, host: str, port: int) -> tuple[Any, bool]:
             _warned_off = True
         return None, False
     if opts.host_key_policy == "known_hosts":
-        return str(opts.known_hosts_path), False
+        return _known_hosts(opts.known_hosts_path), False
     store = _tofu.setdefault(opts.known_hosts_path, _TrustOnFirstUse(opts.known_hosts_path))
     keys = store.trusted(host, port)
     if keys:
