@@ -71,12 +71,19 @@ class NetconfSession:
         return self.decoder.chunked
 
     async def open(self) -> None:
-        self._proc = await self.conn.create_process(subsystem="netconf", encoding=None)
+        try:
+            await self._hello()
+        except BaseException:
+            self._broken = True  # no polite close-session on a session that never started
+            raise
+
+    async def _hello(self) -> None:
         caps = [fr.BASE_1_0] + ([fr.BASE_1_1] if self.base11 else [])
         body = "".join(f"<capability>{c}</capability>" for c in caps)
-        self._proc.stdin.write(fr.encode_eom(f'<hello xmlns="{NS_BASE}"><capabilities>{body}</capabilities>'
-                                             f"</hello>".encode()))
         async with asyncio.timeout(self.opts.timeout_s):
+            self._proc = await self.conn.create_process(subsystem="netconf", encoding=None)
+            self._proc.stdin.write(fr.encode_eom(f'<hello xmlns="{NS_BASE}"><capabilities>{body}'
+                                                 f"</capabilities></hello>".encode()))
             msg = await self._read()
         root = self._xml(msg)
         if root.tag != f"{{{NS_BASE}}}hello":

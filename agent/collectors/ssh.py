@@ -47,8 +47,8 @@ class CliSession:
     async def open(self) -> None:
         if not self.shell:
             return
-        self._proc = await self.conn.create_process(term_type="vt100", term_size=(511, 48), encoding=None)
         async with asyncio.timeout(self.opts.timeout_s):
+            self._proc = await self.conn.create_process(term_type="vt100", term_size=(511, 48), encoding=None)
             banner = await self._read_until(None)
         m = _PROMPT.search(banner)
         assert m is not None  # _read_until(None) returns only once the prompt pattern matched
