@@ -193,11 +193,38 @@ def select(builders: dict[str, Builder], dev: SimDevice, flt: ET.Element | None)
 
 # ---- serialisation with default namespaces (no ns0: prefixes) -----------------------------------------
 
+_tags: dict[str, tuple[str, str]] = {}  # "{ns}local" -> (ns, local); a device model has few distinct tags
+
+
+def _split(tag: str) -> tuple[str, str]:
+    got = _tags.get(tag)
+    if got is None:
+        ns, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+        got = _tags[tag] = (ns, local)
+    return got
+
+
+def _text(t: str) -> str:
+    return escape(t) if ("&" in t or "<" in t or ">" in t) else t
+
+
+def _write(e: ET.Element, parent_ns: str, out: list[str]) -> None:
+    ns, local = _split(e.tag)
+    head = f"<{local} xmlns={quoteattr(ns)}" if ns != parent_ns else f"<{local}"
+    if e.attrib:
+        head += "".join(f" {k}={quoteattr(v)}" for k, v in e.attrib.items())
+    if len(e):
+        out.append(head + ">" + _text(e.text or ""))
+        for child in e:
+            _write(child, ns, out)
+        out.append(f"</{local}>")
+    elif e.text:
+        out.append(f"{head}>{_text(e.text)}</{local}>")
+    else:
+        out.append(head + "/>")
+
 
 def to_xml(e: ET.Element, parent_ns: str = "") -> str:
-    ns, _, local = e.tag[1:].partition("}") if e.tag.startswith("{") else ("", "", e.tag)
-    attrs = "".join(f" {k}={quoteattr(v)}" for k, v in e.attrib.items())
-    if ns != parent_ns:
-        attrs = f" xmlns={quoteattr(ns)}" + attrs
-    inner = escape(e.text or "") + "".join(to_xml(c, ns) for c in e)
-    return f"<{local}{attrs}>{inner}</{local}>" if inner else f"<{local}{attrs}/>"
+    out: list[str] = []
+    _write(e, parent_ns, out)
+    return "".join(out)
