@@ -14,7 +14,7 @@ import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -61,6 +61,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention_days: Annotated[int, D(ge=1, description="raw points kept this many days")] = 30
     # --- general ---
     log_level: Annotated[str, D(description="DEBUG, INFO, WARNING or ERROR")] = "INFO"
+    # --- SSH and NETCONF collectors ---
+    ssh_host_key_policy: Annotated[
+        Literal["known_hosts", "accept-new", "off"],
+        D(description="SSH host keys: known_hosts (verify), accept-new (trust on first use, saved) or off (lab only)"),
+    ] = "known_hosts"
+    ssh_known_hosts: Annotated[str | None, D(description="known_hosts file for SSH/NETCONF (default ~/.ssh/known_hosts)")] = None
+    ssh_timeout_s: Annotated[float, D(gt=0, description="SSH/NETCONF connect, login and per-command/RPC timeout")] = 10.0
+    ssh_keepalive_s: Annotated[float, D(ge=0, description="SSH keepalive interval (0 = off); 3 missed replies drop the session")] = 15.0
 
     def redacted(self) -> dict[str, Any]:
         """All settings as a dict with secrets masked: safe to print or log."""
