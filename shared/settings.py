@@ -14,7 +14,7 @@ import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -61,6 +61,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention_days: Annotated[int, D(ge=1, description="raw points kept this many days")] = 30
     # --- general ---
     log_level: Annotated[str, D(description="DEBUG, INFO, WARNING or ERROR")] = "INFO"
+    # --- hub authentication ---
+    hub_session_ttl_s: Annotated[float, D(gt=0, description="a hub login session lasts this long")] = 43200.0
+    hub_secure_cookies: Annotated[
+        Literal["auto", "always", "never"],
+        D(description="Secure flag on hub cookies: auto (when the request came over HTTPS), always, never"),
+    ] = "auto"
+    hub_login_failures: Annotated[int, D(ge=1, description="failed logins per minute allowed per user and per client address")] = 5
 
     def redacted(self) -> dict[str, Any]:
         """All settings as a dict with secrets masked: safe to print or log."""
