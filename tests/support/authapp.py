@@ -5,6 +5,7 @@ served by uvicorn on a free loopback port, plus stand-ins for the routes other b
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -53,13 +54,19 @@ async def fake_live(socket: WebSocket) -> None:
     await socket.close()
 
 
+@functools.lru_cache(maxsize=None)
+def _hashed(password: str) -> str:
+    """argon2 at production cost takes ~0.2-0.6 s here: hash each test password once per session."""
+    return hash_password_sync(password)
+
+
 async def add_users(database_url: str, users: dict[str, str] | None = None) -> None:
     users = users if users is not None else ROLES
     conn = await asyncpg.connect(database_url)
     try:
         await ensure_schema(conn)
         for name, role in users.items():
-            hashed = await asyncio.to_thread(hash_password_sync, PASSWORDS.get(name, f"{name}-password"))
+            hashed = await asyncio.to_thread(_hashed, PASSWORDS.get(name, f"{name}-password"))
             await store.add_user(conn, name, role, hashed)
     finally:
         await conn.close()
