@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -113,7 +114,7 @@ def build_routes(service: AuthService) -> list[Any]:
             service.limiter.failed(*keys)
             log.warning("login failed for user %r from %s", creds.name, where)
             if form:
-                return Redirect(f"/login?failed=1&next={_local_path(creds.next)}", status_code=303)
+                return Redirect(f"/login?failed=1&next={quote(_local_path(creds.next))}", status_code=303)
             raise NotAuthorizedException("wrong user name or password")
         user = found[0]
         if rehash:  # argon2 parameters were raised since this hash was made
