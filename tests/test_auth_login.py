@@ -15,6 +15,7 @@ import pytest
 
 from support.authapp import PASSWORDS, add_users, build_app, csrf_header, login, serve
 
+from swtel.hub.auth.ratelimit import LoginLimiter
 from swtel.hub.auth.service import FIRST_ADMIN_HINT
 
 
@@ -189,3 +190,19 @@ async def test_the_login_page_form_and_safe_redirects(database_url: str, bootstr
             assert r.headers["location"] == "/", target
         no_csrf = await c.post("/api/login", data={k: v for k, v in form.items() if k != "_csrf_token"})
         assert no_csrf.status_code == 403
+
+
+def test_the_limiter_forgets_failures_after_the_window_and_bounds_its_memory() -> None:
+    now = [1000.0]
+    limiter = LoginLimiter(failures=2, window_s=60, max_keys=3, clock=lambda: now[0])
+    limiter.failed("user:a", "addr:x")
+    now[0] += 30
+    limiter.failed("user:a", "addr:y")
+    assert limiter.retry_after("user:a") == 30 and limiter.retry_after("addr:x") == 0
+    now[0] += 29.5
+    assert limiter.retry_after("user:a", "addr:z") == 1  # rounded up: never "retry in 0s" while locked
+    now[0] += 0.5
+    assert limiter.retry_after("user:a") == 0  # the first failure aged out
+    for key in ("k1", "k2", "k3", "k4"):
+        limiter.failed(key)
+    assert len(limiter._seen) == 3
