@@ -173,6 +173,11 @@ async def test_first_start_says_how_to_create_the_first_admin_and_has_no_default
 async def test_the_login_page_form_and_safe_redirects(database_url: str, bootstrapped: str) -> None:
     await add_users(database_url, {"vera": "viewer"})
     async with serve(build_app(database_url, bootstrapped)) as hub, hub.client() as c:
+        html_accept = {"Accept": "text/html,application/xhtml+xml"}
+        sent_away = await c.get("/fake-dashboard", params={"tab": "cpu"}, headers=html_accept)
+        assert sent_away.status_code == 303 and sent_away.headers["location"] == "/login?next=/fake-dashboard%3Ftab%3Dcpu"
+        assert (await c.get("/fake-dashboard")).status_code == 401  # a script gets the API answer
+        assert (await c.get("/api/fake-read", headers=html_accept)).status_code == 401
         page = await c.get("/login", params={"next": "/devices"})
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -185,6 +190,7 @@ async def test_the_login_page_form_and_safe_redirects(database_url: str, bootstr
         assert ok.status_code == 303 and ok.headers["location"] == "/devices"
         assert "httponly" in ok.headers["set-cookie"].lower()
         assert (await c.get("/api/me")).json()["name"] == "vera"
+        assert (await c.get("/fake-dashboard", headers=html_accept)).text == "<h1>dashboard</h1>"
         for target in ("//evil.example/x", "https://evil.example", "/\\evil.example"):
             r = await c.post("/api/login", data={**form, "password": PASSWORDS["vera"], "next": target})
             assert r.headers["location"] == "/", target

@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
@@ -98,6 +98,23 @@ def _cross_origin(connection: ASGIConnection) -> bool:
     return urlsplit(origin).netloc.lower() != (connection.headers.get("host") or "").lower()
 
 
+def _wants_page(connection: ASGIConnection, method: str) -> bool:
+    """A browser navigating to a page (not a script calling the API): send it to the login form."""
+    return (
+        method in ("GET", "HEAD")
+        and not connection.scope["path"].startswith(("/api/", "/ws/"))
+        and "text/html" in (connection.headers.get("accept") or "")
+    )
+
+
+async def _redirect_to_login(scope: Scope, send: Send) -> None:
+    path = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+    location = "/login?next=" + quote(path, safe="/")
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
 class AuthMiddleware:
     """ASGI middleware (one instance per route, as Litestar builds them). Add it as
     ``DefineMiddleware(AuthMiddleware, service=…, public=…)``, first in the app's middleware list."""
@@ -131,7 +148,8 @@ class AuthMiddleware:
             self.public and self.public.search(scope["path"])
         )
 
-        who = await self.service.identify(connection)
+        # Public routes need no caller, and must answer when the database does not (health).
+        who = None if public else await self.service.identify(connection)
         scope["user"] = who
         scope["auth"] = who.via if who else None
         if not public:
@@ -139,6 +157,9 @@ class AuthMiddleware:
             if who is None:
                 if kind == "websocket":
                     raise WebSocketException(detail="authentication required", code=WS_UNAUTHORIZED)
+                if _wants_page(connection, method):
+                    await _redirect_to_login(scope, send)
+                    return
                 raise NotAuthorizedException("authentication required", headers={"WWW-Authenticate": "Bearer"})
             if not who.can(needed):
                 if kind == "websocket":

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 from litestar.connection import ASGIConnection
+from litestar.exceptions import ServiceUnavailableException
 
 from swtel.shared.settings import Settings
 
@@ -65,6 +66,13 @@ class AuthService:
 
     async def identify(self, connection: ASGIConnection) -> Principal | None:
         """The caller from a bearer token (if one is sent, only that counts) or the session cookie."""
+        try:
+            return await self._identify(connection)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            log.error("cannot check credentials: database unavailable (%s)", type(e).__name__)
+            raise ServiceUnavailableException("the hub's database is unavailable; try again shortly") from None
+
+    async def _identify(self, connection: ASGIConnection) -> Principal | None:
         token = bearer_token(connection)
         if token is not None:
             found = await store.token_user(self.db, token) if token else None

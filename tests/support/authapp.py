@@ -46,6 +46,11 @@ async def fake_read() -> dict[str, bool]:
     return {"ok": True}
 
 
+@get("/fake-dashboard", media_type="text/html")
+async def fake_dashboard() -> str:
+    return "<h1>dashboard</h1>"
+
+
 @websocket("/ws/fake-live")
 async def fake_live(socket: WebSocket) -> None:
     await socket.accept()
@@ -87,7 +92,7 @@ def build_app(database_url: str, nats_url: str, **overrides: Any) -> Litestar:
         await state["pool"].close()
 
     return Litestar(
-        route_handlers=[fake_health, fake_devices_list, fake_read, fake_live, *auth.route_handlers],
+        route_handlers=[fake_health, fake_devices_list, fake_read, fake_dashboard, fake_live, *auth.route_handlers],
         middleware=auth.middleware,
         on_startup=[open_connections, *auth.on_startup],
         on_shutdown=[close_connections],
