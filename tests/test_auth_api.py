@@ -303,3 +303,30 @@ async def test_websocket_upgrades_need_a_caller_and_a_same_site_origin(hub: Hub)
     assert scripted[0]["type"] == "websocket.accept"
     bad = await ws_handshake(hub, {"authorization": "Bearer swt_nope"})
     assert bad[0]["code"] == 4401
+
+
+@pytest.mark.asyncio
+async def test_a_database_outage_is_503_not_a_crash_and_health_still_answers(
+    hub: Hub, database_url: str, pg_admin_url: str
+) -> None:
+    from support.waits import eventually
+
+    name = database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        async with logged_in(hub, "vera") as vera:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+            r = await vera.get("/api/me")
+            assert r.status_code == 503 and "database is unavailable" in r.json()["detail"]
+            assert (await vera.get("/api/health")).status_code == 200
+            assert (await login(vera, "vera")).status_code == 503  # handlers that query answer 503 too
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+            async def back() -> int:
+                return (await vera.get("/api/me")).status_code == 200
+
+            await eventually(back, timeout=10, what="the session to work again once the database is back")
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import asyncpg
 
 from litestar import Request, Response
 
 from swtel.shared.errors import AlreadyExists, Conflict, InvalidInput, NotFound, SwtelError
+
+log = logging.getLogger("swtel.hub.auth")
 
 STATUS = {InvalidInput: 400, NotFound: 404, AlreadyExists: 409, Conflict: 409}
 
@@ -26,4 +31,15 @@ def swtel_error_response(_: Request[Any, Any, Any], exc: SwtelError) -> Response
     return Response(body, status_code=code)
 
 
-EXCEPTION_HANDLERS = {SwtelError: swtel_error_response}
+def database_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("%s %s: database error %s: %s", request.method, request.url.path, type(exc).__name__,
+              str(exc).splitlines()[0] if str(exc) else "")
+    return Response({"status_code": 503, "detail": "the hub's database is unavailable; try again shortly"},
+                    status_code=503)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    SwtelError: swtel_error_response,
+    **{cls: database_error_response for cls in (asyncpg.PostgresError, asyncpg.InterfaceError,
+                                                asyncpg.InternalClientError)},
+}

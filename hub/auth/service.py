@@ -21,6 +21,9 @@ from .schema import ensure_schema
 
 log = logging.getLogger("swtel.hub.auth")
 
+# What a lost or refused database connection raises. InternalClientError too: a connection the server
+# terminated while idle in the pool can fail as "cannot switch to state …" on its next query.
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 PoolSource = asyncpg.Pool | Callable[[], asyncpg.Pool]
 FIRST_ADMIN_HINT = "no hub users exist yet: create the first admin with `swtel user add NAME --role admin`"
 
@@ -68,7 +71,7 @@ class AuthService:
         """The caller from a bearer token (if one is sent, only that counts) or the session cookie."""
         try:
             return await self._identify(connection)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except DB_ERRORS as e:
             log.error("cannot check credentials: database unavailable (%s)", type(e).__name__)
             raise ServiceUnavailableException("the hub's database is unavailable; try again shortly") from None
 
