@@ -97,3 +97,20 @@ def test_a_dead_database_is_one_line_naming_the_dsn_without_its_password(swtel: 
     line = r.err.strip()
     assert len(line.splitlines()) == 1 and "hunter2secret" not in line
     assert line.startswith(f"error: cannot connect to PostgreSQL at postgresql://swtel:***@127.0.0.1:{dsn.split(':')[3].split('/')[0]}/swtel")
+
+
+@pytest.mark.asyncio
+async def test_concurrent_removals_never_leave_no_admin(database_url: str) -> None:
+    from support.authapp import add_users
+
+    await add_users(database_url, {"ada": "admin", "abe": "admin"})
+    pool = await asyncpg.create_pool(database_url, min_size=2, max_size=2)
+    try:
+        results = await asyncio.gather(
+            store.remove_user(pool, "ada", keep_an_admin=True), store.remove_user(pool, "abe", keep_an_admin=True),
+            return_exceptions=True,
+        )
+        assert sorted(type(r).__name__ for r in results) == ["LastAdmin", "NoneType"], results
+        assert [u.role for u in await store.list_users(pool)] == ["admin"]
+    finally:
+        await pool.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,48 +89,35 @@ async def set_password_hash(db: Db, user_id: int, password_hash: str) -> None:
     await db.execute("UPDATE auth_users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
 
 
-async def remove_user(db: Db, name: str, *, keep_an_admin: bool = False) -> None:
-    """Remove a user with their sessions and tokens. ``keep_an_admin`` refuses to remove the last admin
-    (the API sets it; the CLI, which needs database access anyway, may remove anyone)."""
-    async with _transaction(db) as conn:
-        row = await conn.fetchrow("SELECT id, role FROM auth_users WHERE name = $1 FOR UPDATE", name)
-        if row is None:
-            raise NotFound(f"user {name!r} does not exist")
-        if keep_an_admin and row["role"] == "admin":
-            # Lock every admin row so two concurrent removals cannot both pass this check.
-            admins = await conn.fetch("SELECT id FROM auth_users WHERE role = 'admin' FOR UPDATE")
-            if len(admins) <= 1:
-                raise LastAdmin(f"user {name!r} is the last admin; add another admin first")
-        await conn.execute("DELETE FROM auth_users WHERE id = $1", row["id"])
-
-
 class LastAdmin(AlreadyExists):
     """Removing this user would leave nobody able to manage users (HTTP 409)."""
 
 
-class _transaction:
-    """A transaction on a pool (acquire + begin) or on a connection, as one ``async with``."""
+@asynccontextmanager
+async def _transaction(db: Db) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn, conn.transaction():
+            yield conn
+    else:
+        async with db.transaction():
+            yield db
 
-    def __init__(self, db: Db) -> None:
-        self.db = db
-        self._acq: Any = None
-        self._tx: Any = None
 
-    async def __aenter__(self) -> asyncpg.Connection:
-        conn = self.db
-        if isinstance(self.db, asyncpg.Pool):
-            self._acq = self.db.acquire()
-            conn = await self._acq.__aenter__()
-        self._tx = conn.transaction()
-        await self._tx.__aenter__()
-        return conn  # type: ignore[return-value]
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self._tx.__aexit__(*exc)
-        finally:
-            if self._acq is not None:
-                await self._acq.__aexit__(*exc)
+async def remove_user(db: Db, name: str, *, keep_an_admin: bool = False) -> None:
+    """Remove a user with their sessions and tokens. ``keep_an_admin`` refuses to remove the last admin
+    (the API sets it; the CLI, which needs database access anyway, may remove anyone)."""
+    async with _transaction(db) as conn:
+        admins = []
+        if keep_an_admin:
+            # Lock the admin rows first, always in id order: two concurrent removals of the last two admins
+            # then run one after the other (the second sees one admin left) instead of deadlocking.
+            admins = await conn.fetch("SELECT id FROM auth_users WHERE role = 'admin' ORDER BY id FOR UPDATE")
+        row = await conn.fetchrow("SELECT id, role FROM auth_users WHERE name = $1 FOR UPDATE", name)
+        if row is None:
+            raise NotFound(f"user {name!r} does not exist")
+        if keep_an_admin and row["role"] == "admin" and len(admins) <= 1:
+            raise LastAdmin(f"user {name!r} is the last admin; add another admin first")
+        await conn.execute("DELETE FROM auth_users WHERE id = $1", row["id"])
 
 
 # ---- sessions ------------------------------------------------------------------------------------------
