@@ -18,8 +18,7 @@ from litestar import Litestar, Request, WebSocket, get, websocket
 from support.ports import free_port
 from support.waits import eventually
 
-from swtel.hub.auth import auth_components, principal_of
-from swtel.hub.auth import store
+from swtel.hub.auth import auth_components, principal_of, store
 from swtel.hub.auth.passwords import hash_password_sync
 from swtel.hub.auth.schema import ensure_schema
 from swtel.shared import settings as settings_mod
@@ -59,7 +58,7 @@ async def fake_live(socket: WebSocket) -> None:
     await socket.close()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hashed(password: str) -> str:
     """argon2 at production cost takes ~0.2-0.6 s here: hash each test password once per session."""
     return hash_password_sync(password)
