@@ -46,22 +46,27 @@ class _Collect(logging.Handler):
 
 @contextmanager
 def every_log_record() -> Iterator[_Collect]:
-    """Every record of every logger at DEBUG, including loggers that do not propagate to the root."""
+    """Every record of every logger at DEBUG: levels raised and loggers disabled by earlier code (uvicorn's
+    ``log_level``, ``dictConfig``) are undone for the duration, and loggers that do not propagate to the
+    root get the handler too."""
     h = _Collect()
-    touched: list[tuple[logging.Logger, int]] = []
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger) and not lg.propagate
-    ]
+    loggers = [logging.getLogger()] + [lg for lg in logging.root.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    saved = [(lg, lg.level, lg.disabled) for lg in loggers]
+    with_handler = [lg for lg in loggers if lg is logging.root or not lg.propagate]
     for lg in loggers:
-        touched.append((lg, lg.level))
         lg.setLevel(logging.DEBUG)
+        lg.disabled = False
+    for lg in with_handler:
         lg.addHandler(h)
     try:
         yield h
     finally:
-        for lg, level in touched:
+        for lg in with_handler:
             lg.removeHandler(h)
+        for lg, level, disabled in saved:
             lg.setLevel(level)
+            lg.disabled = disabled
 
 
 @pytest.mark.asyncio
