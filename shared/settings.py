@@ -69,6 +69,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ssh_known_hosts: Annotated[str | None, D(description="known_hosts file for SSH/NETCONF (default ~/.ssh/known_hosts)")] = None
     ssh_timeout_s: Annotated[float, D(gt=0, description="SSH/NETCONF connect, login and per-command/RPC timeout")] = 10.0
     ssh_keepalive_s: Annotated[float, D(ge=0, description="SSH keepalive interval (0 = off); 3 missed replies drop the session")] = 15.0
+    # --- hub authentication ---
+    hub_session_ttl_s: Annotated[float, D(gt=0, description="a hub login session lasts this long")] = 43200.0
+    hub_secure_cookies: Annotated[
+        Literal["auto", "always", "never"],
+        D(description="Secure flag on hub cookies: auto (when the request came over HTTPS), always, never"),
+    ] = "auto"
+    hub_login_failures: Annotated[int, D(ge=1, description="failed logins per minute allowed per user and per client address")] = 5
 
     def redacted(self) -> dict[str, Any]:
         """All settings as a dict with secrets masked: safe to print or log."""
