@@ -85,7 +85,10 @@ async def connect(settings: Settings, *, name: str, long_running: bool = False, 
 
     async def on_error(err: Exception) -> None:
         failures.append(str(err) or type(err).__name__)
-        log.debug("nats error: %r", err)
+        if "permissions violation" in str(err).lower():  # a role doing what nats/permissions.conf forbids
+            log.warning("NATS refused: %s", err)
+        else:
+            log.debug("nats error: %r", err)
 
     opts = connect_options(settings, name=name, long_running=long_running)
     opts.setdefault("error_cb", on_error)
