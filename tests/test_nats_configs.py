@@ -326,6 +326,9 @@ async def test_hub_can_consume_and_read(clients: dict[str, Client]) -> None:
         await m.ack_sync(timeout=2)
     info = await hub.js.consumer_info(naming.STREAM_TELEMETRY, "ingest")
     assert (info.num_ack_pending, info.ack_floor.stream_seq) == (0, 5)
+    replay = await hub.js.subscribe(naming.TELEMETRY_ALL, ordered_consumer=True)  # ephemeral, pushed to _INBOX_hub
+    assert [(await replay.next_msg(timeout=3)).data for _ in range(5)] == [f"b{i}".encode() for i in range(5)]
+    await replay.unsubscribe()
     events = await hub.js.pull_subscribe(naming.EVENT_ALL, durable="events", stream=naming.STREAM_EVENTS)
     assert [m.data for m in await events.fetch(1, timeout=3)] == [b"up"]
     assert [await asyncio.wait_for(live.get(), 3) for _ in range(5)] == [f"b{i}".encode() for i in range(5)]
