@@ -13,7 +13,6 @@ import logging
 import ssl
 from typing import Any
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 

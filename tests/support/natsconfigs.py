@@ -83,7 +83,7 @@ def check_config(config: Path, workdir: Path, env: Mapping[str, str] | None = No
     """``nats-server -t``: parse the file and its includes, load certificates, and exit."""
     return subprocess.run(
         [nats_server_binary(), "-t", "-c", str(config)],
-        cwd=workdir, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=30,
+        cwd=workdir, env={**os.environ, **(env or {})}, check=False, capture_output=True, text=True, timeout=30,
     )
 
 
