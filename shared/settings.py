@@ -39,6 +39,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     nats_tls_ca: Annotated[str | None, D(description="CA bundle to verify the NATS server")] = None
     nats_tls_cert: Annotated[str | None, D(description="client certificate for NATS mutual TLS")] = None
     nats_tls_key: Annotated[str | None, D(description="client key for NATS mutual TLS")] = None
+    nats_password_file: Annotated[
+        str | None, D(description="file holding the NATS password, e.g. a systemd credential (used when nats_password is unset)")
+    ] = None
+    nats_inbox_prefix: Annotated[
+        str,
+        D(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+          description="subject prefix for replies; with nats/permissions.conf: _INBOX_agent, _INBOX_hub"),
+    ] = "_INBOX"
     nats_replicas: Annotated[int, D(ge=1, le=5, description="replicas of buckets and streams (1 or 3)")] = 1
     stream_max_age_s: Annotated[float, D(gt=0, description="telemetry kept in JetStream at most this long")] = 86400.0
     stream_max_bytes: Annotated[int, D(gt=0, description="telemetry stream size limit in bytes")] = 2 * 1024**3
