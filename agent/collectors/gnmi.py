@@ -34,6 +34,7 @@ from swtel.shared import wire
 log = logging.getLogger("swtel.agent.gnmi")
 
 RPC_TIMEOUT_S = 10.0  # Capabilities, a ONCE or POLL round, TLS certificate fetch
+WATCHDOG_GRACE_S = 10.0  # a stream silent for max(3 × interval, interval + this) is dead
 LINGER_S = 0.05  # a burst of notifications that pauses this long is one device update
 MAX_BATCH = 10_000  # samples per published batch
 MAX_PENDING = 50_000  # samples buffered per subscription before the reader waits for the publisher
@@ -300,7 +301,7 @@ class GnmiSession:
                 flusher.cancel()
 
     async def _stream(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher) -> None:
-        silence = max(3 * sub.interval_s, sub.interval_s + 10.0)
+        silence = max(3 * sub.interval_s, sub.interval_s + WATCHDOG_GRACE_S)
         call = stub.Subscribe(metadata=self.metadata)
         try:
             await call.write(self._request(sub, encoding, gnmi_pb2.SubscriptionList.STREAM))

@@ -33,10 +33,10 @@ def _split_elems(text: str) -> list[str]:
             cur.append(text[i : i + 2])
             i += 2
             continue
-        if c == "[":
-            depth += 1
+        if c == "[" and not depth:  # a "[" inside a key value is literal
+            depth = 1
         elif c == "]" and depth:
-            depth -= 1
+            depth = 0
         if c == "/" and not depth:
             out.append("".join(cur))
             cur = []

@@ -11,7 +11,8 @@ one core): a server per port costs ~31 kB and ~0.3 ms to start; 2,000 devices st
 ~62 MB, one listening socket each, and the servers share gRPC's threads and completion queue.
 
 Faults (``device.faults``): wrong_password rejects every login, delay_s delays every answer, hang
-accepts and never answers, drop_stream_after_s aborts a Subscribe with UNAVAILABLE, garbage answers with
+accepts and never answers (set while a stream runs, the stream goes
+silent), drop_stream_after_s aborts a Subscribe with UNAVAILABLE, garbage answers with
 bytes that parse as no gNMI message.
 """
 
@@ -144,7 +145,10 @@ class _Stream:
         self.lock = asyncio.Lock()
 
     async def write(self, msg: bytes) -> None:
-        if self.target.device.faults.garbage:
+        faults = self.target.device.faults
+        if faults.hang:  # set while a stream runs: the stream goes silent (the collector's watchdog case)
+            await asyncio.Event().wait()
+        if faults.garbage:
             msg = tree.GARBAGE
         async with self.lock:
             await self.context.write(msg)
