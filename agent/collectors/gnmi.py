@@ -258,6 +258,10 @@ class GnmiSession:
             async with asyncio.TaskGroup() as tg:
                 for sub in self.ctx.device.subscriptions:
                     tg.create_task(self._subscription(stub, sub, encoding))
+                # The body waits instead of ending at once: Python 3.11's TaskGroup leaves the parent's
+                # cancel count raised when a child fails after the body ended, which would make the
+                # cancelling() check in run() misread a failure as a release.
+                await asyncio.get_running_loop().create_future()
         finally:
             await channel.close(grace=None)
 
@@ -394,6 +398,11 @@ async def run(ctx: CollectorContext) -> None:
             log.warning("%s: unexpected %r", ctx.device.name, err2)
             await _failed(ctx, session, "error", "error", f"{type(err2).__name__}: {err2}", announced)
             announced = "error"
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # Cancelled while a subscription failed: a 3.11 TaskGroup then raises the failure, not the
+            # cancellation. The lease wants this collector gone, so go.
+            raise asyncio.CancelledError
         if session.delivered:
             attempt = 0
         delay = backoff(attempt, cap=cap)
