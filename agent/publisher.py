@@ -3,7 +3,7 @@
 Each held device gets a :class:`DevicePublish` bound to its lease token. Batches carry a sequence number
 per (device, token) starting at 1 and ``Nats-Msg-Id = device:token:seq``, so a batch re-sent after a lost
 ack is dropped by the stream's duplicate window. ``publish_async`` has no ack timeout of its own and can
-leave a future unresolved (nats.py issue 985), so every ack is bounded with ``asyncio.wait_for``; a
+leave a future unresolved (nats.py issue 985), so every ack is bounded with ``asyncio.timeout``; a
 semaphore bounds the batches in flight for the whole agent, so a slow server slows collectors down
 (gRPC flow control then slows the devices) instead of growing memory.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
+from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 
 from swtel.shared import naming, wire
@@ -56,10 +57,15 @@ class Publisher:
         async with self._in_flight:
             for attempt in range(self.attempts):
                 try:
-                    fut = await self.js.publish_async(subject, payload, headers=headers, wait_stall=self.ack_timeout_s)
-                    await asyncio.wait_for(fut, self.ack_timeout_s)
+                    # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+                    # races with the result, and a collector must stop when its lease is released.
+                    async with asyncio.timeout(self.ack_timeout_s):
+                        fut = await self.js.publish_async(subject, payload, headers=headers)
+                        await fut
                     self.stats.bytes += len(payload)
                     return True
+                except MaxPayloadError:
+                    break  # too big for this server: retrying cannot help
                 except (TimeoutError, NatsError) as e:
                     if attempt + 1 < self.attempts:
                         self.stats.retries += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,17 @@ async def test_undefined_credential_and_missing_collector(agent: Agent) -> None:
                              what="error for a protocol without collector")
         await agent.stop()
     assert agent.collection.device_stats() == {}  # a released device leaves no statistics behind
+
+
+@pytest.mark.asyncio
+async def test_release_while_publishing_always_ends_every_slot(agent: Agent) -> None:
+    sims = [SimDevice(f"r{i}", interfaces=8) for i in range(40)]
+    async with gnmi_fleet(*sims) as fleet:
+        for sim, port in zip(sims, fleet.ports):
+            agent.start(device(sim.name, port, interval="100ms"))
+        await eventually(lambda: _async(len({b.device for b in agent.batches}) == 40), timeout=30,
+                         what="all forty devices publishing")
+        started = time.monotonic()
+        await agent.stop()  # every slot must end: a swallowed cancellation would hang here (bounded: 5 s)
+        assert time.monotonic() - started < 5
+    assert agent.collection.device_stats() == {}

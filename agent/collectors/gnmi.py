@@ -14,7 +14,7 @@ Any failure ends the session; it is retried with jittered exponential backoff ("
 A watchdog ends a stream that has been silent for max(3 × interval, interval + 10 s). Updates and deletes
 (a delete is a sample with value ``None``) are decoded with their prefix in either path notation; JSON
 values are flattened to leaves. Samples are gathered per subscription and published as one batch per
-device update: at sync_response, when a burst of notifications pauses for 50 ms, or at 10,000 samples.
+device update: at sync_response, when a burst of notifications pauses for 50 ms, or at 5,000 samples.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ log = logging.getLogger("swtel.agent.gnmi")
 RPC_TIMEOUT_S = 10.0  # Capabilities, a ONCE or POLL round, TLS certificate fetch
 WATCHDOG_GRACE_S = 10.0  # a stream silent for max(3 × interval, interval + this) is dead
 LINGER_S = 0.05  # a burst of notifications that pauses this long is one device update
-MAX_BATCH = 10_000  # samples per published batch
+MAX_BATCH = 5_000  # samples per published batch (~400 kB, well under NATS's 1 MB max payload)
 MAX_PENDING = 50_000  # samples buffered per subscription before the reader waits for the publisher
 BACKOFF_CAP_S = 30.0
 AUTH_BACKOFF_CAP_S = 60.0
@@ -156,6 +156,8 @@ class Batcher:
         self.ready.set()
 
     async def run(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         try:
             while True:
                 await self.ready.wait()
@@ -166,6 +168,8 @@ class Batcher:
                     chunk = buf[i : i + MAX_BATCH]
                     await self.ctx.publish.batch(self.subscription, chunk)
                     self.ctx.stats.ok(len(chunk))
+                    if task.cancelling():  # a cancellation swallowed inside a library's wait_for
+                        raise asyncio.CancelledError
         finally:
             if self._timer is not None:
                 self._timer.cancel()

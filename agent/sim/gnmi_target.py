@@ -10,7 +10,7 @@ a call came in on, so a shared server could not tell the devices apart. Measured
 one core): a server per port costs ~31 kB and ~0.3 ms to start; 2,000 devices start in ~0.7 s and use
 ~62 MB, one listening socket each, and the servers share gRPC's threads and completion queue.
 
-Faults (``device.faults``): wrong_password rejects every login, delay_s delays every answer, hang
+Faults (``device.faults``): wrong_password rejects every login, delay_s delays every call's first answer, hang
 accepts and never answers (set while a stream runs, the stream goes
 silent), drop_stream_after_s aborts a Subscribe with UNAVAILABLE, garbage answers with
 bytes that parse as no gNMI message.
