@@ -132,7 +132,7 @@ async def test_each_fault_gives_one_clear_status_and_spares_the_healthy_device(a
         good_before = len(agent.of("good"))
         await eventually(lambda: _async(len(agent.of("good")) >= good_before + 4), timeout=10,
                          what="the healthy device still publishing")
-    assert agent.stats("good")["status"] == "collecting"
+        assert agent.stats("good")["status"] == "collecting"
     assert "auth_failed" in agent.kinds("locked") and "timeout" in agent.kinds("hung")
     assert "malformed" in agent.stats("junk")["last_error"]
     assert not any(agent.of(n) for n in want)
