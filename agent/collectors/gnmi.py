@@ -33,6 +33,17 @@ from swtel.shared import wire
 
 log = logging.getLogger("swtel.agent.gnmi")
 
+
+class _QuietDeserializeErrors(logging.Filter):
+    """grpc logs a traceback at ERROR for every message it cannot deserialize; the collector reports
+    those itself (status ``error``, "malformed message"), once per failure, so grpc's copy is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Exception deserializing")
+
+
+logging.getLogger("grpc._common").addFilter(_QuietDeserializeErrors())
+
 RPC_TIMEOUT_S = 10.0  # Capabilities, a ONCE or POLL round, TLS certificate fetch
 WATCHDOG_GRACE_S = 10.0  # a stream silent for max(3 × interval, interval + this) is dead
 LINGER_S = 0.05  # a burst of notifications that pauses this long is one device update
@@ -440,7 +451,8 @@ def _first(group: BaseExceptionGroup) -> Exception:
 async def _failed(ctx: CollectorContext, session: GnmiSession, status: str, kind: str, message: str,
                   announced: str) -> None:
     ctx.stats.failed(status, message)
-    log.info("%s: %s", ctx.device.name, message)
+    repeated = not session.detail and kind == announced
+    log.log(logging.DEBUG if repeated else logging.INFO, "%s: %s", ctx.device.name, message)
     if session.detail:  # the session was up: it is now down, whatever the reason
         await ctx.publish.event("session_down", message)
         if kind != "session_down":
