@@ -86,3 +86,38 @@ def test_json_ietf_container_flattens_with_module_prefixes_stripped() -> None:
     gp.flatten_json("/i", gp.decode_value(tv), out)
     assert dict(out) == {"/i/in-octets": 18446744073709551615, "/i/oper-status": "UP", "/i/mtu": 9000,
                          "/i/nested/y": True, "/i/name": "123abc"}
+
+
+def test_notification_with_prefix_both_notations_json_legacy_value_and_deletes() -> None:
+    from swtel.agent.collectors.gnmi import decode_notification
+
+    n = gnmi_pb2.Notification(timestamp=123, prefix=gp.to_proto("/interfaces/interface[name=Ethernet1/1]"))
+    n.update.add(path=gp.to_proto("/state/counters/in-octets"), val=gnmi_pb2.TypedValue(uint_val=7))
+    n.update.add(path=gnmi_pb2.Path(element=["state", "oper-status"]), val=gnmi_pb2.TypedValue(string_val="UP"))
+    n.update.add(path=gp.to_proto("/state/counters"),
+                 val=gnmi_pb2.TypedValue(json_ietf_val=b'{"openconfig-interfaces:out-octets":"9"}'))
+    n.update.add(path=gp.to_proto("/config/mtu"), value=gnmi_pb2.Value(value=b"9000", type=gnmi_pb2.JSON))
+    n.delete.append(gp.to_proto("/subinterfaces/subinterface[index=0]"))
+    out: list = []
+    decode_notification(n, out)
+    base = "/interfaces/interface[name=Ethernet1/1]"
+    assert [(s.path, s.value, s.ts) for s in out] == [
+        (f"{base}/state/counters/in-octets", 7, 123),
+        (f"{base}/state/oper-status", "UP", 123),
+        (f"{base}/state/counters/out-octets", 9, 123),
+        (f"{base}/config/mtu", 9000, 123),
+        (f"{base}/subinterfaces/subinterface[index=0]", None, 123),
+    ]
+
+
+def test_a_notification_without_timestamp_gets_the_receive_time() -> None:
+    import time
+
+    from swtel.agent.collectors.gnmi import decode_notification
+
+    n = gnmi_pb2.Notification()
+    n.update.add(path=gp.to_proto("/system/state/hostname"), val=gnmi_pb2.TypedValue(string_val="sw1"))
+    out: list = []
+    before = time.time_ns()
+    decode_notification(n, out)
+    assert out[0].path == "/system/state/hostname" and out[0].ts >= before
