@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -32,8 +31,6 @@ from gnmi_pb import gnmi_pb2
 from swtel.agent.collectors import gnmi_paths
 from swtel.agent.sim import gnmi_tree as tree
 from swtel.agent.sim.model import SimDevice
-
-log = logging.getLogger("swtel.sim.gnmi")
 
 GNMI_VERSION = "0.10.0"
 DEFAULT_SAMPLE_S = 10.0
