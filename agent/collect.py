@@ -95,7 +95,22 @@ class Collection:
                 for name, (token, proto, st) in self.stats.items()}
 
 
+def raise_fd_limit(devices: int) -> None:
+    """Best effort: one socket per held device, and many systems start processes at 1,024 open files."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = devices + 1024
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(hard, want)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < want:
+            log.warning("open-files limit %d is below %d: raise it (LimitNOFILE=) to hold %d devices",
+                        new, want, devices)
+
+
 def make_slot_factory(nc: NATS, settings: Settings, agent_id: str, *,
                       js: JetStreamContext | None = None) -> tuple[SlotFactory, StatsProvider]:
+    raise_fd_limit(settings.agent_capacity)
     collection = Collection(nc, settings, agent_id, js=js)
     return collection.slot, collection.device_stats

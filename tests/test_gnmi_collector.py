@@ -247,3 +247,25 @@ async def test_release_while_publishing_always_ends_every_slot(agent: Agent) -> 
         await agent.stop()  # every slot must end: a swallowed cancellation would hang here (bounded: 5 s)
         assert time.monotonic() - started < 5
     assert agent.collection.device_stats() == {}
+
+
+@pytest.mark.asyncio
+async def test_make_slot_factory_is_what_the_lease_manager_calls(bootstrapped: str, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[sim]\nusername = "admin"\npassword = "admin"\n')
+    nc = await nats.connect(bootstrapped)
+    try:
+        s = settings.load({"secrets_file": str(secrets), "nats_url": bootstrapped}, env={})
+        slot_factory, stats_provider = collect.make_slot_factory(nc, s, "agent-f")
+        async with gnmi_fleet(SimDevice("f1", interfaces=1)) as fleet:
+            task = asyncio.create_task(slot_factory(device("f1", fleet.ports[0]), 11))
+            await eventually(lambda: _async(stats_provider().get("f1", {}).get("status") == "collecting"),
+                             timeout=10, what="f1 collecting")
+            row = stats_provider()["f1"]
+            assert row["token"] == 11 and row["protocol"] == "gnmi" and row["samples"] > 0
+            assert not any(k.startswith("_") for k in row)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert stats_provider() == {}
+    finally:
+        await nc.close()

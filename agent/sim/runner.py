@@ -69,6 +69,20 @@ class SimSpec:
             raise InvalidInput(f"ports {self.base_port}..{self.base_port + self.devices - 1} are not all in 1024..65535")
 
 
+def ensure_fd_limit(need: int) -> None:
+    """Raise the soft open-files limit towards the hard one: each device is a listening socket plus one
+    socket per client connection, and many systems start processes at 1,024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        new = need if hard == resource.RLIM_INFINITY else min(hard, need)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < need:
+            raise UserError(f"{need} open files are needed but the limit is {new} (ulimit -n); raise it or "
+                            "run fewer devices per process")
+
+
 def protocol_of(spec: SimSpec, i: int) -> str:
     return PROTOCOLS[i % 3] if spec.protocol == "mixed" else spec.protocol
 
@@ -98,6 +112,7 @@ class SimRunner:
         self._fleets: list[Any] = []
 
     async def start(self) -> None:
+        ensure_fd_limit(3 * len(self.devices) + 256)  # listener + a client connection or two per device
         groups: dict[str, list[int]] = {}
         for i in range(len(self.devices)):
             groups.setdefault(protocol_of(self.spec, i), []).append(i)
