@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from swtel.shared.errors import SwtelError
 
-from . import agent_cmd, alert_cmd, demo_cmd, device_cmd, lease_cmd, nats_cmd, user_cmd
+from . import agent_cmd, alert_cmd, demo_cmd, device_cmd, lease_cmd, nats_cmd, sim_cmd, user_cmd
 from .common import err_console
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(lease_cmd.app, name="lease")
 app.add_typer(alert_cmd.app, name="alert")
 app.add_typer(user_cmd.app, name="user")
+app.add_typer(sim_cmd.app, name="sim")
 app.command("demo")(demo_cmd.demo)
 
 

@@ -35,6 +35,10 @@ class Publish(Protocol):
 class Credential:
     username: str
     password: str = field(repr=False)  # never in logs or reprs
+    # TLS material for the device session (file paths); gNMI uses them when the device's tls is "on".
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 @dataclass
@@ -50,6 +54,7 @@ class DeviceStats:
     _window_start: float = field(default_factory=time.monotonic, repr=False)
     _window_samples: int = field(default=0, repr=False)
     samples_per_s: float = 0.0
+    malformed: int = 0  # messages counted and dropped (undecodable values, unparsable paths)
 
     def ok(self, samples: int) -> None:
         self.status = "collecting"

@@ -1,0 +1,116 @@
+"""What the lease manager runs for each held device: credential, publisher binding and collector.
+
+``make_slot_factory`` returns ``(slot_factory, stats_provider)``. The agent awaits
+``slot_factory(device, token)`` as one task per held device and cancels it on release; the task never
+raises for device faults. ``stats_provider()`` maps each held device to its statistics as a dict
+(status, last success, errors, samples/s …), for ``swtel lease list --json`` or an agent status request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from swtel.agent.collectors.base import Collector, CollectorContext, Credential, DeviceStats
+from swtel.agent.credentials import Credentials
+from swtel.agent.publisher import DevicePublish, Publisher
+from swtel.shared import wire
+from swtel.shared.errors import UserError
+from swtel.shared.settings import Settings
+
+log = logging.getLogger("swtel.agent.collect")
+
+SlotFactory = Callable[[wire.Device, int], Awaitable[None]]
+StatsProvider = Callable[[], dict[str, dict[str, Any]]]
+COLLECTORS = {  # protocol → module with `async def run(ctx)`; imported when first needed
+    "gnmi": "swtel.agent.collectors.gnmi",
+    "ssh": "swtel.agent.collectors.ssh",
+    "netconf": "swtel.agent.collectors.netconf",
+}
+CREDENTIAL_RETRY_S = 30.0
+
+
+def collector_for(protocol: str) -> Collector | None:
+    module = COLLECTORS.get(protocol)
+    if module is None:
+        return None
+    try:
+        return importlib.import_module(module).run  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return None
+
+
+def stats_dict(stats: DeviceStats) -> dict[str, Any]:
+    return {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats) if not f.name.startswith("_")}
+
+
+class Collection:
+    """One per agent: the publisher, the credential store and the statistics of every running slot."""
+
+    def __init__(self, nc: NATS, settings: Settings, agent_id: str, *, js: JetStreamContext | None = None,
+                 credentials: Credentials | None = None) -> None:
+        self.publisher = Publisher(nc, agent_id, js=js)
+        self.credentials = credentials or Credentials(settings.secrets_file)
+        self.stats: dict[str, tuple[int, str, DeviceStats]] = {}  # device → (token, protocol, stats)
+
+    async def slot(self, device: wire.Device, token: int) -> None:
+        stats = DeviceStats()
+        self.stats[device.name] = (token, device.protocol, stats)
+        publish = self.publisher.bind(device.name, token)
+        try:
+            collector = collector_for(device.protocol)
+            if collector is None:
+                stats.failed("error", f"this agent has no {device.protocol} collector")
+                await publish.event("error", stats.last_error)
+                await asyncio.Event().wait()  # hold the lease quietly until released
+            credential = await self._credential(device, publish, stats)
+            await collector(CollectorContext(device, token, publish, credential, stats))  # type: ignore[misc]
+        finally:
+            if self.stats.get(device.name, (0, "", None))[2] is stats:
+                del self.stats[device.name]
+
+    async def _credential(self, device: wire.Device, publish: DevicePublish, stats: DeviceStats) -> Credential | None:
+        """Resolve the device's credential; while it cannot be, report it and try again now and then."""
+        announced = False
+        while True:
+            try:
+                return self.credentials.resolve(device.credential)
+            except UserError as e:  # not defined, unreadable, malformed: the message names no secret
+                stats.failed("auth_failed", str(e))
+                if not announced:
+                    log.warning("%s: %s", device.name, e)
+                    await publish.event("auth_failed", str(e))
+                    announced = True
+            await asyncio.sleep(CREDENTIAL_RETRY_S)
+
+    def device_stats(self) -> dict[str, dict[str, Any]]:
+        return {name: {"token": token, "protocol": proto, **stats_dict(st)}
+                for name, (token, proto, st) in self.stats.items()}
+
+
+def raise_fd_limit(devices: int) -> None:
+    """Best effort: one socket per held device, and many systems start processes at 1,024 open files."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = devices + 1024
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(hard, want)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < want:
+            log.warning("open-files limit %d is below %d: raise it (LimitNOFILE=) to hold %d devices",
+                        new, want, devices)
+
+
+def make_slot_factory(nc: NATS, settings: Settings, agent_id: str, *,
+                      js: JetStreamContext | None = None) -> tuple[SlotFactory, StatsProvider]:
+    raise_fd_limit(settings.agent_capacity)
+    collection = Collection(nc, settings, agent_id, js=js)
+    return collection.slot, collection.device_stats

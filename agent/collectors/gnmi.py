@@ -1,0 +1,462 @@
+"""The gNMI collector (grpc.aio): one session per held device, one Subscribe per inventory subscription.
+
+A session: open the channel (plain, TLS with CA and client certificate, or TLS without verification),
+call Capabilities (bounded), choose the encoding (PROTO, else JSON_IETF, else JSON; the device tag
+``gnmi-encoding`` overrides), then run every subscription of the device in one TaskGroup:
+
+- ``sample`` / ``on_change`` / ``target_defined``: a STREAM subscription with ``sample_interval`` (on_change
+  asks for a heartbeat at the interval, so a live stream is never silent for long);
+- ``poll``: a POLL subscription, a Poll request every interval;
+- ``once``: a ONCE subscription every interval.
+
+Any failure ends the session; it is retried with jittered exponential backoff ("full jitter", capped at
+30 s, or 60 s after a refused login), and the backoff starts over after a session that delivered data.
+A watchdog ends a stream that has been silent for max(3 × interval, interval + 10 s). Updates and deletes
+(a delete is a sample with value ``None``) are decoded with their prefix in either path notation; JSON
+values are flattened to leaves. Samples are gathered per subscription and published as one batch per
+device update: at sync_response, when a burst of notifications pauses for 50 ms, or at 5,000 samples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+
+import grpc
+from gnmi_pb import gnmi_pb2, gnmi_pb2_grpc
+
+from swtel.agent.collectors import gnmi_paths
+from swtel.agent.collectors.base import CollectorContext, backoff
+from swtel.shared import wire
+
+log = logging.getLogger("swtel.agent.gnmi")
+
+
+class _QuietDeserializeErrors(logging.Filter):
+    """grpc logs a traceback at ERROR for every message it cannot deserialize; the collector reports
+    those itself (status ``error``, "malformed message"), once per failure, so grpc's copy is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Exception deserializing")
+
+
+logging.getLogger("grpc._common").addFilter(_QuietDeserializeErrors())
+
+RPC_TIMEOUT_S = 10.0  # Capabilities, a ONCE or POLL round, TLS certificate fetch
+WATCHDOG_GRACE_S = 10.0  # a stream silent for max(3 × interval, interval + this) is dead
+LINGER_S = 0.05  # a burst of notifications that pauses this long is one device update
+MAX_BATCH = 5_000  # samples per published batch (~400 kB, well under NATS's 1 MB max payload)
+MAX_PENDING = 50_000  # samples buffered per subscription before the reader waits for the publisher
+BACKOFF_CAP_S = 30.0
+AUTH_BACKOFF_CAP_S = 60.0
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.enable_retries", 0),
+]
+_ENCODINGS = {"proto": gnmi_pb2.PROTO, "json_ietf": gnmi_pb2.JSON_IETF, "json": gnmi_pb2.JSON}
+_MODES = {"sample": gnmi_pb2.SAMPLE, "on_change": gnmi_pb2.ON_CHANGE, "target_defined": gnmi_pb2.TARGET_DEFINED}
+
+
+class SessionError(Exception):
+    """Ends a session. ``status`` goes into DeviceStats, ``kind`` is the event published."""
+
+    def __init__(self, status: str, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
+    code, details = e.code(), (e.details() or "").strip()
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return SessionError("auth_failed", "auth_failed", f"{what}: login refused ({details})")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return SessionError("timeout", "timeout", f"{what}: no answer within {RPC_TIMEOUT_S:g}s")
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return SessionError("unreachable", "session_down", f"{what}: unavailable ({details})")
+    if code == grpc.StatusCode.INTERNAL and "deserializ" in details.lower():
+        return SessionError("error", "error", f"{what}: the device sent a malformed message")
+    return SessionError("error", "error", f"{what}: {code.name} ({details})")
+
+
+# ---- decoding -----------------------------------------------------------------------------------------
+
+# Path strings by serialized prefix, then serialized path: devices of one model send the same paths, so
+# the cache is shared by all sessions (and so are the strings in the batches); cleared when full.
+_PATHS: dict[bytes, dict[bytes, str]] = {}
+_PATHS_MAX = 200_000
+_size = 0
+
+
+def _new_path(cache: dict[bytes, str], key: bytes, prefix: gnmi_pb2.Path, path: gnmi_pb2.Path) -> str:
+    global _size
+    if _size >= _PATHS_MAX:
+        for c in _PATHS.values():
+            c.clear()
+        _size = 0
+    _size += 1
+    s = cache[key] = gnmi_paths.format_elems(gnmi_paths.elems_of(prefix) + gnmi_paths.elems_of(path))
+    return s
+
+
+def decode_notification(n: gnmi_pb2.Notification, out: list[wire.Sample]) -> None:
+    """Append the samples of one Notification to ``out``. The hot loop: ~500 updates per message."""
+    ts = n.timestamp or time.time_ns()
+    prefix = n.prefix
+    prefix_key = prefix.SerializeToString() if n.HasField("prefix") else b""
+    cache = _PATHS.get(prefix_key)
+    if cache is None:
+        cache = _PATHS[prefix_key] = {}
+    Sample, append = wire.Sample, out.append
+    for u in n.update:
+        upath = u.path
+        key = upath.SerializeToString()
+        path = cache.get(key) or _new_path(cache, key, prefix, upath)
+        tv = u.val
+        kind = tv.WhichOneof("value")
+        if kind == "uint_val":  # counters
+            append(Sample(path, tv.uint_val, ts))
+            continue
+        if kind is None and u.HasField("value"):  # gNMI < 0.4: Value{bytes, type}
+            value = _legacy_value(u.value)
+        else:
+            value = gnmi_paths.decode_value(tv)
+        if isinstance(value, (dict, list)):
+            leaves: list[tuple[str, object]] = []
+            gnmi_paths.flatten_json(path, value, leaves)
+            out.extend(Sample(p, v, ts) for p, v in leaves)  # type: ignore[arg-type]
+        else:
+            append(Sample(path, value, ts))
+    for d in n.delete:
+        key = d.SerializeToString()
+        append(Sample(cache.get(key) or _new_path(cache, key, prefix, d), None, ts))
+
+
+def _legacy_value(v: gnmi_pb2.Value) -> object:
+    import json
+
+    if v.type in (gnmi_pb2.JSON, gnmi_pb2.JSON_IETF):
+        return json.loads(v.value)
+    return v.value.decode(errors="replace")
+
+
+# ---- batching -----------------------------------------------------------------------------------------
+
+
+class Batcher:
+    """Gathers one subscription's samples and publishes them as one batch per device update."""
+
+    def __init__(self, ctx: CollectorContext, subscription: str) -> None:
+        self.ctx, self.subscription = ctx, subscription
+        self.buf: list[wire.Sample] = []
+        self.ready = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def add(self, samples: list[wire.Sample], *, flush: bool = False) -> None:
+        if len(self.buf) >= MAX_PENDING:
+            self.room.clear()
+            await self.room.wait()
+        self.buf.extend(samples)
+        if flush or len(self.buf) >= MAX_BATCH:
+            self._kick()
+        elif self.buf and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(LINGER_S, self._kick)
+
+    def _kick(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.ready.set()
+
+    async def run(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            while True:
+                await self.ready.wait()
+                self.ready.clear()
+                buf, self.buf = self.buf, []
+                self.room.set()
+                for i in range(0, len(buf), MAX_BATCH):
+                    chunk = buf[i : i + MAX_BATCH]
+                    await self.ctx.publish.batch(self.subscription, chunk)
+                    self.ctx.stats.ok(len(chunk))
+                    if task.cancelling():  # a cancellation swallowed inside a library's wait_for
+                        raise asyncio.CancelledError
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+# ---- a session ----------------------------------------------------------------------------------------
+
+
+async def _fetch_certificate(host: str, port: int) -> tuple[bytes, str]:
+    """For tls = skip-verify: the server's certificate (then trusted as is) and a name it is valid for."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    try:
+        async with asyncio.timeout(RPC_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
+    except TimeoutError:
+        raise SessionError("timeout", "timeout", f"TLS handshake with {host}:{port} timed out") from None
+    except (OSError, ssl.SSLError) as e:
+        raise SessionError("unreachable", "session_down", f"TLS connect to {host}:{port}: {e}") from None
+    der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    writer.close()
+    cert = x509.load_der_x509_certificate(der)
+    name = host
+    try:
+        sans = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        dns = sans.get_values_for_type(x509.DNSName)
+        if dns:
+            name = dns[0]
+    except x509.ExtensionNotFound:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if cns:
+            name = str(cns[0].value)
+    return ssl.DER_cert_to_PEM_cert(der).encode(), name
+
+
+def _read_file(path: str | None, what: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise SessionError("error", "error", f"cannot read {what} {path}: {e.strerror}") from None
+
+
+async def open_channel(ctx: CollectorContext) -> grpc.aio.Channel:
+    d, cred = ctx.device, ctx.credential
+    target = f"[{d.address}]:{d.port}" if ":" in d.address else f"{d.address}:{d.port}"
+    options = list(CHANNEL_OPTIONS)
+    if d.tls == "off":
+        return grpc.aio.insecure_channel(target, options=options)
+    key = _read_file(cred.tls_key if cred else None, "client key")
+    chain = _read_file(cred.tls_cert if cred else None, "client certificate")
+    if d.tls == "skip-verify":
+        root, name = await _fetch_certificate(d.address, d.port)
+        options.append(("grpc.ssl_target_name_override", name))
+    else:
+        root = _read_file(cred.tls_ca if cred else None, "CA bundle")  # None: the system's roots
+    creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
+    return grpc.aio.secure_channel(target, creds, options=options)
+
+
+class GnmiSession:
+    def __init__(self, ctx: CollectorContext) -> None:
+        self.ctx = ctx
+        cred = ctx.credential
+        self.metadata = (("username", cred.username), ("password", cred.password)) if cred else ()
+        self.delivered = False  # did this session publish anything (resets the backoff)
+        self.detail = ""
+
+    async def run(self) -> None:
+        channel = await open_channel(self.ctx)
+        try:
+            stub = gnmi_pb2_grpc.gNMIStub(channel)
+            try:
+                caps = await stub.Capabilities(gnmi_pb2.CapabilityRequest(), metadata=self.metadata,
+                                               timeout=RPC_TIMEOUT_S)
+            except grpc.aio.AioRpcError as e:
+                raise _classify(e, "Capabilities") from None
+            if caps is None:  # grpc.aio returns None for a response it cannot deserialize
+                raise SessionError("error", "error", "Capabilities: the device sent a malformed message")
+            encoding = self._encoding(caps)
+            self.detail = f"gNMI {caps.gNMI_version or '?'}, {gnmi_pb2.Encoding.Name(encoding)}"
+            await self.ctx.publish.event("session_up", self.detail)
+            async with asyncio.TaskGroup() as tg:
+                for sub in self.ctx.device.subscriptions:
+                    tg.create_task(self._subscription(stub, sub, encoding))
+                # The body waits instead of ending at once: Python 3.11's TaskGroup leaves the parent's
+                # cancel count raised when a child fails after the body ended, which would make the
+                # cancelling() check in run() misread a failure as a release.
+                await asyncio.get_running_loop().create_future()
+        finally:
+            await channel.close(grace=None)
+
+    def _encoding(self, caps: gnmi_pb2.CapabilityResponse) -> int:
+        wanted = self.ctx.device.tags.get("gnmi-encoding", "").lower()
+        supported = set(caps.supported_encodings)
+        if wanted in _ENCODINGS:
+            return _ENCODINGS[wanted]
+        for enc in (gnmi_pb2.PROTO, gnmi_pb2.JSON_IETF, gnmi_pb2.JSON):
+            if enc in supported:
+                return enc
+        return gnmi_pb2.PROTO  # devices that list nothing usually mean PROTO
+
+    def _request(self, sub: wire.Subscription, encoding: int, list_mode: int) -> gnmi_pb2.SubscribeRequest:
+        interval_ns = int(sub.interval_s * 1e9)
+        entries = []
+        for p in sub.paths:
+            entry = gnmi_pb2.Subscription(path=gnmi_paths.to_proto(p))
+            if list_mode == gnmi_pb2.SubscriptionList.STREAM:
+                entry.mode = _MODES[sub.mode]
+                if sub.mode == "on_change":
+                    entry.heartbeat_interval = interval_ns
+                else:
+                    entry.sample_interval = interval_ns
+            entries.append(entry)
+        return gnmi_pb2.SubscribeRequest(subscribe=gnmi_pb2.SubscriptionList(
+            subscription=entries, mode=list_mode, encoding=encoding))
+
+    async def _subscription(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int) -> None:
+        batcher = Batcher(self.ctx, sub.name)
+        async with asyncio.TaskGroup() as tg:
+            flusher = tg.create_task(batcher.run())
+            try:
+                if sub.mode == "once":
+                    await self._once(stub, sub, encoding, batcher)
+                elif sub.mode == "poll":
+                    await self._poll(stub, sub, encoding, batcher)
+                else:
+                    await self._stream(stub, sub, encoding, batcher)
+            finally:
+                flusher.cancel()
+
+    async def _stream(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher) -> None:
+        silence = max(3 * sub.interval_s, sub.interval_s + WATCHDOG_GRACE_S)
+        call = stub.Subscribe(metadata=self.metadata)
+        try:
+            await call.write(self._request(sub, encoding, gnmi_pb2.SubscriptionList.STREAM))
+            await self._read(call, batcher, silence, f"Subscribe {sub.name}", until_sync=False)
+            raise SessionError("unreachable", "session_down", f"Subscribe {sub.name}: the device ended the stream")
+        finally:
+            call.cancel()
+
+    async def _poll(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher) -> None:
+        call = stub.Subscribe(metadata=self.metadata)
+        try:
+            await call.write(self._request(sub, encoding, gnmi_pb2.SubscriptionList.POLL))
+            while True:
+                started = time.monotonic()
+                if not await self._read(call, batcher, RPC_TIMEOUT_S, f"Poll {sub.name}", until_sync=True):
+                    raise SessionError("unreachable", "session_down", f"Poll {sub.name}: the device ended the stream")
+                await asyncio.sleep(max(0.0, sub.interval_s - (time.monotonic() - started)))
+                await call.write(gnmi_pb2.SubscribeRequest(poll=gnmi_pb2.Poll()))
+        finally:
+            call.cancel()
+
+    async def _once(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher) -> None:
+        request = self._request(sub, encoding, gnmi_pb2.SubscriptionList.ONCE)
+        while True:
+            started = time.monotonic()
+            call = stub.Subscribe(metadata=self.metadata)
+            try:
+                await call.write(request)
+                await call.done_writing()
+                await self._read(call, batcher, RPC_TIMEOUT_S, f"Once {sub.name}", until_sync=True)
+            finally:
+                call.cancel()
+            await asyncio.sleep(max(0.0, sub.interval_s - (time.monotonic() - started)))
+
+    async def _read(self, call: grpc.aio.StreamStreamCall, batcher: Batcher, watchdog_s: float, what: str,
+                    *, until_sync: bool) -> bool:
+        """Read responses into the batcher. True at sync_response (when ``until_sync``), False at the end
+        of the stream; raises SessionError for errors and for silence longer than ``watchdog_s``."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(watchdog_s) as deadline:
+                while True:
+                    resp = await call.read()
+                    if resp is grpc.aio.EOF:
+                        await batcher.add([], flush=True)
+                        return False
+                    if resp is None:  # grpc.aio's answer to bytes that are no SubscribeResponse
+                        raise SessionError("error", "error", f"{what}: the device sent a malformed message")
+                    deadline.reschedule(loop.time() + watchdog_s)
+                    kind = resp.WhichOneof("response")
+                    if kind == "update":
+                        samples: list[wire.Sample] = []
+                        try:
+                            decode_notification(resp.update, samples)
+                        except (ValueError, UnicodeDecodeError) as e:  # bad JSON value, unparsable path
+                            self.ctx.stats.malformed += 1
+                            self.ctx.stats.last_error = f"{what}: dropped a malformed notification ({e})"[:300]
+                            continue
+                        await batcher.add(samples)
+                        self.delivered = True
+                    elif kind == "sync_response":
+                        await batcher.add([], flush=True)
+                        if until_sync:
+                            return True
+                    elif kind == "error":
+                        raise SessionError("error", "error", f"{what}: device error {resp.error.message}")
+        except TimeoutError:
+            raise SessionError("timeout", "timeout", f"{what}: no data for {watchdog_s:g}s") from None
+        except grpc.aio.AioRpcError as e:
+            raise _classify(e, what) from None
+
+
+async def run(ctx: CollectorContext) -> None:
+    """Collect one device until cancelled; device faults are reported, never raised."""
+    attempt = 0
+    announced = ""  # the last failure event published: repeated identical failures are not re-published
+    while True:
+        session = GnmiSession(ctx)
+        cap = BACKOFF_CAP_S
+        try:
+            await session.run()
+            raise SessionError("error", "error", "every subscription ended")
+        except* SessionError as group:
+            err = _first(group)
+            cap = AUTH_BACKOFF_CAP_S if err.status == "auth_failed" else BACKOFF_CAP_S
+            await _failed(ctx, session, err.status, err.kind, str(err), announced)
+            announced = err.kind if not session.detail else ""
+        except* Exception as group:  # anything else (gRPC internals, a bug): reported, retried, never raised
+            err2 = _first(group)
+            log.warning("%s: unexpected %r", ctx.device.name, err2)
+            await _failed(ctx, session, "error", "error", f"{type(err2).__name__}: {err2}", announced)
+            announced = "error"
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # Cancelled while a subscription failed: a 3.11 TaskGroup then raises the failure, not the
+            # cancellation. The lease wants this collector gone, so go.
+            raise asyncio.CancelledError
+        if session.delivered:
+            attempt = 0
+        delay = backoff(attempt, cap=cap)
+        attempt += 1
+        log.debug("%s: retrying in %.1fs", ctx.device.name, delay)
+        await asyncio.sleep(delay)
+
+
+def _first(group: BaseExceptionGroup) -> Exception:
+    leaves: list[Exception] = []
+
+    def walk(g: BaseException) -> None:
+        if isinstance(g, BaseExceptionGroup):
+            for e in g.exceptions:
+                walk(e)
+        else:
+            leaves.append(g)  # type: ignore[arg-type]
+
+    walk(group)
+    return leaves[0]
+
+
+async def _failed(ctx: CollectorContext, session: GnmiSession, status: str, kind: str, message: str,
+                  announced: str) -> None:
+    ctx.stats.failed(status, message)
+    repeated = not session.detail and kind == announced
+    log.log(logging.DEBUG if repeated else logging.INFO, "%s: %s", ctx.device.name, message)
+    if session.detail:  # the session was up: it is now down, whatever the reason
+        await ctx.publish.event("session_down", message)
+        if kind != "session_down":
+            await ctx.publish.event(kind, message)
+    elif kind != announced:
+        await ctx.publish.event(kind, message)
+

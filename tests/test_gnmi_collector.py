@@ -1,0 +1,272 @@
+"""The gNMI collector against the simulator, publishing through the real publisher to a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import pytest_asyncio
+from support.gnmisim import gnmi_fleet
+from support.waits import eventually
+
+from swtel.agent import collect
+from swtel.agent.collectors import gnmi
+from swtel.agent.credentials import Credentials
+from swtel.agent.sim import tlsgen
+from swtel.agent.sim.gnmi_target import TlsFiles
+from swtel.agent.sim.model import Faults, SimDevice
+from swtel.shared import inventory, naming, settings, wire
+
+
+class Agent:
+    """A Collection (what `swtel agent run` wires up) plus a core subscription recording what it publishes."""
+
+    def __init__(self, nc: nats.NATS, secrets: Path) -> None:
+        self.nc = nc
+        s = settings.load({"secrets_file": str(secrets)}, env={})
+        self.collection = collect.Collection(nc, s, "agent-t", credentials=Credentials(str(secrets), env={}))
+        self.batches: list[wire.TelemetryBatch] = []
+        self.subjects: list[str] = []
+        self.events: list[wire.Event] = []
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def listen(self) -> None:
+        async def on_msg(msg: Any) -> None:
+            m = wire.message_decoder.decode(msg.data)
+            if isinstance(m, wire.TelemetryBatch):
+                self.batches.append(m)
+                self.subjects.append(msg.subject)
+            else:
+                self.events.append(m)
+
+        await self.nc.subscribe("swtel.>", cb=on_msg)
+
+    def start(self, device: wire.Device, token: int = 7) -> None:
+        self.tasks[device.name] = asyncio.create_task(self.collection.slot(device, token))
+
+    async def stop(self) -> None:
+        for t in self.tasks.values():
+            t.cancel()
+        await asyncio.wait_for(asyncio.gather(*self.tasks.values(), return_exceptions=True), 5)
+
+    def kinds(self, device: str) -> list[str]:
+        return [e.kind for e in self.events if e.device == device]
+
+    def stats(self, device: str) -> dict[str, Any]:
+        return self.collection.device_stats().get(device, {})
+
+    def of(self, device: str) -> list[wire.TelemetryBatch]:
+        return [b for b in self.batches if b.device == device]
+
+
+@pytest_asyncio.fixture
+async def agent(bootstrapped: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Agent]:
+    monkeypatch.setattr(gnmi, "RPC_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(gnmi, "WATCHDOG_GRACE_S", 0.5)
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[sim]\nusername = "admin"\npassword = "admin"\n')
+    nc = await nats.connect(bootstrapped)
+    a = Agent(nc, secrets)
+    await a.listen()
+    try:
+        yield a
+    finally:
+        await a.stop()
+        await nc.close()
+
+
+def device(name: str, port: int, **kw: Any) -> wire.Device:
+    kw.setdefault("interval", "500ms")
+    kw.setdefault("credential", "sim")
+    return inventory.make_device(name, "127.0.0.1", "gnmi", port=port, **kw)
+
+
+@pytest.mark.asyncio
+async def test_collects_and_publishes_batches_with_token_and_sequence(agent: Agent) -> None:
+    async with gnmi_fleet(SimDevice("leaf-1.dc1", interfaces=4)) as fleet:
+        agent.start(device("leaf-1.dc1", fleet.ports[0]), token=42)
+        await eventually(lambda: _async(len(agent.of("leaf-1.dc1")) >= 6), timeout=10, what="six batches")
+        stats = agent.stats("leaf-1.dc1")
+    batches = agent.of("leaf-1.dc1")
+    assert {b.token for b in batches} == {42} and {b.agent for b in batches} == {"agent-t"}
+    assert sorted(b.seq for b in batches) == list(range(1, len(batches) + 1))
+    inter = [b for b in batches if b.subscription == "interfaces"]
+    assert len(inter[0].samples) == 4 * 11  # ten counters and oper-status per interface
+    paths = {s.path: s.value for s in inter[0].samples}
+    assert isinstance(paths["/interfaces/interface[name=eth0]/state/counters/in-octets"], int)
+    assert paths["/interfaces/interface[name=eth0]/state/oper-status"] in ("UP", "DOWN")
+    system = {s.path for b in batches if b.subscription == "system" for s in b.samples}
+    assert "/components/component[name=Chassis]/state/temperature/instant" in system
+    assert naming.telemetry_subject("leaf-1.dc1", "interfaces") in agent.subjects
+    assert agent.kinds("leaf-1.dc1")[0] == "session_up"
+    assert stats["status"] == "collecting" and stats["token"] == 42 and stats["samples"] >= 4 * 11
+    assert stats["last_success_ns"] > 0 and stats["errors"] == 0
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+@pytest.mark.asyncio
+async def test_each_fault_gives_one_clear_status_and_spares_the_healthy_device(agent: Agent) -> None:
+    devices = [SimDevice("good", interfaces=2),
+               SimDevice("locked", interfaces=2, faults=Faults(wrong_password=True)),
+               SimDevice("hung", interfaces=2, faults=Faults(hang=True)),
+               SimDevice("junk", interfaces=2, faults=Faults(garbage=True))]
+    async with gnmi_fleet(*devices) as fleet:
+        for d, port in zip(devices, fleet.ports):
+            agent.start(device(d.name, port))
+        agent.start(device("gone", 1))  # nothing listens on port 1
+        want = {"locked": "auth_failed", "hung": "timeout", "junk": "error", "gone": "unreachable"}
+
+        async def settled() -> dict[str, str]:
+            now = {n: agent.stats(n).get("status") for n in want}
+            return now if now == want else {}
+
+        await eventually(settled, timeout=15, what=f"statuses {want}")
+        good_before = len(agent.of("good"))
+        await eventually(lambda: _async(len(agent.of("good")) >= good_before + 4), timeout=10,
+                         what="the healthy device still publishing")
+        assert agent.stats("good")["status"] == "collecting"
+        assert "malformed" in agent.stats("junk")["last_error"]
+    assert "auth_failed" in agent.kinds("locked") and "timeout" in agent.kinds("hung")
+    assert not any(agent.of(n) for n in want)
+    # a repeated identical failure is reported once, not once per retry
+    assert agent.kinds("locked").count("auth_failed") == 1
+
+
+@pytest.mark.asyncio
+async def test_dropped_stream_reconnects_and_sequence_continues(agent: Agent) -> None:
+    async with gnmi_fleet(SimDevice("flaky", interfaces=1, faults=Faults(drop_stream_after_s=1.2))) as fleet:
+        agent.start(device("flaky", fleet.ports[0], interval="300ms"))
+        await eventually(lambda: _async(agent.kinds("flaky").count("session_up") >= 3), timeout=15,
+                         what=f"three sessions ({agent.kinds('flaky')}, {agent.stats('flaky')})")
+    assert "session_down" in agent.kinds("flaky")
+    seqs = [b.seq for b in agent.of("flaky")]
+    assert seqs == list(range(1, len(seqs) + 1))  # one token: no gap, no repeat across reconnects
+    assert agent.stats("flaky")["errors"] >= 2
+
+
+@pytest.mark.asyncio
+async def test_watchdog_ends_a_silent_stream(agent: Agent) -> None:
+    sim = SimDevice("quiet", interfaces=1)
+    async with gnmi_fleet(sim) as fleet:
+        agent.start(device("quiet", fleet.ports[0], interval="200ms"))
+        await eventually(lambda: _async(len(agent.of("quiet")) >= 2), timeout=10, what="data before the silence")
+        sim.faults.hang = True  # the open streams stop sending
+        await eventually(lambda: _async(agent.stats("quiet").get("status") == "timeout"), timeout=10,
+                         what="the watchdog to fire")
+        assert "no data for" in agent.stats("quiet")["last_error"]
+        await eventually(lambda: _async(agent.kinds("quiet")[:3] == ["session_up", "session_down", "timeout"]),
+                         timeout=5, what="session_up, session_down, timeout events")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["poll", "once", "on_change", "target_defined"])
+async def test_subscription_modes(agent: Agent, mode: str) -> None:
+    sim = SimDevice("sw", interfaces=2)
+    async with gnmi_fleet(sim, check_s=0.1) as fleet:
+        dev = device("sw", fleet.ports[0], interval="300ms")
+        dev.subscriptions = [wire.Subscription("ifs", ["/interfaces/interface/state/counters"], mode, 0.3)]  # type: ignore[arg-type]
+        agent.start(dev)
+        await eventually(lambda: _async(len(agent.of("sw")) >= 3), timeout=10, what=f"three {mode} batches")
+    batches = agent.of("sw")
+    if mode in ("poll", "once"):
+        assert all(len(b.samples) == 20 for b in batches[:3])  # each round is a full update
+    else:
+        assert len(batches[0].samples) == 20 and all(b.samples for b in batches)
+    octets = [s.value for b in batches for s in b.samples
+              if s.path == "/interfaces/interface[name=eth0]/state/counters/in-octets"]
+    assert octets == sorted(octets) and octets[-1] > octets[0]
+
+
+@pytest.mark.asyncio
+async def test_json_ietf_values_are_flattened_to_typed_leaves(agent: Agent) -> None:
+    async with gnmi_fleet(SimDevice("js", interfaces=2)) as fleet:
+        agent.start(device("js", fleet.ports[0], tags={"gnmi-encoding": "json_ietf"}))
+        await eventually(lambda: _async(any(b.subscription == "interfaces" for b in agent.of("js"))), timeout=10,
+                         what="a JSON_IETF batch")
+    batch = next(b for b in agent.of("js") if b.subscription == "interfaces")
+    values = {s.path: s.value for s in batch.samples}
+    assert isinstance(values["/interfaces/interface[name=eth1]/state/counters/out-octets"], int)
+    assert values["/interfaces/interface[name=eth1]/state/oper-status"] in ("UP", "DOWN")
+    assert len(values) == 22
+    assert "JSON_IETF" in next(e.detail for e in agent.events if e.kind == "session_up")
+
+
+@pytest.mark.asyncio
+async def test_tls_with_ca_and_client_certificate_and_skip_verify(agent: Agent, tmp_path: Path) -> None:
+    m = tlsgen.generate()
+    files = m.write(tmp_path / "tls")
+    (tmp_path / "secrets.toml").write_text(
+        '[sim]\nusername = "admin"\npassword = "admin"\n'
+        f'[mtls]\nusername = "admin"\npassword = "admin"\ntls_ca = "{files["ca_cert"]}"\n'
+        f'tls_cert = "{files["client_cert"]}"\ntls_key = "{files["client_key"]}"\n')
+    tls = TlsFiles(m.server_cert, m.server_key, client_ca=m.ca_cert)
+    async with gnmi_fleet(SimDevice("a", interfaces=1), SimDevice("b", interfaces=1), tls=tls) as mtls, \
+            gnmi_fleet(SimDevice("c", interfaces=1), tls=TlsFiles(m.server_cert, m.server_key)) as plain:
+        agent.start(device("a", mtls.ports[0], tls="on", credential="mtls"))
+        agent.start(device("b", mtls.ports[1], tls="on", credential="sim"))  # no client certificate
+        agent.start(device("c", plain.ports[0], tls="skip-verify"))
+        await eventually(lambda: _async(agent.of("a") and agent.of("c")), timeout=10, what="TLS batches")
+        await eventually(lambda: _async(agent.stats("b").get("status") == "unreachable"), timeout=10,
+                         what="the device refusing a client without certificate")
+    assert not agent.of("b")
+
+
+@pytest.mark.asyncio
+async def test_undefined_credential_and_missing_collector(agent: Agent) -> None:
+    async with gnmi_fleet(SimDevice("x", interfaces=1)) as fleet:
+        agent.start(device("x", fleet.ports[0], credential="nobody"))
+        ssh = inventory.make_device("y", "127.0.0.1", "ssh", port=2222)
+        agent.start(ssh)
+        await eventually(lambda: _async(agent.stats("x").get("status") == "auth_failed"), timeout=5,
+                         what="auth_failed for an undefined credential")
+        assert "'nobody' is not defined" in agent.stats("x")["last_error"]
+        assert agent.kinds("x") == ["auth_failed"]
+        if collect.collector_for("ssh") is None:
+            await eventually(lambda: _async(agent.stats("y").get("status") == "error"), timeout=5,
+                             what="error for a protocol without collector")
+        await agent.stop()
+    assert agent.collection.device_stats() == {}  # a released device leaves no statistics behind
+
+
+@pytest.mark.asyncio
+async def test_release_while_publishing_always_ends_every_slot(agent: Agent) -> None:
+    sims = [SimDevice(f"r{i}", interfaces=8) for i in range(40)]
+    async with gnmi_fleet(*sims) as fleet:
+        for sim, port in zip(sims, fleet.ports):
+            agent.start(device(sim.name, port, interval="100ms"))
+        await eventually(lambda: _async(len({b.device for b in agent.batches}) == 40), timeout=30,
+                         what="all forty devices publishing")
+        started = time.monotonic()
+        await agent.stop()  # every slot must end: a swallowed cancellation would hang here (bounded: 5 s)
+        assert time.monotonic() - started < 5
+    assert agent.collection.device_stats() == {}
+
+
+@pytest.mark.asyncio
+async def test_make_slot_factory_is_what_the_lease_manager_calls(bootstrapped: str, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[sim]\nusername = "admin"\npassword = "admin"\n')
+    nc = await nats.connect(bootstrapped)
+    try:
+        s = settings.load({"secrets_file": str(secrets), "nats_url": bootstrapped}, env={})
+        slot_factory, stats_provider = collect.make_slot_factory(nc, s, "agent-f")
+        async with gnmi_fleet(SimDevice("f1", interfaces=1)) as fleet:
+            task = asyncio.create_task(slot_factory(device("f1", fleet.ports[0]), 11))
+            await eventually(lambda: _async(stats_provider().get("f1", {}).get("status") == "collecting"),
+                             timeout=10, what="f1 collecting")
+            row = stats_provider()["f1"]
+            assert row["token"] == 11 and row["protocol"] == "gnmi" and row["samples"] > 0
+            assert not any(k.startswith("_") for k in row)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert stats_provider() == {}
+    finally:
+        await nc.close()
