@@ -29,22 +29,26 @@ log = logging.getLogger("swtel.agent.collect")
 
 SlotFactory = Callable[[wire.Device, int], Awaitable[None]]
 StatsProvider = Callable[[], dict[str, dict[str, Any]]]
-COLLECTORS = {  # protocol → module with `async def run(ctx)`; imported when first needed
-    "gnmi": "swtel.agent.collectors.gnmi",
-    "ssh": "swtel.agent.collectors.ssh",
+COLLECTORS = {  # protocol → module; imported when first needed
+    "gnmi": "swtel.agent.collectors.gnmi",  # `async def run(ctx)`
+    "ssh": "swtel.agent.collectors.ssh",  # `collector(SshOptions) -> run`
     "netconf": "swtel.agent.collectors.netconf",
 }
 CREDENTIAL_RETRY_S = 30.0
 
 
-def collector_for(protocol: str) -> Collector | None:
-    module = COLLECTORS.get(protocol)
-    if module is None:
+def collector_for(protocol: str, settings: Settings | None = None) -> Collector | None:
+    """The collector for a protocol; SSH and NETCONF ones are built with the SSH settings (host keys, timeouts)."""
+    module_name = COLLECTORS.get(protocol)
+    if module_name is None:
         return None
-    try:
-        return importlib.import_module(module).run  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
+    module = importlib.import_module(module_name)
+    if hasattr(module, "collector"):
+        from swtel.agent.collectors.sshconn import SshOptions
+
+        opts = SshOptions.from_settings(settings) if settings is not None else SshOptions()
+        return module.collector(opts)  # type: ignore[no-any-return]
+    return module.run  # type: ignore[no-any-return]
 
 
 def stats_dict(stats: DeviceStats) -> dict[str, Any]:
@@ -56,7 +60,9 @@ class Collection:
 
     def __init__(self, nc: NATS, settings: Settings, agent_id: str, *, js: JetStreamContext | None = None,
                  credentials: Credentials | None = None) -> None:
+        self.settings = settings
         self.publisher = Publisher(nc, agent_id, js=js)
+        self._collectors: dict[str, Collector | None] = {}
         self.credentials = credentials or Credentials(settings.secrets_file)
         self.stats: dict[str, tuple[int, str, DeviceStats]] = {}  # device → (token, protocol, stats)
 
@@ -65,7 +71,9 @@ class Collection:
         self.stats[device.name] = (token, device.protocol, stats)
         publish = self.publisher.bind(device.name, token)
         try:
-            collector = collector_for(device.protocol)
+            if device.protocol not in self._collectors:  # one per protocol: SSH connection reuse lives in it
+                self._collectors[device.protocol] = collector_for(device.protocol, self.settings)
+            collector = self._collectors[device.protocol]
             if collector is None:
                 stats.failed("error", f"this agent has no {device.protocol} collector")
                 await publish.event("error", stats.last_error)

@@ -167,7 +167,17 @@ class Demo:
         await self.nc.subscribe(naming.TELEMETRY_ALL, cb=self._on_telemetry)
         self._step("buckets and streams ready")
 
-        env = {**os.environ, "SWTEL_NATS_URL": self.nats.url, "SWTEL_DATABASE_URL": self.database_url}
+        env = {
+            **os.environ,
+            "SWTEL_NATS_URL": self.nats.url,
+            "SWTEL_DATABASE_URL": self.database_url,
+            # the simulator registers its devices with credential reference "sim" (admin/admin)
+            "SWTEL_CRED_SIM_USERNAME": "admin",
+            "SWTEL_CRED_SIM_PASSWORD": "admin",
+            # the simulator makes new SSH host keys every start: trust them on first use, in the demo only
+            "SWTEL_SSH_HOST_KEY_POLICY": "accept-new",
+            "SWTEL_SSH_KNOWN_HOSTS": str(self.data_dir / "known_hosts"),
+        }
         await self._run_once("db-migrate", ["db", "migrate"], env)
         self._step("database schema migrated")
 

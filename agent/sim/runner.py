@@ -39,6 +39,8 @@ def _lazy(module: str, name: str) -> Serve:
 # One entry per protocol, e.g. "ssh": _lazy("swtel.agent.sim.<module>", "serve_ssh").
 SERVERS: dict[str, Serve] = {
     "gnmi": _lazy("swtel.agent.sim.gnmi_target", "serve_gnmi"),
+    "ssh": _lazy("swtel.agent.sim.ssh_server", "serve_ssh"),
+    "netconf": _lazy("swtel.agent.sim.netconf_server", "serve_netconf"),
 }
 PROTOCOLS = ("gnmi", "ssh", "netconf")
 HOST = "127.0.0.1"  # the simulator never listens beyond loopback
