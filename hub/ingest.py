@@ -31,7 +31,6 @@ from .metrics import HubMetrics
 from .storage import Item, Storage
 
 log = logging.getLogger("swtel.hub.ingest")
-ACK_WAIT_S = 30.0
 FETCH_TIMEOUT_S = 1.0
 MAX_BACKOFF_S = 5.0
 DECODER = wire.message_decoder  # built once in shared.wire, reused for every message
@@ -64,8 +63,7 @@ class Ingest:
     # ---- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        await self._ensure_consumers()
-        self.started.set()
+        await self.ensure_consumers()
         async with asyncio.TaskGroup() as tg:
             for i in range(self.settings.hub_ingest_workers):
                 tg.create_task(self._worker(i, telemetry=True), name=f"ingest-{i}")
@@ -84,13 +82,16 @@ class Ingest:
             durable_name=name,
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
-            ack_wait=ACK_WAIT_S,
+            ack_wait=self.settings.hub_ack_wait_s,
             max_ack_pending=50_000 if telemetry else 5_000,
             max_deliver=-1,
             filter_subjects=[naming.TELEMETRY_ALL] if telemetry else [naming.EVENT_ALL, naming.CONFIG_ALL],
         )
 
-    async def _ensure_consumers(self) -> None:
+    async def ensure_consumers(self) -> None:
+        """Create (or bind to) the durable consumers; retried until the streams exist."""
+        if self.started.is_set():
+            return
         for telemetry in (True, False):
             cfg = self._consumer_config(telemetry)
             stream = naming.STREAM_TELEMETRY if telemetry else naming.STREAM_EVENTS
@@ -105,6 +106,7 @@ class Ingest:
                         return
                     log.warning("cannot create consumer %s on %s (%s); retrying", cfg.durable_name, stream, e)
                     await self._sleep(1.0)
+        self.started.set()
 
     async def _subscribe(self, telemetry: bool) -> object:
         cfg = self._consumer_config(telemetry)

@@ -57,6 +57,7 @@ class HubCore:
         self.storage = await open_storage(self.pool, self.settings)
         if self.run_ingest:
             self.ingest = Ingest(self.nc, self.storage, self.settings, self.metrics)
+            await self.ingest.ensure_consumers()  # startup completes once ingest can pull
         self._task = asyncio.create_task(self._run(), name="hub-core")
         log.info("hub started (backend %s, %d ingest workers)", self.storage.backend,
                  self.settings.hub_ingest_workers if self.run_ingest else 0)
@@ -84,11 +85,6 @@ class HubCore:
             await self.pool.close()
         if self._own_nc and self.nc is not None:
             await self.nc.close()
-
-    async def wait_ready(self) -> None:
-        """Until ingest has its consumers (tests and benchmarks publish after this)."""
-        if self.ingest is not None:
-            await self.ingest.started.wait()
 
     # ---- helpers for handlers --------------------------------------------------------------------
 

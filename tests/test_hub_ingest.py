@@ -24,7 +24,6 @@ async def test_published_batches_are_stored_once_and_queryable(bootstrapped: str
     t0 = (time.time_ns() // 60_000_000_000 - 5) * 60_000_000_000  # five minutes ago, on a minute boundary
     try:
         async with AsyncTestClient(app) as client:
-            await app.state.hub.wait_ready()
             for seq in range(1, 61):  # two devices, 30 batches each, 10 s apart, 10 counters per batch
                 dev = "leaf-01.dc1" if seq % 2 else "leaf-02.dc1"
                 await publish(js, make_batch(dev, seq, ts_ns=t0 + seq * 10_000_000_000))
@@ -78,7 +77,6 @@ async def test_stale_tokens_and_garbage_are_dropped_and_ingest_goes_on(bootstrap
     subject = naming.telemetry_subject("sw1", "interfaces")
     try:
         async with AsyncTestClient(app) as client:
-            await app.state.hub.wait_ready()
             await publish(js, make_batch("sw1", 1, token=7, paths=3))
             await js.publish(subject, b"\xc1 not msgpack")
             await js.publish(subject, msgspec.msgpack.encode({"type": "telemetry", "device": 5}))
@@ -122,7 +120,6 @@ async def test_events_and_config_backups_are_stored_once_and_backups_only_when_c
     js = nc.jetstream()
     try:
         async with AsyncTestClient(app):
-            await app.state.hub.wait_ready()
             ev = wire.Event(device="sw1", agent="a1", kind="session_up", ts=time.time_ns(), detail="gnmi")
             await js.publish(naming.event_subject("sw1", "session_up"), wire.encode(ev))
             await js.publish(naming.event_subject("sw1", "session_up"), wire.encode(ev))  # same event again
