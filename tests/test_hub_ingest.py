@@ -139,3 +139,31 @@ async def test_events_and_config_backups_are_stored_once_and_backups_only_when_c
             assert await eventually(stored, timeout=20, what="events consumed") == (1, 2)
     finally:
         await nc.close()
+
+
+@pytest.mark.asyncio
+async def test_two_hubs_share_one_durable_consumer(bootstrapped: str, database_url: str) -> None:
+    from swtel.hub.service import HubCore
+
+    await migrate(database_url)
+    hubs = [HubCore(hub_settings(bootstrapped, database_url, hub_fetch_batch=16, hub_ingest_workers=2))
+            for _ in range(2)]
+    for h in hubs:
+        await h.start()
+    nc = await nats.connect(bootstrapped)
+    js = nc.jetstream()
+    try:
+        for seq in range(1, 401):
+            await publish(js, make_batch(f"sw{seq % 7}", seq, paths=5))
+
+        async def stored() -> tuple[int, int] | None:
+            counts = await point_counts(database_url)
+            return counts if counts[0] >= 2000 else None
+
+        assert await eventually(stored, timeout=30, what="2000 points stored by two hubs") == (2000, 2000)
+        assert sum(h.metrics.samples for h in hubs) == 2000
+        assert all(h.metrics.batches > 0 for h in hubs), [h.metrics.batches for h in hubs]
+    finally:
+        await nc.close()
+        for h in hubs:
+            await h.stop()

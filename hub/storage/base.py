@@ -135,36 +135,36 @@ class Storage:
         return now_us - self.settings.retention_days * DAY_US, now_us + self.settings.partitions_ahead_days * DAY_US
 
     def _rows(self, it: Item, lo: int, hi: int, res: WriteResult, days: set[int]) -> _Rows:
-        """Binary COPY rows of one batch (the hot loop: one dict lookup and one pack per sample)."""
+        """Binary COPY rows of one batch. The hot loop: per sample one range check against the current
+        day, one dict lookup and one ``struct.pack``; the slow path runs only when a sample leaves the day."""
         out = _Rows()
-        pts, sts = out.points, out.states
+        pts_append, sts_append = out.points.append, out.states.append
         ids = self._series.get(it.batch.device, {})
-        tmin, tmax = hi, lo
+        pack = POINT_PACK
+        day_lo = day_hi = 0  # the current day's [start, end) in µs since 2000; empty until the first sample
         for s in it.batch.samples:
-            v = s.value
             t = s.ts // 1000 - PG_EPOCH_US
-            if t < lo or t >= hi:
-                res.drop("out_of_range")
-                continue
-            if t < tmin:
-                tmin = t
-            if t > tmax:
-                tmax = t
+            if not day_lo <= t < day_hi:
+                if t < lo or t >= hi:
+                    res.drop("out_of_range")
+                    continue
+                day = t // DAY_US
+                days.add(day)
+                day_lo, day_hi = day * DAY_US, (day + 1) * DAY_US
+            v = s.value
             tv = type(v)
-            if tv is float or tv is int:
+            if tv is int or tv is float:
                 try:
-                    pts.append(POINT_PACK(3, 8, t, 4, ids[s.path], 8, v))
+                    pts_append(pack(3, 8, t, 4, ids[s.path], 8, v))
                 except OverflowError:
                     res.drop("bad_value")
             elif tv is str:
                 data = v.replace("\x00", "").encode()  # type: ignore[union-attr]  # text cannot hold NUL
-                sts.append(_STATE_HEAD(3, 8, t, 4, ids[s.path], len(data)) + data)
+                sts_append(_STATE_HEAD(3, 8, t, 4, ids[s.path], len(data)) + data)
             elif tv is bool:
-                pts.append(POINT_PACK(3, 8, t, 4, ids[s.path], 8, 1.0 if v else 0.0))
+                pts_append(pack(3, 8, t, 4, ids[s.path], 8, 1.0 if v else 0.0))
             else:
                 res.drop("null_value")
-        if tmin <= tmax:
-            days.update(range(tmin // DAY_US, tmax // DAY_US + 1))
         return out
 
     async def prepare_days(self, days: set[int]) -> None:
