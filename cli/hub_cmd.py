@@ -31,6 +31,7 @@ def run(
         flags["nats_url"] = nats
     s = common.settings(ctx, **flags)
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    common.run(_preflight(s))  # a missing schema or an unreachable server is one line, not a traceback
     app_ = create_app(s)
     config = uvicorn.Config(app_, host=s.hub_host, port=s.hub_port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=10)
@@ -38,3 +39,17 @@ def run(
     asyncio.run(server.serve())
     if not server.started:  # startup failed (database not migrated, NATS unreachable): already logged
         raise SystemExit(2)
+
+
+async def _preflight(s) -> None:  # type: ignore[no-untyped-def]
+    from swtel.hub.storage import open_storage
+    from swtel.hub.storage.connect import create_pool
+    from swtel.shared.natsconn import connect
+
+    pool = await create_pool(s.database_url, min_size=1, max_size=1)
+    try:
+        await open_storage(pool, s)
+    finally:
+        await pool.close()
+    nc = await connect(s, name="swtel-hub-check")
+    await nc.close()

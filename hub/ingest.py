@@ -100,7 +100,7 @@ class Ingest:
                     await self.js.add_consumer(stream, config=cfg)  # idempotent for an identical config
                     break
                 except NatsError as e:
-                    if "consumer already exists" in str(e).lower() or getattr(e, "err_code", None) == 10148:
+                    if "already" in str(e).lower() or getattr(e, "err_code", None) in (10013, 10148):
                         break  # created by another hub with different options: bind to it as is
                     if self._stop.is_set():
                         return

@@ -68,3 +68,8 @@ def test_db_migrate_twice(swtel, database_url: str) -> None:  # type: ignore[no-
     assert first.code == 0 and "backend plain; migrations applied: 1" in first.out, first
     again = swtel("db", "migrate", "--db", database_url)
     assert again.code == 0 and "none (up to date)" in again.out
+
+
+def test_hub_run_on_an_unmigrated_database_is_one_line(swtel, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    r = swtel("hub", "run", "--db", database_url, "--nats", "nats://127.0.0.1:1", "--port", "0")
+    assert r.code == 2 and "run `swtel db migrate` first" in r.err and "Traceback" not in r.err, r

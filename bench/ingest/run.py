@@ -78,6 +78,7 @@ async def raw_copy(url: str, rows: int) -> float:
 async def hub_drain(s: settings.Settings, url: str, nats_url: str, n: int, samples: int, devices: int, run: int) -> float:
     nc = await nats.connect(nats_url)
     js = nc.jetstream(timeout=30)
+    await js.purge_stream(naming.STREAM_TELEMETRY)  # each run drains only its own messages
     await publish_many(js, make_msgs(n, samples, devices, run))
     await nc.close()
     hub = HubCore(settings.load({**s.redacted(), "nats_password": None, "hub_consumer": f"bench-{run}"}, env={}))
@@ -96,10 +97,11 @@ async def hub_drain(s: settings.Settings, url: str, nats_url: str, n: int, sampl
 
 async def steady_lag(s: settings.Settings, nats_url: str, rate: int, samples: int, devices: int, seconds: float
                      ) -> tuple[float, float, float]:
-    hub = HubCore(settings.load({**s.redacted(), "nats_password": None, "hub_consumer": "bench-steady"}, env={}))
-    await hub.start()
     nc = await nats.connect(nats_url)
     js = nc.jetstream(timeout=30)
+    await js.purge_stream(naming.STREAM_TELEMETRY)  # the steady consumer starts from an empty stream
+    hub = HubCore(settings.load({**s.redacted(), "nats_password": None, "hub_consumer": "bench-steady"}, env={}))
+    await hub.start()
     per_s = max(1, rate // samples)
     lags: list[float] = []
     try:

@@ -167,13 +167,33 @@ class Storage:
                 res.drop("null_value")
         return out
 
+    async def _all_rows(self, items: list[Item], lo: int, hi: int, res: WriteResult, days: set[int]) -> list[_Rows]:
+        """Rows of every item; a batch with a path not in the cache is built again after one lookup round
+        trip for all such batches (cheaper than checking every sample against the cache first)."""
+        rows: list[_Rows | None] = []
+        retry: list[int] = []
+        for i, it in enumerate(items):
+            attempt = WriteResult()
+            try:
+                rows.append(self._rows(it, lo, hi, attempt, days))
+            except KeyError:
+                rows.append(None)
+                retry.append(i)
+                continue
+            for reason, n in attempt.dropped.items():
+                res.drop(reason, n)
+        if retry:
+            await self.resolve([items[i] for i in retry])
+            for i in retry:
+                rows[i] = self._rows(items[i], lo, hi, res, days)
+        return rows  # type: ignore[return-value]
+
     async def prepare_days(self, days: set[int]) -> None:
         """Backend hook: make sure partitions exist for these days (µs-since-2000 day numbers)."""
 
     async def write_telemetry(self, items: list[Item]) -> WriteResult:
         """Store ``items`` exactly once, in one transaction. Raises on database errors (nothing committed)."""
         res = WriteResult()
-        await self.resolve(items)
         lo, hi = self._window_us()
         days: set[int] = set()
         seen: set[tuple[str, int, int]] = set()
@@ -185,7 +205,7 @@ class Storage:
                 continue
             seen.add(key)
             unique.append(it)
-        rows = [self._rows(it, lo, hi, res, days) for it in unique]
+        rows = await self._all_rows(unique, lo, hi, res, days)
         await self.prepare_days(days)
         newest: dict[str, int] = {}
         for it in unique:
