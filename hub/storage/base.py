@@ -43,6 +43,11 @@ UNION ALL
 SELECT s.id, s.device, s.name, s.kind FROM series s JOIN input i ON s.device = i.device AND s.name = i.name
 """
 
+SERIES_KNOWN_SQL = """
+SELECT s.id, s.device, s.name FROM series s
+JOIN unnest($1::text[], $2::text[]) AS i(device, name) ON s.device = i.device AND s.name = i.name
+"""
+
 FENCE_SQL = """
 WITH input AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS t(device, token)),
 up AS (INSERT INTO device_fence AS f (device, token) SELECT device, token FROM input ORDER BY device
@@ -113,6 +118,11 @@ class Storage:
             for s in it.batch.samples:
                 if (known is None or s.path not in known) and s.value is not None:
                     missing.setdefault((it.batch.device, s.path), _kind(s.value))
+        if missing:  # known to the database (another hub, an earlier run): a plain SELECT, no insert attempt
+            devs, names = zip(*missing)
+            for r in await self.pool.fetch(SERIES_KNOWN_SQL, list(devs), list(names)):
+                self._series.setdefault(r["device"], {})[r["name"]] = r["id"]
+                missing.pop((r["device"], r["name"]), None)
         for _ in range(3):  # a concurrent hub may insert the same names between our INSERT and SELECT
             if not missing:
                 return
