@@ -78,6 +78,12 @@ async def test_stale_tokens_and_garbage_are_dropped_and_ingest_goes_on(bootstrap
     try:
         async with AsyncTestClient(app) as client:
             await publish(js, make_batch("sw1", 1, token=7, paths=3))
+
+            async def first_landed() -> bool:
+                return (await point_counts(database_url))[0] == 3
+
+            # the newer holder's data lands first (workers commit in parallel, so order it explicitly)
+            await eventually(first_landed, timeout=20, what="the token-7 batch stored")
             await js.publish(subject, b"\xc1 not msgpack")
             await js.publish(subject, msgspec.msgpack.encode({"type": "telemetry", "device": 5}))
             await js.publish(subject, wire.encode(wire.Event(device="sw1", agent="a", kind="error", ts=1)))
