@@ -7,7 +7,8 @@ import nats
 import pytest
 from litestar.testing import AsyncTestClient
 
-from support.telemetry import hub_settings, migrate
+from support.telemetry import db, hub_settings, migrate
+from support.waits import eventually
 from swtel.hub.app import create_app
 from swtel.shared.inventory import Inventory, make_device
 from swtel.shared.views import device_view
@@ -46,6 +47,11 @@ async def test_inventory_views_errors_and_schema(bootstrapped: str, database_url
                 assert fragment in r.json()["detail"], (params, r.json())
             r = await client.get("/api/query", params={"series": "999"})
             assert r.status_code == 404 and "999" in r.json()["detail"]
+            async def mirrored() -> bool:  # the inventory mirror for SQL joins
+                async with db(database_url) as conn:
+                    return await conn.fetchval("SELECT address FROM devices WHERE name = 'leaf-01.dc1'") == "10.0.0.1"
+
+            await eventually(mirrored, timeout=10, what="the devices table to mirror the inventory")
             spec = (await client.get("/schema/openapi.json")).json()
             for path in ("/api/health", "/api/devices", "/api/devices/{name}", "/api/agents", "/api/leases",
                          "/api/series", "/api/query", "/metrics"):

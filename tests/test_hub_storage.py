@@ -127,6 +127,10 @@ async def test_partitions_are_created_ahead_and_dropped_after_retention(database
         async with db(database_url) as conn:
             assert await conn.fetchval("SELECT count(*) FROM points") == 1  # the 06-14 row left with its day
         assert (await st.maintain_at(today + timedelta(days=4)))["partitions_dropped"] == []  # idempotent
+        out = await st.maintain()  # the hub's periodic round: today's partitions, marks and events pruned
+        assert out["marks_pruned"] == 0 and out["events_pruned"] == 0
+        real_today = datetime.now(timezone.utc).date()
+        assert real_today in (await st.partitions())["points"]
         # a day without a partition is created on demand when data for it arrives
         assert create_partition_sql("points", date(2030, 1, 2)).endswith(
             "FROM ('2030-01-02 00:00:00+00') TO ('2030-01-03 00:00:00+00')")
@@ -156,8 +160,8 @@ def test_timescale_statements_are_chosen_when_the_extension_is_reported_present(
 
 
 @pytest.mark.asyncio
-async def test_migrate_picks_timescale_when_create_extension_works(database_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Here TimescaleDB is not installable: the probe says so and the plain path is recorded."""
+async def test_timescale_probe_is_false_where_the_extension_is_missing(database_url: str) -> None:
+    """Here TimescaleDB is not installable: the probe says so (and migrate records the plain path)."""
     conn = await asyncpg.connect(database_url)
     try:
         assert await migrate_mod.probe_timescale(conn) is False
