@@ -50,6 +50,13 @@ class HubCore:
         self.last_maintenance: dict[str, Any] = {}
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self._close_own()  # a failed startup leaves no connection behind
+            raise
+
+    async def _start(self) -> None:
         if self.nc is None:
             self.nc = await connect(self.settings, name="swtel-hub", long_running=True)
         if self.pool is None:
@@ -81,10 +88,15 @@ class HubCore:
                     await self._task
             except Exception:  # noqa: BLE001 (a crashed task was already logged; stopping anyway)
                 log.exception("hub task failed")
+        await self._close_own()
+
+    async def _close_own(self) -> None:
         if self._own_pool and self.pool is not None:
             await self.pool.close()
+            self.pool = None
         if self._own_nc and self.nc is not None:
             await self.nc.close()
+            self.nc = None
 
     # ---- helpers for handlers --------------------------------------------------------------------
 
