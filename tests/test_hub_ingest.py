@@ -92,14 +92,14 @@ async def test_stale_tokens_and_garbage_are_dropped_and_ingest_goes_on(bootstrap
             await publish(js, make_batch("sw1", 2, token=5, paths=3))  # an older holder: fenced
             await publish(js, make_batch("sw1", 3, token=7, paths=3))
 
-            async def settled() -> str | None:
-                text = (await client.get("/metrics")).text
-                return text if 'samples_ingested_total{type="number"} 6' in text else None
+            expected = ('samples_ingested_total{type="number"} 6', 'reason="stale_token"} 1',
+                        'reason="malformed"} 2', 'reason="unknown_kind"} 1', 'reason="unknown_version"} 1')
 
-            text = await eventually(settled, timeout=20, what="6 samples stored")
-            for line in ('reason="stale_token"} 1', 'reason="malformed"} 2', 'reason="unknown_kind"} 1',
-                         'reason="unknown_version"} 1'):
-                assert line in text, text
+            async def settled() -> str | None:  # workers finish in any order: wait for every count
+                text = (await client.get("/metrics")).text
+                return text if all(line in text for line in expected) else None
+
+            await eventually(settled, timeout=20, what=f"metrics showing {expected}")
             assert await point_counts(database_url) == (6, 6)
             async with db(database_url) as conn:
                 assert await conn.fetchval("SELECT token FROM device_fence WHERE device = 'sw1'") == 7
