@@ -58,8 +58,11 @@ async def test_published_batches_are_stored_once_and_queryable(bootstrapped: str
             # +2000 every 20 s; the first bucket has no sample before its first one, so two increases in it
             assert rates[0] == pytest.approx(4000 / 60) and rates[1:] == [pytest.approx(100.0)] * 9, rates
 
-            metrics = (await client.get("/metrics")).text
-            assert 'swtel_hub_samples_ingested_total{type="number"} 600' in metrics
+            async def counted() -> str | None:  # metrics are updated just after the commit
+                text = (await client.get("/metrics")).text
+                return text if 'swtel_hub_samples_ingested_total{type="number"} 600' in text else None
+
+            metrics = await eventually(counted, timeout=10, what="600 samples in /metrics")
             assert "swtel_hub_db_write_seconds_count" in metrics
             health = await client.get("/api/health")
             assert health.status_code == 200 and health.json()["status"] == "ok", health.text
@@ -167,7 +170,10 @@ async def test_two_hubs_share_one_durable_consumer(bootstrapped: str, database_u
             return counts if counts[0] >= 2000 else None
 
         assert await eventually(stored, timeout=30, what="2000 points stored by two hubs") == (2000, 2000)
-        assert sum(h.metrics.samples for h in hubs) == 2000
+        async def counted() -> bool:  # metrics are updated just after the commit
+            return sum(h.metrics.samples for h in hubs) == 2000
+
+        await eventually(counted, timeout=10, what="both hubs' metrics to add up to 2000")
         assert all(h.metrics.batches > 0 for h in hubs), [h.metrics.batches for h in hubs]
     finally:
         await nc.close()
