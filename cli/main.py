@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from swtel.shared.errors import SwtelError
 
-from . import agent_cmd, alert_cmd, demo_cmd, device_cmd, lease_cmd, nats_cmd, sim_cmd, user_cmd
+from . import agent_cmd, alert_cmd, db_cmd, demo_cmd, device_cmd, hub_cmd, lease_cmd, nats_cmd, sim_cmd, user_cmd
 from .common import err_console
 
 app = typer.Typer(
@@ -24,9 +24,11 @@ app.add_typer(nats_cmd.app, name="nats")
 app.add_typer(device_cmd.app, name="device")
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(lease_cmd.app, name="lease")
+app.add_typer(sim_cmd.app, name="sim")
+app.add_typer(hub_cmd.app, name="hub")
+app.add_typer(db_cmd.app, name="db")
 app.add_typer(alert_cmd.app, name="alert")
 app.add_typer(user_cmd.app, name="user")
-app.add_typer(sim_cmd.app, name="sim")
 app.command("demo")(demo_cmd.demo)
 
 

@@ -67,6 +67,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hub_host: Annotated[str, D(description="hub listen address")] = "127.0.0.1"
     hub_port: Annotated[int, D(ge=0, le=65535, description="hub listen port")] = 8080
     retention_days: Annotated[int, D(ge=1, description="raw points kept this many days")] = 30
+    hub_ingest_workers: Annotated[int, D(ge=1, le=64, description="concurrent fetch-and-write loops per hub")] = 2
+    hub_fetch_batch: Annotated[int, D(ge=1, le=10000, description="telemetry messages pulled (and written in one transaction) at a time")] = 256
+    hub_consumer: Annotated[str, D(description="durable JetStream consumer name shared by all hubs")] = "swtel-hub"
+    hub_ack_wait_s: Annotated[float, D(gt=0, description="unacknowledged telemetry is redelivered after this long (set when the consumer is created)")] = 30.0
+    chunk_interval_hours: Annotated[int, D(ge=1, le=168, description="TimescaleDB chunk interval (plain PostgreSQL: partitions are always daily)")] = 24
+    partitions_ahead_days: Annotated[int, D(ge=1, le=60, description="plain PostgreSQL: daily partitions created this many days ahead")] = 3
+    compress_after_days: Annotated[int, D(ge=1, description="TimescaleDB: compress chunks older than this")] = 2
+    aggregate_retention_days: Annotated[int, D(ge=1, description="TimescaleDB: 1 m / 1 h aggregates kept this many days")] = 400
     # --- general ---
     log_level: Annotated[str, D(description="DEBUG, INFO, WARNING or ERROR")] = "INFO"
     # --- SSH and NETCONF collectors ---

@@ -1,0 +1,9 @@
+"""REST handlers of the hub, one module per resource; ``ROUTES`` is what ``create_app`` mounts."""
+
+from __future__ import annotations
+
+from .health import health, metrics
+from .inventory import agent_list, device_get, device_list, lease_list
+from .series import query, series_list
+
+ROUTES = [health, metrics, device_list, device_get, agent_list, lease_list, series_list, query]

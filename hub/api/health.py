@@ -1,0 +1,51 @@
+"""``GET /api/health`` (200 only when NATS and the database answer) and ``GET /metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Response, get
+
+from ..service import HubDep
+
+
+class Health(msgspec.Struct):
+    status: str  # "ok", "degraded" (answering, but background jobs fail) or "unhealthy"
+    nats: bool
+    database: bool
+    ingest: bool  # false while ingest cannot write (database down) or is not running
+    backend: str
+    job_failures: list[dict[str, Any]]
+    samples_ingested: int
+    consumer_pending: int
+
+
+async def _nats_ok(hub: HubDep) -> bool:
+    if hub.nc is None or not hub.nc.is_connected:
+        return False
+    try:
+        await asyncio.wait_for(hub.nc.flush(), 2.0)
+        return True
+    except Exception:  # noqa: BLE001 (any failure means "does not answer")
+        return False
+
+
+@get("/api/health", tags=["hub"], summary="Liveness of NATS, the database and ingest")
+async def health(hub: HubDep) -> Response[Health]:
+    storage = hub.require_storage()
+    nats_ok, db_ok = await asyncio.gather(_nats_ok(hub), storage.ping())
+    failures = await storage.job_failures() if db_ok else []
+    hub.metrics.job_failures = len(failures)
+    ingest_ok = hub.ingest is not None and hub.ingest.db_ok and db_ok
+    healthy = nats_ok and db_ok
+    status = "unhealthy" if not healthy else ("degraded" if failures or not ingest_ok else "ok")
+    body = Health(status, nats_ok, db_ok, ingest_ok, storage.backend, failures, hub.metrics.samples,
+                  hub.metrics.pending)
+    return Response(body, status_code=200 if healthy else 503)
+
+
+@get("/metrics", tags=["hub"], summary="Self-metrics in Prometheus text format", media_type=MediaType.TEXT)
+async def metrics(hub: HubDep) -> Response[str]:
+    return Response(hub.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

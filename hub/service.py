@@ -1,0 +1,152 @@
+"""The hub's running parts behind the web app: NATS, the database pool, storage, ingest, upkeep.
+
+:class:`HubCore` is what request handlers reach (as the ``hub`` dependency). It connects what it was not
+given, runs ingest and periodic maintenance as background tasks, and on ``stop()`` lets ingest finish
+its current transaction for a bounded time, then cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import asyncpg
+from litestar.di import NamedDependency
+from nats.aio.client import Client as NATS
+
+from swtel.shared.inventory import Inventory
+from swtel.shared.natsconn import connect
+from swtel.shared.settings import Settings
+
+from .ingest import Ingest
+from .metrics import HubMetrics
+from .storage import Storage, open_storage
+from .storage.connect import create_pool
+
+log = logging.getLogger("swtel.hub")
+MAINTAIN_EVERY_S = 300.0
+SYNC_EVERY_S = 30.0
+STOP_GRACE_S = 10.0
+
+
+class HubCore:
+    def __init__(self, settings: Settings, *, nc: NATS | None = None, pool: asyncpg.Pool | None = None,
+                 ingest: bool = True) -> None:
+        self.settings = settings
+        self.nc = nc
+        self.pool = pool
+        self._own_nc = nc is None
+        self._own_pool = pool is None
+        self.run_ingest = ingest
+        self.metrics = HubMetrics()
+        self.storage: Storage | None = None
+        self.ingest: Ingest | None = None
+        self._inventory: Inventory | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.last_maintenance: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self._close_own()  # a failed startup leaves no connection behind
+            raise
+
+    async def _start(self) -> None:
+        if self.nc is None:
+            self.nc = await connect(self.settings, name="swtel-hub", long_running=True)
+        if self.pool is None:
+            self.pool = await create_pool(self.settings.database_url, max_size=self.settings.hub_ingest_workers + 4)
+        self.storage = await open_storage(self.pool, self.settings)
+        if self.run_ingest:
+            self.ingest = Ingest(self.nc, self.storage, self.settings, self.metrics)
+            await self.ingest.ensure_consumers()  # startup completes once ingest can pull
+        self._task = asyncio.create_task(self._run(), name="hub-core")
+        log.info("hub started (backend %s, %d ingest workers)", self.storage.backend,
+                 self.settings.hub_ingest_workers if self.run_ingest else 0)
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            if self.ingest is not None:
+                tg.create_task(self.ingest.run(), name="ingest")
+            tg.create_task(self._upkeep(), name="upkeep")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self.ingest is not None:
+            await self.ingest.close()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            except Exception:  # noqa: BLE001 (a crashed task was already logged; stopping anyway)
+                log.exception("hub task failed")
+        await self._close_own()
+
+    async def _close_own(self) -> None:
+        if self._own_pool and self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+        if self._own_nc and self.nc is not None:
+            await self.nc.close()
+            self.nc = None
+
+    # ---- helpers for handlers --------------------------------------------------------------------
+
+    async def inventory(self) -> Inventory:
+        if self._inventory is None:
+            assert self.nc is not None
+            self._inventory = await Inventory.open(self.nc.jetstream(timeout=5))
+        return self._inventory
+
+    def require_storage(self) -> Storage:
+        assert self.storage is not None, "hub not started"
+        return self.storage
+
+    # ---- periodic upkeep -------------------------------------------------------------------------
+
+    async def _upkeep(self) -> None:
+        next_maintain = 0.0
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            now = loop.time()
+            if now >= next_maintain:
+                try:
+                    self.last_maintenance = await self.require_storage().maintain()
+                    failures = await self.require_storage().job_failures()
+                    self.metrics.job_failures = len(failures)
+                    next_maintain = now + MAINTAIN_EVERY_S
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+                    log.warning("maintenance failed (%s); retrying soon", e)
+                    next_maintain = now + 10.0
+            await self._sync_inventory()
+            try:
+                await asyncio.wait_for(self._stop.wait(), SYNC_EVERY_S)
+            except TimeoutError:
+                pass
+
+    async def _sync_inventory(self) -> None:
+        """Mirror the NATS inventory into the ``devices`` table for SQL joins (best effort)."""
+        try:
+            inv = await self.inventory()
+            devices = await inv.list()
+            leases = {lease.device: (lease, tok) for lease, tok in await inv.lease_list()}
+            rows = []
+            for d in devices:
+                lease, tok = leases.get(d.name, (None, None))
+                rows.append((d.name, d.address, d.protocol, d.platform,
+                             json.dumps(d.tags), lease.agent if lease else None, tok))
+            await self.require_storage().sync_devices(rows)
+        except Exception as e:  # noqa: BLE001 (NATS, KV or database trouble: the next round retries)
+            log.debug("inventory mirror not refreshed: %r", e)
+
+
+# What handlers declare to receive the hub: ``async def handler(hub: HubDep)``.
+HubDep = NamedDependency[HubCore]

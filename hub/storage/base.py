@@ -1,0 +1,363 @@
+"""The storage interface both backends share: series dictionary, exactly-once batch writes, events,
+config backups and queries. Backends differ only in partition/retention upkeep and in SQL dialect
+(``date_bin`` vs ``time_bucket``, raw points vs continuous aggregates); see ``plain.py`` and ``timescale.py``.
+
+Exactly-once (docs/ARCHITECTURE.md, "Exactly-once ingest"): a batch's Nats-Msg-Id (device, token, seq)
+is inserted into ``ingest_marks`` in the same transaction as its rows. A redelivered batch finds its
+mark and is skipped; a batch whose transaction did not commit has no mark and is written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import struct
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+
+from swtel.shared import wire
+from swtel.shared.settings import Settings
+
+from .copybin import HEADER, PG_EPOCH_US, POINT_PACK, TRAILER
+from .paths import split_keys
+from .query import QueryPlan, RawSQL
+
+log = logging.getLogger("swtel.hub.storage")
+DAY_US = 86_400_000_000
+MAINT_LOCK = 0x5377_7465_6C02
+_STATE_HEAD = struct.Struct(">hiqiii").pack
+
+SERIES_SQL = """
+WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[])
+               AS t(device, name, path, keys, kind)),
+ins AS (INSERT INTO series (device, name, path, keys, kind)
+        SELECT device, name, path, keys, kind FROM input ORDER BY device, name
+        ON CONFLICT (device, name) DO NOTHING RETURNING id, device, name, kind)
+SELECT id, device, name, kind FROM ins
+UNION ALL
+SELECT s.id, s.device, s.name, s.kind FROM series s JOIN input i ON s.device = i.device AND s.name = i.name
+"""
+
+SERIES_KNOWN_SQL = """
+SELECT s.id, s.device, s.name FROM series s
+JOIN unnest($1::text[], $2::text[]) AS i(device, name) ON s.device = i.device AND s.name = i.name
+"""
+
+FENCE_SQL = """
+WITH input AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS t(device, token)),
+up AS (INSERT INTO device_fence AS f (device, token) SELECT device, token FROM input ORDER BY device
+       ON CONFLICT (device) DO UPDATE SET token = EXCLUDED.token, updated_at = now() WHERE f.token < EXCLUDED.token
+       RETURNING f.device, f.token)
+SELECT device, token FROM up
+UNION ALL
+SELECT f.device, f.token FROM device_fence f JOIN input i ON f.device = i.device
+WHERE f.device NOT IN (SELECT device FROM up)
+"""
+
+MARKS_SQL = """
+INSERT INTO ingest_marks (device, token, seq, stream_seq)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS t(device, token, seq, stream_seq)
+ORDER BY device, token, seq
+ON CONFLICT DO NOTHING RETURNING device, token, seq
+"""
+
+
+@dataclass
+class Item:
+    """One decoded telemetry message on its way to the database."""
+
+    batch: wire.TelemetryBatch
+    stream_seq: int
+
+
+@dataclass
+class WriteResult:
+    points: int = 0
+    states: int = 0
+    batches: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # sample-level drops by reason
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+
+
+@dataclass
+class _Rows:
+    points: list[bytes] = field(default_factory=list)
+    states: list[bytes] = field(default_factory=list)
+
+
+def _kind(v: object) -> str:
+    return "str" if isinstance(v, str) else "num"
+
+
+class Storage:
+    """One object per hub process; safe for concurrent use by several ingest workers."""
+
+    backend = "?"
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+        self._series: dict[str, dict[str, int]] = {}  # device -> name -> id
+
+    # ---- series dictionary -----------------------------------------------------------------------
+
+    async def resolve(self, items: list[Item]) -> None:
+        """Make sure every (device, path) in ``items`` has a series id in the cache."""
+        missing: dict[tuple[str, str], str] = {}
+        for it in items:
+            known = self._series.get(it.batch.device)
+            for s in it.batch.samples:
+                if (known is None or s.path not in known) and s.value is not None:
+                    missing.setdefault((it.batch.device, s.path), _kind(s.value))
+        if missing:  # known to the database (another hub, an earlier run): a plain SELECT, no insert attempt
+            devs, names = zip(*missing)
+            for r in await self.pool.fetch(SERIES_KNOWN_SQL, list(devs), list(names)):
+                self._series.setdefault(r["device"], {})[r["name"]] = r["id"]
+                missing.pop((r["device"], r["name"]), None)
+        for _ in range(3):  # a concurrent hub may insert the same names between our INSERT and SELECT
+            if not missing:
+                return
+            devices, names, paths, keys, kinds = [], [], [], [], []
+            for (dev, name), kind in missing.items():
+                path, k = split_keys(name)
+                devices.append(dev), names.append(name), paths.append(path), keys.append(json.dumps(k))
+                kinds.append(kind)
+            rows = await self.pool.fetch(SERIES_SQL, devices, names, paths, keys, kinds)
+            for r in rows:
+                self._series.setdefault(r["device"], {})[r["name"]] = r["id"]
+                missing.pop((r["device"], r["name"]), None)
+        if missing:
+            raise RuntimeError(f"could not resolve {len(missing)} series ids")
+
+    # ---- telemetry -------------------------------------------------------------------------------
+
+    def _window_us(self) -> tuple[int, int]:
+        now_us = time.time_ns() // 1000 - PG_EPOCH_US
+        return now_us - self.settings.retention_days * DAY_US, now_us + self.settings.partitions_ahead_days * DAY_US
+
+    def _rows(self, it: Item, lo: int, hi: int, res: WriteResult, days: set[int]) -> _Rows:
+        """Binary COPY rows of one batch. The hot loop: per sample one range check against the current
+        day, one dict lookup and one ``struct.pack``; the slow path runs only when a sample leaves the day."""
+        out = _Rows()
+        pts_append, sts_append = out.points.append, out.states.append
+        ids = self._series.get(it.batch.device, {})
+        pack = POINT_PACK
+        day_lo = day_hi = 0  # the current day's [start, end) in µs since 2000; empty until the first sample
+        for s in it.batch.samples:
+            t = s.ts // 1000 - PG_EPOCH_US
+            if not day_lo <= t < day_hi:
+                if t < lo or t >= hi:
+                    res.drop("out_of_range")
+                    continue
+                day = t // DAY_US
+                days.add(day)
+                day_lo, day_hi = day * DAY_US, (day + 1) * DAY_US
+            v = s.value
+            tv = type(v)
+            if tv is int or tv is float:
+                try:
+                    pts_append(pack(3, 8, t, 4, ids[s.path], 8, v))
+                except OverflowError:
+                    res.drop("bad_value")
+            elif tv is str:
+                data = v.replace("\x00", "").encode()  # type: ignore[union-attr]  # text cannot hold NUL
+                sts_append(_STATE_HEAD(3, 8, t, 4, ids[s.path], len(data)) + data)
+            elif tv is bool:
+                pts_append(pack(3, 8, t, 4, ids[s.path], 8, 1.0 if v else 0.0))
+            else:
+                res.drop("null_value")
+        return out
+
+    async def _all_rows(self, items: list[Item], lo: int, hi: int, res: WriteResult, days: set[int]) -> list[_Rows]:
+        """Rows of every item; a batch with a path not in the cache is built again after one lookup round
+        trip for all such batches (cheaper than checking every sample against the cache first)."""
+        rows: list[_Rows | None] = []
+        retry: list[int] = []
+        for i, it in enumerate(items):
+            attempt = WriteResult()
+            try:
+                rows.append(self._rows(it, lo, hi, attempt, days))
+            except KeyError:
+                rows.append(None)
+                retry.append(i)
+                continue
+            for reason, n in attempt.dropped.items():
+                res.drop(reason, n)
+        if retry:
+            await self.resolve([items[i] for i in retry])
+            for i in retry:
+                rows[i] = self._rows(items[i], lo, hi, res, days)
+        return rows  # type: ignore[return-value]
+
+    async def prepare_days(self, days: set[int]) -> None:
+        """Backend hook: make sure partitions exist for these days (µs-since-2000 day numbers)."""
+
+    async def write_telemetry(self, items: list[Item]) -> WriteResult:
+        """Store ``items`` exactly once, in one transaction. Raises on database errors (nothing committed)."""
+        res = WriteResult()
+        lo, hi = self._window_us()
+        days: set[int] = set()
+        seen: set[tuple[str, int, int]] = set()
+        unique: list[Item] = []
+        for it in items:
+            key = (it.batch.device, it.batch.token, it.batch.seq)
+            if key in seen:
+                res.duplicates += 1
+                continue
+            seen.add(key)
+            unique.append(it)
+        rows = await self._all_rows(unique, lo, hi, res, days)
+        await self.prepare_days(days)
+        newest: dict[str, int] = {}
+        for it in unique:
+            if it.batch.token > newest.get(it.batch.device, -1):
+                newest[it.batch.device] = it.batch.token
+        async with self.pool.acquire() as conn, conn.transaction():
+            fence = {r["device"]: r["token"] for r in await conn.fetch(FENCE_SQL, list(newest), list(newest.values()))}
+            current: list[tuple[Item, _Rows]] = []
+            for it, r in zip(unique, rows):
+                if it.batch.token < fence.get(it.batch.device, it.batch.token):
+                    res.stale += 1
+                else:
+                    current.append((it, r))
+            fresh: set[tuple[str, int, int]] = set()
+            if current:
+                marks = await conn.fetch(
+                    MARKS_SQL,
+                    [it.batch.device for it, _ in current],
+                    [it.batch.token for it, _ in current],
+                    [it.batch.seq for it, _ in current],
+                    [it.stream_seq for it, _ in current],
+                )
+                fresh = {(m["device"], m["token"], m["seq"]) for m in marks}
+            points: list[bytes] = []
+            states: list[bytes] = []
+            for it, r in current:
+                if (it.batch.device, it.batch.token, it.batch.seq) in fresh:
+                    points += r.points
+                    states += r.states
+                    res.batches += 1
+                else:
+                    res.duplicates += 1
+            # (a memoryview: asyncpg would take bytes for a file name)
+            if points:
+                await conn.copy_to_table(
+                    "points", source=memoryview(HEADER + b"".join(points) + TRAILER), columns=("time", "series_id", "value"),
+                    format="binary",
+                )
+            if states:
+                await conn.copy_to_table(
+                    "states", source=memoryview(HEADER + b"".join(states) + TRAILER), columns=("time", "series_id", "value"),
+                    format="binary",
+                )
+            res.points, res.states = len(points), len(states)
+        return res
+
+    # ---- events and config backups -----------------------------------------------------------------
+
+    async def write_events(self, events: list[wire.Event], configs: list[wire.ConfigBackup]) -> int:
+        """Idempotent: events are unique by (device, time, agent, kind), backups by (device, time); a backup
+        is stored only when its content differs from the device's latest one."""
+        stored = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for e in events:
+                r = await conn.execute(
+                    "INSERT INTO events (time, device, agent, kind, detail) VALUES ($1, $2, $3, $4, $5) "
+                    "ON CONFLICT DO NOTHING",
+                    _dt(e.ts), e.device, e.agent, e.kind, e.detail,
+                )
+                stored += r.endswith(" 1")
+            for c in configs:
+                digest = hashlib.sha256(c.text.encode()).hexdigest()
+                r = await conn.execute(
+                    "INSERT INTO config_backups (time, device, agent, token, format, content, sha256) "
+                    "SELECT $1, $2, $3, $4, $5, $6, $7 WHERE NOT EXISTS ("
+                    "  SELECT 1 FROM (SELECT sha256 FROM config_backups WHERE device = $2 ORDER BY time DESC LIMIT 1) l"
+                    "  WHERE l.sha256 = $7) ON CONFLICT DO NOTHING",
+                    _dt(c.ts), c.device, c.agent, c.token, c.format, c.text, digest,
+                )
+                stored += r.endswith(" 1")
+        return stored
+
+    # ---- upkeep ------------------------------------------------------------------------------------
+
+    async def maintain(self) -> dict[str, Any]:
+        """Periodic upkeep (every hub runs it; an advisory lock lets one at a time do the work)."""
+        async with self.pool.acquire() as conn:
+            got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINT_LOCK)
+            if not got:
+                return {"skipped": True}
+            try:
+                out = await self._maintain(conn)
+                # a message can be redelivered only while it is in the stream: keep marks that long
+                keep = timedelta(seconds=self.settings.stream_max_age_s + self.settings.stream_duplicate_window_s)
+                r = await conn.execute("DELETE FROM ingest_marks WHERE at < now() - $1::interval", keep)
+                out["marks_pruned"] = int(r.split()[-1])
+                r = await conn.execute(
+                    "DELETE FROM events WHERE time < now() - make_interval(days => $1)", self.settings.retention_days
+                )
+                out["events_pruned"] = int(r.split()[-1])
+                return out
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", MAINT_LOCK)
+
+    async def _maintain(self, conn: asyncpg.Connection) -> dict[str, Any]:
+        return {}
+
+    async def job_failures(self) -> list[dict[str, Any]]:
+        """Background jobs whose last run failed (TimescaleDB); the plain backend has none."""
+        return []
+
+    async def sync_devices(self, rows: list[tuple[str, str, str, str, str, str | None, int | None]]) -> None:
+        """Mirror the NATS inventory into ``devices`` (name, address, protocol, platform, tags, agent, token)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO devices (name, address, protocol, platform, tags, agent, token) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::bigint[]) "
+                "ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, protocol = EXCLUDED.protocol, "
+                "platform = EXCLUDED.platform, tags = EXCLUDED.tags, agent = EXCLUDED.agent, token = EXCLUDED.token, "
+                "updated_at = now()",
+                *([list(col) for col in zip(*rows)] if rows else [[]] * 7),
+            )
+            await conn.execute("DELETE FROM devices WHERE NOT (name = ANY($1::text[]))", [r[0] for r in rows])
+
+    # ---- queries -----------------------------------------------------------------------------------
+
+    async def list_series(self, device: str) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT id, device, name, path, keys, kind FROM series WHERE device = $1 ORDER BY name", device
+        )
+        return [{**dict(r), "keys": json.loads(r["keys"])} for r in rows]
+
+    async def get_series(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        rows = await self.pool.fetch("SELECT id, device, name, kind FROM series WHERE id = ANY($1::int[])", ids)
+        return {r["id"]: dict(r) for r in rows}
+
+    def plan(self, *, kind: str, fn: str, step_s: float) -> QueryPlan:
+        return RawSQL.plan(kind=kind, fn=fn, step_s=step_s, dialect=self.backend)
+
+    async def query(self, series_id: int, kind: str, start: datetime, end: datetime, step_s: float, fn: str
+                    ) -> tuple[str, list[tuple[float, Any]]]:
+        plan = self.plan(kind=kind, fn=fn, step_s=step_s)
+        rows = await self.pool.fetch(plan.sql, series_id, start, end, step_s)
+        return plan.source, [(r["t"].timestamp(), r["v"]) for r in rows]
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        try:
+            async with self.pool.acquire(timeout=timeout) as conn:
+                return await conn.fetchval("SELECT 1", timeout=timeout) == 1
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            return False
+
+
+def _dt(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)

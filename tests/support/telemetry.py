@@ -1,0 +1,62 @@
+"""Helpers for hub tests and the ingest benchmark: build and publish telemetry, count stored rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from nats.js import JetStreamContext
+
+from swtel.shared import naming, settings, wire
+
+
+def hub_settings(nats_url: str, database_url: str, **extra: object) -> settings.Settings:
+    return settings.load({"nats_url": nats_url, "database_url": database_url, **extra}, env={})
+
+
+async def migrate(database_url: str, **extra: object) -> str:
+    from swtel.hub.storage.migrate import migrate as do_migrate
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return (await do_migrate(conn, settings.load({"database_url": database_url, **extra}, env={}))).backend
+    finally:
+        await conn.close()
+
+
+def counter_path(i: int) -> str:
+    return f"/interfaces/interface[name=Ethernet{i}]/state/counters/in-octets"
+
+
+def make_batch(device: str, seq: int, *, token: int = 1, paths: int = 10, ts_ns: int | None = None,
+               agent: str = "a1", value: float | None = None) -> wire.TelemetryBatch:
+    ts = ts_ns if ts_ns is not None else time.time_ns()
+    samples = [wire.Sample(counter_path(i), value if value is not None else seq * 1000 + i, ts) for i in range(paths)]
+    return wire.TelemetryBatch(device=device, agent=agent, token=token, seq=seq, subscription="interfaces",
+                               samples=samples)
+
+
+async def publish(js: JetStreamContext, batch: wire.TelemetryBatch) -> None:
+    await js.publish(naming.telemetry_subject(batch.device, batch.subscription), wire.encode(batch),
+                     headers={"Nats-Msg-Id": naming.msg_id(batch.device, batch.token, batch.seq)})
+
+
+async def point_counts(database_url: str) -> tuple[int, int]:
+    """(rows in points, distinct (series, time) pairs): equal when nothing was stored twice."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow("SELECT count(*) AS n, count(DISTINCT (series_id, time)) AS d FROM points")
+        return row["n"], row["d"]
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
