@@ -22,8 +22,14 @@ from nats.aio.client import Client as NATS
 from swtel.shared.errors import InvalidInput, NotFound, SwtelError
 from swtel.shared.settings import Settings
 
+from .alerts.routes import alert_routes
 from .api import ROUTES
+from .auth import auth_components
 from .service import HubCore, HubDep
+
+# Reachable without a session or token: health (for load balancers and systemd checks) and the login page
+# with the assets it needs. Everything else, the WebSocket included, needs a session or an API token.
+PUBLIC_PATHS = (r"^/api/health$", r"^/login$", r"^/static/login\.(css|js)$", r"^/favicon\.ico$")
 
 
 def _error(status: int) -> Callable[[Request[Any, Any, Any], Exception], Response[dict[str, Any]]]:
@@ -39,15 +45,27 @@ def create_app(
     nc: NATS | None = None,
     pool: asyncpg.Pool | None = None,
     ingest: bool = True,
+    auth: bool = True,
     extra_route_handlers: Sequence[Any] = (),
     on_startup: Sequence[Callable[..., Any]] = (),
     on_shutdown: Sequence[Callable[..., Any]] = (),
 ) -> Litestar:
+    """``auth=False`` leaves authentication out: only for tests that exercise the API alone."""
     hub = HubCore(settings, nc=nc, pool=pool, ingest=ingest)
+    handlers: list[Any] = [*ROUTES, *alert_routes(lambda: hub.pool), *extra_route_handlers]
+    middleware: list[Any] = []
+    startup: list[Callable[..., Any]] = [hub.start]
+    if auth:
+        # the auth tables come with `swtel db migrate`; inventory writes use the hub's own KV handle
+        comps = auth_components(settings, lambda: hub.pool, hub.inventory, public=PUBLIC_PATHS, create_schema=False)
+        handlers += comps.route_handlers
+        middleware += comps.middleware
+        startup += comps.on_startup
     app = Litestar(
-        route_handlers=[*ROUTES, *extra_route_handlers],
+        route_handlers=handlers,
+        middleware=middleware,
         dependencies={"hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False)},
-        on_startup=[hub.start, *on_startup],
+        on_startup=[*startup, *on_startup],
         on_shutdown=[*on_shutdown, hub.stop],
         exception_handlers={InvalidInput: _error(400), NotFound: _error(404), SwtelError: _error(503)},
         openapi_config=OpenAPIConfig(title="switch-telemetry hub", version="1", path="/schema"),

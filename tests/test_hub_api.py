@@ -22,7 +22,7 @@ async def test_inventory_views_errors_and_schema(bootstrapped: str, database_url
     dev = make_device("leaf-01.dc1", "10.0.0.1", "gnmi", tags={"site": "dc1"})
     await inv.add(dev)
     try:
-        async with AsyncTestClient(create_app(hub_settings(bootstrapped, database_url), ingest=False)) as client:
+        async with AsyncTestClient(create_app(hub_settings(bootstrapped, database_url), ingest=False, auth=False)) as client:
             r = await client.get("/api/devices")
             assert r.status_code == 200 and r.json() == [device_view(dev)]
             r = await client.get("/api/devices/leaf-01.dc1")

@@ -9,7 +9,7 @@ import nats
 import pytest
 from litestar.testing import AsyncTestClient
 
-from support.telemetry import counter_path, db, hub_settings, make_batch, migrate, point_counts, publish
+from support.telemetry import api_token, counter_path, db, hub_settings, make_batch, migrate, point_counts, publish
 from support.waits import eventually
 from swtel.hub.app import create_app
 from swtel.shared import naming, wire
@@ -18,12 +18,14 @@ from swtel.shared import naming, wire
 @pytest.mark.asyncio
 async def test_published_batches_are_stored_once_and_queryable(bootstrapped: str, database_url: str) -> None:
     assert await migrate(database_url) == "plain"
+    headers = await api_token(database_url)  # the API as a script sees it: authenticated with a token
     app = create_app(hub_settings(bootstrapped, database_url, hub_fetch_batch=50))
     nc = await nats.connect(bootstrapped)
     js = nc.jetstream()
     t0 = (time.time_ns() // 60_000_000_000 - 5) * 60_000_000_000  # five minutes ago, on a minute boundary
     try:
         async with AsyncTestClient(app) as client:
+            client.headers.update(headers)
             for seq in range(1, 61):  # two devices, 30 batches each, 10 s apart, 10 counters per batch
                 dev = "leaf-01.dc1" if seq % 2 else "leaf-02.dc1"
                 await publish(js, make_batch(dev, seq, ts_ns=t0 + seq * 10_000_000_000))
@@ -74,7 +76,7 @@ async def test_published_batches_are_stored_once_and_queryable(bootstrapped: str
 @pytest.mark.asyncio
 async def test_stale_tokens_and_garbage_are_dropped_and_ingest_goes_on(bootstrapped: str, database_url: str) -> None:
     await migrate(database_url)
-    app = create_app(hub_settings(bootstrapped, database_url))
+    app = create_app(hub_settings(bootstrapped, database_url), auth=False)
     nc = await nats.connect(bootstrapped)
     js = nc.jetstream()
     subject = naming.telemetry_subject("sw1", "interfaces")
@@ -124,7 +126,7 @@ async def test_events_and_config_backups_are_stored_once_and_backups_only_when_c
     bootstrapped: str, database_url: str
 ) -> None:
     await migrate(database_url)
-    app = create_app(hub_settings(bootstrapped, database_url))
+    app = create_app(hub_settings(bootstrapped, database_url), auth=False)
     nc = await nats.connect(bootstrapped)
     js = nc.jetstream()
     try:

@@ -148,7 +148,7 @@ async def test_database_crash_and_restart_loses_and_duplicates_nothing(
     bootstrapped: str, private_pg: PrivatePostgres, private_db: str
 ) -> None:
     await migrate(private_db)
-    app = create_app(hub_settings(bootstrapped, private_db, hub_fetch_batch=32, hub_ack_wait_s=3))
+    app = create_app(hub_settings(bootstrapped, private_db, hub_fetch_batch=32, hub_ack_wait_s=3), auth=False)
     total = 600
     async with AsyncTestClient(app, timeout=10) as client:
         publisher = asyncio.create_task(publish_all(bootstrapped, "sw-db", range(1, total + 1), pace=0.005))
@@ -183,7 +183,7 @@ async def test_nats_restart_loses_and_duplicates_nothing(
     nats_server: NatsServer, bootstrapped: str, database_url: str
 ) -> None:
     await migrate(database_url)
-    app = create_app(hub_settings(bootstrapped, database_url, hub_fetch_batch=32, hub_ack_wait_s=3))
+    app = create_app(hub_settings(bootstrapped, database_url, hub_fetch_batch=32, hub_ack_wait_s=3), auth=False)
     total = 600
     async with AsyncTestClient(app, timeout=10) as client:
         publisher = asyncio.create_task(publish_all(bootstrapped, "sw-nats", range(1, total + 1), pace=0.005))

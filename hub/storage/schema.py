@@ -150,7 +150,19 @@ class Migration:
         return self.common + extra
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "narrow schema", COMMON_V1, PLAIN_V1, TIMESCALE_V1),)
+def _package_sql(package: str) -> str:
+    from importlib.resources import files
+
+    return files(package).joinpath("schema.sql").read_text()
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "narrow schema", COMMON_V1, PLAIN_V1, TIMESCALE_V1),
+    # users, sessions, API tokens (hub/auth/schema.sql) and alerting (hub/alerts/schema.sql): the same on
+    # both backends; the files are idempotent, so databases that ran them by hand migrate cleanly
+    Migration(2, "hub users and tokens", _package_sql("swtel.hub.auth"), "", ""),
+    Migration(3, "alerting", _package_sql("swtel.hub.alerts"), "", ""),
+)
 
 
 def timescale_policies(*, retention_days: int, compress_after_days: int, aggregate_retention_days: int) -> list[str]:

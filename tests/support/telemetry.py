@@ -60,3 +60,18 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+async def api_token(database_url: str, role: str = "viewer", name: str = "scripts") -> dict[str, str]:
+    """A user with ``role`` and an API token for it, as ``swtel user add`` + ``swtel user token`` make them;
+    returns the Authorization header."""
+    from swtel.hub.auth import store
+    from swtel.hub.auth.passwords import hash_password_sync as hash_password
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await store.add_user(conn, name, role, hash_password("not-used-by-this-test-9f3c"))
+        _, token = await store.create_token(conn, name, "test")
+    finally:
+        await conn.close()
+    return {"Authorization": f"Bearer {token}"}
