@@ -7,6 +7,8 @@ import logging
 
 import typer
 
+from swtel.shared.sdnotify import Notifier
+
 from . import common
 
 app = typer.Typer(help="The hub: ingest, storage and query API.", no_args_is_help=True)
@@ -32,7 +34,19 @@ def run(
     s = common.settings(ctx, **flags)
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     common.run(_preflight(s))  # a missing schema or an unreachable server is one line, not a traceback
-    app_ = create_app(s)
+    notifier = Notifier()
+    watchdog: list[asyncio.Task[None]] = []
+
+    async def ready() -> None:  # systemd Type=notify: READY once the hub serves, then WATCHDOG pings
+        notifier.ready(f"hub on {s.hub_host}:{s.hub_port}")
+        watchdog.append(asyncio.create_task(notifier.run_watchdog(), name="sd-watchdog"))
+
+    async def stopping() -> None:
+        notifier.stopping()
+        for task in watchdog:
+            task.cancel()
+
+    app_ = create_app(s, on_startup=[ready], on_shutdown=[stopping])
     config = uvicorn.Config(app_, host=s.hub_host, port=s.hub_port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
