@@ -49,6 +49,7 @@ class Client:
         self.agents_dirty = False
         self.pending_events: deque[dict[str, Any]] = deque(maxlen=PENDING_EVENTS)
         self.errors: list[str] = []
+        self.events_reset = False
         self.wake = asyncio.Event()
         self.frames = 0
         self.merged = 0  # updates that replaced an unsent older value
@@ -81,8 +82,10 @@ class Client:
                 self.fleet_full |= op == "fleet"
                 if op == "agents":
                     self.agents_dirty = self.leases_dirty = True
-                if op == "events":
+                if op == "events":  # replay the recent ones; the frame says so, so a page can start over
+                    self.pending_events.clear()
                     self.pending_events.extend(self.hub.cache.events)
+                    self.events_reset = True
                 self.wake.set()
         else:
             raise InvalidInput(f"unknown op {op!r}; use watch, unwatch, fleet, agents or events")
@@ -143,6 +146,8 @@ class Client:
             if self.leases_dirty:
                 frame["agents"]["leases"] = self.hub.fleet.lease_map()
             self.agents_dirty = self.leases_dirty = False
+        if self.events_reset:
+            frame["events_reset"], self.events_reset = True, False
         if self.events and self.pending_events:
             frame["events"] = list(self.pending_events)
             self.pending_events.clear()
