@@ -26,7 +26,7 @@ def batch(seq: int, samples: list[tuple[str, object, int]], device: str = "sw1")
 
 
 def test_counter_rates_resets_and_history() -> None:
-    cache = LiveCache(history_points=3)
+    cache = LiveCache(history_points=4)
     cache.handle("x", batch(1, [(OCT, 1000, 10 * S), (OPER, "UP", 10 * S), (CPU, 20, 10 * S)]))
     cache.handle("x", batch(2, [(OCT, 3000, 12 * S), (CPU, 30, 12 * S)]))
     series = cache.devices["sw1"].series
@@ -37,16 +37,17 @@ def test_counter_rates_resets_and_history() -> None:
     assert series[OCT].rate == 1000.0
     cache.handle("x", batch(5, [(OCT, 1400, 13 * S)]))  # reordered older reading: ignored
     assert series[OCT].value == 1500
-    latest, history = cache.snapshot("sw1")
+    latest, history = cache.snapshot("sw1", history=True)
     assert latest[OPER] == [10_000, "UP", None]
     assert OPER not in history  # strings have no history
     assert history[CPU] == [[10_000, 20], [12_000, 30]]
     assert history[OCT] == [[12_000, 1000.0], [14_000, 1000.0]]  # rates; none across the reset
     for i in range(5):
         cache.handle("x", batch(6 + i, [(CPU, i, (20 + i) * S)]))
-    assert [y for _, y in cache.snapshot("sw1")[1][CPU]] == [2, 3, 4]  # the ring holds history_points
-    only_if, _ = cache.snapshot("sw1", ("/interfaces/",))
-    assert set(only_if) == {OCT, OPER}
+    assert [y for _, y in cache.snapshot("sw1", history=True)[1][CPU]] == [1, 2, 3, 4]  # the ring's size
+    only_if, past = cache.snapshot("sw1", ("/interfaces/",), history=("/in-octets",))
+    assert set(only_if) == {OCT, OPER} and set(past) == {OCT}
+    assert cache.snapshot("sw1")[1] == {}  # history only when asked for
 
 
 def test_series_beyond_the_bound_are_counted_not_kept() -> None:

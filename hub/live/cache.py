@@ -5,14 +5,15 @@ the newest sample, not every sample, and must never slow ingest down. Counters o
 turns successive readings into per-second rates here, once, rather than in every browser; a counter that
 goes backwards (a reboot, a clear) starts a new baseline and yields no rate for that step.
 
-Memory is bounded: at most ``max_series`` series (more are counted and ignored), each with a history of at
-most ``history_points`` numeric points in a ring.
+Memory is bounded: at most ``max_series`` series (more are counted and ignored); the first
+``history_series`` of them also keep a ring of at most ``history_points`` numeric points (16 bytes each).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -27,36 +28,69 @@ COUNTER_MARK = "/counters/"
 RECENT_EVENTS = 500  # events kept for a client that opens the events page
 
 
-def is_counter(path: str) -> bool:
-    return COUNTER_MARK in path
-
-
 class Series:
-    """One path of one device. ``hist`` holds ``(ts_ms, y)`` with y the rate for counters, else the value."""
+    """One path of one device: the latest two readings (a counter's rate is derived from them when read,
+    so ingest stays cheap) and an optional ring of raw ``(ts, value)`` readings in a flat ``array('d')``
+    (16 bytes a point) that wraps at ``hpos``. Series past the history budget keep no ring."""
 
-    __slots__ = ("ts", "value", "rate", "hist")
+    __slots__ = ("ts", "value", "pts", "pvalue", "counter", "hist", "hpos", "cap")
 
-    def __init__(self, history_points: int) -> None:
-        self.ts = 0
+    def __init__(self, path: str, history_points: int) -> None:
+        self.ts = self.pts = 0
         self.value: wire.Value = None
-        self.rate: float | None = None
-        self.hist: deque[tuple[int, float]] | None = deque(maxlen=history_points) if history_points else None
+        self.pvalue: wire.Value = None
+        self.counter = COUNTER_MARK in path
+        self.cap = 2 * history_points
+        self.hist: array[float] | None = array("d") if history_points else None
+        self.hpos = 0
 
-    def update(self, path: str, value: wire.Value, ts: int) -> None:
-        if is_counter(path) and isinstance(value, int | float) and isinstance(self.value, int | float):
-            dt = (ts - self.ts) / 1e9
-            if dt <= 0:  # a repeated or reordered reading: keep the newer one only
-                return
-            # A counter that went backwards was reset: new baseline, no rate for this step.
-            self.rate = (value - self.value) / dt if value >= self.value else None
-        self.ts, self.value = ts, value
-        y = self.rate if is_counter(path) else value
-        if self.hist is not None and isinstance(y, int | float) and not isinstance(y, bool):
-            self.hist.append((ts // 1_000_000, y))
+    def update(self, value: wire.Value, ts: int) -> None:
+        if ts <= self.ts:  # a repeated or reordered reading: keep the newer one
+            return
+        self.pts, self.pvalue, self.ts, self.value = self.ts, self.value, ts, value
+        hist = self.hist
+        if hist is not None and (value.__class__ is int or value.__class__ is float):  # not bool, not str
+            if len(hist) < self.cap:
+                hist.append(ts)  # ns as a double: ~100 ns precision, plenty for charts
+                hist.append(value)  # type: ignore[arg-type]
+            else:
+                hist[self.hpos] = ts
+                hist[self.hpos + 1] = value  # type: ignore[assignment]
+                self.hpos = (self.hpos + 2) % self.cap
+
+    @property
+    def rate(self) -> float | None:
+        """Per second, for counters; ``None`` for the first reading and across a reset (value went down)."""
+        if self.counter and self.pts:
+            return _rate(self.pvalue, self.value, self.pts, self.ts)
+        return None
+
+    def history(self) -> list[list[float]]:
+        """``[[ts_ms, y], …]``, y the value, or for counters the rate between successive readings."""
+        h = self.hist
+        if not h:
+            return []
+        flat = h[self.hpos:] + h[: self.hpos]
+        if not self.counter:
+            return [[int(flat[i] // 1e6), flat[i + 1]] for i in range(0, len(flat), 2)]
+        out = []
+        for i in range(2, len(flat), 2):
+            r = _rate(flat[i - 1], flat[i + 1], flat[i - 2], flat[i])
+            if r is not None:
+                out.append([int(flat[i] // 1e6), r])
+        return out
 
     def frame(self) -> list[Any]:
         """What a WebSocket frame carries for this series: ``[ts_ms, value, rate]``."""
         return [self.ts // 1_000_000, self.value, self.rate]
+
+
+def _rate(v0: Any, v1: Any, t0: float, t1: float) -> float | None:
+    # A counter that went backwards was reset (reboot, clear): new baseline, no rate for this step.
+    try:
+        return (v1 - v0) * 1e9 / (t1 - t0) if v1 >= v0 and t1 > t0 else None
+    except TypeError:  # not numbers
+        return None
 
 
 class DeviceLive:
@@ -91,16 +125,21 @@ class DeviceLive:
 class Listener:
     """What the cache tells the fan-out; the default does nothing (the cache also works alone)."""
 
+    def wants(self, device: str) -> bool:
+        """Whether anyone watches ``device`` (else the cache does not collect the changed series)."""
+        return False
+
     def device_updated(self, device: str, changes: dict[str, Series]) -> None: ...
 
     def event(self, event: dict[str, Any]) -> None: ...
 
 
 class LiveCache:
-    def __init__(self, *, history_points: int = 120, max_series: int = 1_000_000,
+    def __init__(self, *, history_points: int = 60, max_series: int = 3_000_000, history_series: int = 250_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.history_points = history_points
         self.max_series = max_series
+        self.history_series = history_series  # series that get a history ring (first come)
         self.clock = clock
         self.devices: dict[str, DeviceLive] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=RECENT_EVENTS)
@@ -145,16 +184,20 @@ class LiveCache:
         d.last_mono, d.last_ms = self.clock(), time.time_ns() // 1_000_000
         d.samples += len(batch.samples)
         changes: dict[str, Series] = {}
+        collect = self.listener.wants(batch.device)
+        known = d.series
         for s in batch.samples:
-            series = d.series.get(s.path)
+            series = known.get(s.path)
             if series is None:
                 if self.series_count >= self.max_series:
                     self.stats["series_refused"] += 1
                     continue
-                series = d.series[s.path] = Series(self.history_points)
+                points = self.history_points if self.series_count < self.history_series else 0
+                series = known[s.path] = Series(s.path, points)
                 self.series_count += 1
-            series.update(s.path, s.value, s.ts)
-            changes[s.path] = series
+            series.update(s.value, s.ts)
+            if collect:
+                changes[s.path] = series
         self.stats["batches"] += 1
         self.stats["samples"] += len(batch.samples)
         self.listener.device_updated(batch.device, changes)
@@ -177,16 +220,21 @@ class LiveCache:
 
     # ---- reads for clients --------------------------------------------------------------------------
 
-    def snapshot(self, device: str, prefixes: tuple[str, ...] = ()) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-        """(latest ``[ts_ms, value, rate]`` per path, history ``[[ts_ms, y], …]`` per numeric path)."""
+    def snapshot(self, device: str, prefixes: tuple[str, ...] = (), history: tuple[str, ...] | bool = False,
+                 ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+        """(latest ``[ts_ms, value, rate]`` per path, history ``[[ts_ms, y], …]`` per numeric path).
+
+        History is sent only for paths ending with one of ``history`` (``True``: all): a device's full
+        history is large, and a page charts a few series."""
         d = self.devices.get(device)
         if d is None:
             return {}, {}
-        latest, history = {}, {}
+        latest: dict[str, list[Any]] = {}
+        past: dict[str, list[Any]] = {}
         for path, s in d.series.items():
             if prefixes and not path.startswith(prefixes):
                 continue
             latest[path] = s.frame()
-            if s.hist:
-                history[path] = [list(p) for p in s.hist]
-        return latest, history
+            if s.hist and (history is True or (history and path.endswith(history))):
+                past[path] = s.history()
+        return latest, past

@@ -42,7 +42,7 @@ class Client:
         self.watched: dict[str, tuple[str, ...]] = {}  # device → path prefixes (empty: all)
         self.fleet = self.agents = self.events = False
         self.leases_dirty = False
-        self.pending: dict[str, dict[str, list[Any]]] = {}  # device → path → [ts_ms, value, rate]
+        self.pending: dict[str, dict[str, Series]] = {}  # device → path → series (read when the frame is built)
         self.snapshots: dict[str, Any] = {}  # device → full snapshot owed after a watch
         self.fleet_rows: set[str] = set()
         self.fleet_full = False
@@ -58,7 +58,7 @@ class Client:
     # ---- what the client asked for -----------------------------------------------------------------
 
     def apply(self, request: dict[str, Any]) -> None:
-        """One client request: ``{"op": "watch"|"unwatch", "devices": [...], "paths": [...]}`` or
+        """One client request: ``{"op": "watch"|"unwatch", "devices": [...], "paths": [...], "history": …}`` or
         ``{"op": "fleet"|"agents"|"events", "on": bool}``. Bad requests raise :class:`InvalidInput`."""
         op = request.get("op")
         if op in ("watch", "unwatch"):
@@ -68,10 +68,13 @@ class Client:
                 raise InvalidInput("devices must be a list of device names")
             if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
                 raise InvalidInput("paths must be a list of path prefixes")
+            history = request.get("history", False)
+            if not (isinstance(history, bool) or (isinstance(history, list) and all(isinstance(h, str) for h in history))):
+                raise InvalidInput("history must be true, false or a list of path endings")
             for name in devices:
                 naming.check_name(name)
             if op == "watch":
-                self.watch(devices, tuple(paths))
+                self.watch(devices, tuple(paths), history if isinstance(history, bool) else tuple(history))
             else:
                 for name in devices:
                     self.hub.unwatch(self, name)
@@ -90,14 +93,14 @@ class Client:
         else:
             raise InvalidInput(f"unknown op {op!r}; use watch, unwatch, fleet, agents or events")
 
-    def watch(self, devices: list[str], prefixes: tuple[str, ...]) -> None:
+    def watch(self, devices: list[str], prefixes: tuple[str, ...], history: tuple[str, ...] | bool = False) -> None:
         limit = self.hub.max_devices_per_client
         if len(set(self.watched) | set(devices)) > limit:
             raise InvalidInput(f"a client may watch at most {limit} devices at once")
         for name in devices:
             self.hub.watch(self, name, prefixes)
-            latest, history = self.hub.cache.snapshot(name, prefixes)
-            self.snapshots[name] = {"series": latest, "history": history}
+            latest, past = self.hub.cache.snapshot(name, prefixes, history)
+            self.snapshots[name] = {"series": latest, "history": past}
             self.pending.pop(name, None)  # the snapshot supersedes anything older
         self.wake.set()
 
@@ -111,7 +114,7 @@ class Client:
                 continue
             if path in slot:
                 self.merged += 1
-            slot[path] = series.frame()
+            slot[path] = series
         if not slot:
             del self.pending[device]
         self.wake.set()
@@ -130,8 +133,9 @@ class Client:
         frame: dict[str, Any] = {"type": "frame", "now_ms": time.time_ns() // 1_000_000}
         if self.snapshots:
             frame["snapshots"], self.snapshots = self.snapshots, {}
-        if self.pending:
-            frame["devices"], self.pending = self.pending, {}
+        if self.pending:  # the newest values now: merged updates went out as one
+            frame["devices"] = {d: {p: s.frame() for p, s in slot.items()} for d, slot in self.pending.items()}
+            self.pending = {}
         if self.fleet and (self.fleet_full or self.fleet_rows):
             fleet = self.hub.fleet
             names = fleet.devices.keys() if self.fleet_full else self.fleet_rows
@@ -221,6 +225,9 @@ class Fanout(Listener, FleetListener):
                 del self.by_device[device]
 
     # ---- listener callbacks ------------------------------------------------------------------------
+
+    def wants(self, device: str) -> bool:
+        return device in self.by_device
 
     def device_updated(self, device: str, changes: dict[str, Series]) -> None:
         for client in self.by_device.get(device, ()):

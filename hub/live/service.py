@@ -25,7 +25,8 @@ class LiveService:
     def __init__(self, settings: Settings, nc: NATS) -> None:
         self.settings = settings
         self.nc = nc
-        self.cache = LiveCache(history_points=settings.live_history_points, max_series=settings.live_max_series)
+        self.cache = LiveCache(history_points=settings.live_history_points, max_series=settings.live_max_series,
+                               history_series=settings.live_history_series)
         self.fleet = FleetState(self.cache)
         self.fanout = Fanout(self.cache, self.fleet, frame_interval=settings.live_frame_interval_s,
                              send_timeout=settings.live_send_timeout_s,

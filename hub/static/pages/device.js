@@ -137,7 +137,8 @@ export function mount(root, live, [name]) {
     root.querySelector("#last").textContent = lastMs ? age(Math.max(0, live.serverNow() - lastMs)) : "never";
   }, 500);
 
-  live.request({ op: "watch", devices: [name] });
+  // recent history (from the hub's live cache) only for what the charts show
+  live.request({ op: "watch", devices: [name], history: ["/counters/in-octets", "/counters/out-octets", "/total/instant"] });
 
   return {
     frame(frame) {
