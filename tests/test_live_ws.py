@@ -208,3 +208,18 @@ async def test_malformed_messages_are_counted_and_dropped(bootstrapped: str) -> 
             return st if st["batches"] == 1 and st["malformed"] == 3 and st["newer_version"] == 1 else None
 
         await eventually(counted, timeout=5, what="3 malformed, 1 newer-version and 1 good batch")
+
+
+@pytest.mark.asyncio
+async def test_authentication_is_honoured_when_the_hub_has_it(bootstrapped: str) -> None:
+    async def authenticate(socket: Any) -> bool:  # what the hub passes once it has users
+        return socket.cookies.get("session") == "valid"
+
+    async with live_hub(bootstrapped, authenticate=authenticate) as hub:
+        with pytest.raises(InvalidStatus) as err:
+            async with websockets.connect(f"{hub.ws_url}/ws/live"):
+                pass
+        assert err.value.response.status_code == 403
+        async with websockets.connect(f"{hub.ws_url}/ws/live?fleet=1",
+                                      additional_headers={"Cookie": "session=valid"}) as ws:
+            await frames_until(ws, lambda f: "fleet" in f)

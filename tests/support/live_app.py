@@ -15,7 +15,7 @@ import uvicorn
 from litestar import Litestar
 from nats.aio.client import Client as NATS
 
-from swtel.hub.live.routes import live_components
+from swtel.hub.live.routes import Authenticate, live_components
 from swtel.hub.live.service import LiveService
 from swtel.shared import settings as settings_mod
 from swtel.shared.inventory import Inventory
@@ -35,11 +35,12 @@ class LiveHub:
 
 
 @contextlib.asynccontextmanager
-async def live_hub(nats_url: str, **overrides: object) -> AsyncIterator[LiveHub]:
+async def live_hub(nats_url: str, authenticate: Authenticate | None = None, **overrides: object,
+                   ) -> AsyncIterator[LiveHub]:
     s = settings_mod.load({"nats_url": nats_url, **overrides}, env={})
     nc = await connect(s, name="test-hub", long_running=True)
     try:
-        handlers, on_startup, on_shutdown, service = live_components(s, nc)
+        handlers, on_startup, on_shutdown, service = live_components(s, nc, authenticate=authenticate)
         inv = await Inventory.open(nc.jetstream())
         app = Litestar(route_handlers=[*handlers, *fake_api_handlers(inv)], on_startup=on_startup,
                        on_shutdown=on_shutdown)
