@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
 from support.feed import FeedAgent, add_devices
 from support.live_app import live_hub
 from support.waits import eventually

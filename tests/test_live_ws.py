@@ -11,22 +11,24 @@ from typing import Any
 
 import pytest
 import websockets
-from websockets.exceptions import InvalidStatus
-
 from support.feed import FeedAgent, add_devices, batches
 from support.live_app import live_hub
 from support.waits import eventually
 from swtel.agent.sim.model import SimDevice
+from swtel.hub.live.fanout import expand_frame
 from swtel.shared import naming, wire
-from swtel.shared.natsconn import connect
-from swtel.shared.settings import load
+from websockets.exceptions import InvalidStatus
 
 IN_OCTETS = "/interfaces/interface[name=Ethernet1]/state/counters/in-octets"
 
 
+_PATHS: dict[int, dict[int, str]] = {}  # each connection's path table (see fanout.expand_frame)
+
+
 async def frames_until(ws: Any, pred: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Read frames until ``pred(frame)`` holds; return all read. Fails clearly on timeout."""
+    """Read frames (paths resolved) until ``pred(frame)`` holds; return all read. Fails clearly on timeout."""
     seen: list[dict[str, Any]] = []
+    paths = _PATHS.setdefault(id(ws), {})
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
@@ -34,7 +36,7 @@ async def frames_until(ws: Any, pred: Any, timeout: float = 10.0) -> list[dict[s
             raise AssertionError(f"no matching frame within {timeout}s; got {len(seen)} frames: "
                                  f"{[sorted(f) for f in seen[-3:]]}")
         try:
-            frame = json.loads(await asyncio.wait_for(ws.recv(), left))
+            frame = expand_frame(json.loads(await asyncio.wait_for(ws.recv(), left)), paths)
         except TimeoutError:
             continue
         seen.append(frame)

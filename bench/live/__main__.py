@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.natsserver import NatsServer  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from swtel.agent.sim.model import SimDevice  # noqa: E402
+from swtel.hub.live.fanout import expand_frame  # noqa: E402
 from swtel.shared import buckets, naming, settings, wire  # noqa: E402
 
 MARK = "/bench/sent-ns"
@@ -97,7 +98,8 @@ async def run_nats_baseline(url: str, sims: list[SimDevice], seconds: float) -> 
     return {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "fps": len(lat) / seconds, "n": len(lat)}
 
 
-async def run_ws(url: str, ws_url: str, sims: list[SimDevice], clients: int, seconds: float) -> dict[str, float]:
+async def run_ws(url: str, ws_url: str, sims: list[SimDevice], clients: int, seconds: float,
+                 compression: str | None = "deflate") -> dict[str, float]:
     lat: list[float] = []
     frames = 0
     measuring = False
@@ -105,11 +107,13 @@ async def run_ws(url: str, ws_url: str, sims: list[SimDevice], clients: int, sec
     async def client(i: int, ready: asyncio.Event, stop: asyncio.Event) -> None:
         nonlocal frames
         name = sims[i % len(sims)].name
-        async with websockets.connect(f"{ws_url}/ws/live?device={name}", max_size=None) as ws:
+        async with websockets.connect(f"{ws_url}/ws/live?device={name}", max_size=None,
+                                      compression=compression) as ws:
+            paths: dict[int, str] = {}
             ready.set()
             while not stop.is_set():
                 try:
-                    frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                    frame = expand_frame(json.loads(await asyncio.wait_for(ws.recv(), 0.5)), paths)
                 except TimeoutError:
                     continue
                 now = time.time_ns()
@@ -162,7 +166,9 @@ async def main(args: argparse.Namespace) -> None:
         scenarios = [("NATS subscriber (baseline)", lambda: run_nats_baseline(server.url, sims, args.seconds)),
                      ("WebSocket, 1 client", lambda: run_ws(server.url, ws_url, sims, 1, args.seconds)),
                      (f"WebSocket, {args.clients} clients",
-                      lambda: run_ws(server.url, ws_url, sims, args.clients, args.seconds))]
+                      lambda: run_ws(server.url, ws_url, sims, args.clients, args.seconds)),
+                     ("same, no permessage-deflate",
+                      lambda: run_ws(server.url, ws_url, sims, args.clients, args.seconds, None))]
         rows = []
         for label, scenario in scenarios:
             runs = [await scenario() for _ in range(args.runs)]

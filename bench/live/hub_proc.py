@@ -10,7 +10,6 @@ import asyncio
 
 import uvicorn
 from litestar import Litestar
-
 from swtel.hub.live.routes import live_components
 from swtel.shared import settings as settings_mod
 from swtel.shared.natsconn import connect

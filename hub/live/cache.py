@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-
 from swtel.shared import naming, wire
 
 log = logging.getLogger("swtel.hub.live")

@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-
 from swtel.shared import naming
 from swtel.shared.errors import InvalidInput
 
-from .cache import LiveCache, Listener, Series
+from .cache import Listener, LiveCache, Series
 from .fleet import STATUSES, FleetListener, FleetState
 
 PENDING_EVENTS = 200  # events held for one client between frames; older ones are dropped (and counted)
 SWEEP_S = 1.0  # how often time-based status changes (stale devices) and samples/s are recomputed
 SPS_WINDOW_S = 30.0
+MAX_PATH_IDS = 100_000  # per connection; past it the path table starts over (``paths_reset``)
 
 _encoder = msgspec.json.Encoder()
 
@@ -50,6 +50,7 @@ class Client:
         self.pending_events: deque[dict[str, Any]] = deque(maxlen=PENDING_EVENTS)
         self.errors: list[str] = []
         self.events_reset = False
+        self.path_ids: dict[str, int] = {}
         self.wake = asyncio.Event()
         self.frames = 0
         self.merged = 0  # updates that replaced an unsent older value
@@ -131,11 +132,21 @@ class Client:
         """Everything owed, as one JSON frame; ``None`` when nothing is."""
         now = self.hub.clock()
         frame: dict[str, Any] = {"type": "frame", "now_ms": time.time_ns() // 1_000_000}
+        if len(self.path_ids) > MAX_PATH_IDS:  # a client that browsed many devices: start the table over
+            self.path_ids = {}
+            frame["paths_reset"] = True
+        new_paths: list[list[Any]] = []
         if self.snapshots:
-            frame["snapshots"], self.snapshots = self.snapshots, {}
+            frame["snapshots"] = {
+                d: {"series": [[self._pid(p, new_paths), *v] for p, v in snap["series"].items()],
+                    "history": [[self._pid(p, new_paths), h] for p, h in snap["history"].items()]}
+                for d, snap in self.snapshots.items()}
+            self.snapshots = {}
         if self.pending:  # the newest values now: merged updates went out as one
-            frame["devices"] = {d: {p: s.frame() for p, s in slot.items()} for d, slot in self.pending.items()}
+            frame["devices"] = {d: self._rows(slot, new_paths) for d, slot in self.pending.items()}
             self.pending = {}
+        if new_paths:
+            frame["paths"] = new_paths
         if self.fleet and (self.fleet_full or self.fleet_rows):
             fleet = self.hub.fleet
             names = fleet.devices.keys() if self.fleet_full else self.fleet_rows
@@ -160,6 +171,24 @@ class Client:
         if self.errors:
             frame["errors"], self.errors = self.errors, []
         return _encoder.encode(frame) if len(frame) > 2 else None
+
+    def _rows(self, slot: dict[str, Series], new_paths: list[list[Any]]) -> list[list[Any]]:
+        ids = self.path_ids
+        rows = []
+        for path, s in slot.items():  # the hot loop of a frame: kept flat
+            pid = ids.get(path)
+            if pid is None:
+                pid = self._pid(path, new_paths)
+            rows.append([pid, s.ts // 1_000_000, s.value, s.rate if s.counter else None])
+        return rows
+
+    def _pid(self, path: str, new_paths: list[list[Any]]) -> int:
+        """This connection's number for ``path``; a path's text is sent once, in the frame that first uses it."""
+        pid = self.path_ids.get(path)
+        if pid is None:
+            pid = self.path_ids[path] = len(self.path_ids)
+            new_paths.append([pid, path])
+        return pid
 
     async def run(self) -> None:
         """Send coalesced frames until the connection ends; raise :class:`SlowClient` past the bound."""
@@ -293,3 +322,17 @@ class Fanout(Listener, FleetListener):
         while True:
             await asyncio.sleep(SWEEP_S)
             self.sweep()
+
+
+def expand_frame(frame: dict[str, Any], paths: dict[int, str]) -> dict[str, Any]:
+    """For Python clients (tests, the bench): resolve path numbers in place, as the dashboard's live.js
+    does. ``paths`` is the connection's table, kept between frames (start a new one per connection)."""
+    if frame.get("paths_reset"):
+        paths.clear()
+    paths.update((pid, path) for pid, path in frame.get("paths", ()))
+    if "devices" in frame:
+        frame["devices"] = {d: {paths[pid]: v for pid, *v in rows} for d, rows in frame["devices"].items()}
+    for snap in frame.get("snapshots", {}).values():
+        snap["series"] = {paths[pid]: v for pid, *v in snap["series"]}
+        snap["history"] = {paths[pid]: h for pid, h in snap["history"]}
+    return frame

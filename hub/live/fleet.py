@@ -16,7 +16,6 @@ from typing import Any
 
 import msgspec
 from nats.js.kv import KeyValue
-
 from swtel.shared import naming, wire
 
 from .cache import LiveCache

@@ -19,7 +19,6 @@ from litestar import WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.static_files import create_static_files_router
 from nats.aio.client import Client as NATS
-
 from swtel.shared.errors import InvalidInput
 from swtel.shared.settings import Settings
 

@@ -10,7 +10,6 @@ import asyncio
 import logging
 
 from nats.aio.client import Client as NATS
-
 from swtel.shared import naming
 from swtel.shared.settings import Settings
 

@@ -16,11 +16,12 @@ export class Live {
     this.ws = new WebSocket(`${proto}//${location.host}/ws/live`);
     this.ws.onopen = () => {
       this.backoff = 500;
+      this.paths = [];           // the server numbers paths per connection
       setLink(true);
       for (const r of this.requests) this.ws.send(JSON.stringify(r));
     };
     this.ws.onmessage = (m) => {
-      const frame = JSON.parse(m.data);
+      const frame = this.expand(JSON.parse(m.data));
       this.offsetMs = Date.now() - frame.now_ms;
       for (const e of frame.errors || []) console.warn("live:", e);
       this.onFrame(frame);
@@ -31,6 +32,28 @@ export class Live {
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);
     };
+  }
+
+  // Frames name each series by a number; its path text comes once, in `paths`. Pages get path keys back:
+  // devices: {dev: {path: [ts_ms, value, rate]}}, snapshots: {dev: {series: {path: …}, history: {path: …}}}.
+  expand(frame) {
+    if (frame.paths_reset) this.paths = [];
+    for (const [id, path] of frame.paths || []) this.paths[id] = path;
+    const byPath = (rows) => {
+      const out = {};
+      for (const [id, ...rest] of rows) out[this.paths[id]] = rest;
+      return out;
+    };
+    if (frame.devices) {
+      for (const d of Object.keys(frame.devices)) frame.devices[d] = byPath(frame.devices[d]);
+    }
+    for (const snap of Object.values(frame.snapshots || {})) {
+      snap.series = byPath(snap.series);
+      const history = {};
+      for (const [id, points] of snap.history) history[this.paths[id]] = points;
+      snap.history = history;
+    }
+    return frame;
   }
 
   request(r) {

@@ -12,7 +12,6 @@ from typing import Any
 from litestar import get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
-
 from swtel.shared.errors import NotFound
 from swtel.shared.inventory import Inventory
 from swtel.shared.views import agent_view, device_view, lease_view

@@ -16,7 +16,6 @@ import uuid
 
 from nats.aio.client import Client as NATS
 from nats.js.errors import KeyWrongLastSequenceError
-
 from swtel.agent.sim.model import COUNTERS, SimDevice
 from swtel.shared import inventory, naming, wire
 

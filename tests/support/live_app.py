@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import uvicorn
 from litestar import Litestar
 from nats.aio.client import Client as NATS
-
 from swtel.hub.live.routes import Authenticate, live_components
 from swtel.hub.live.service import LiveService
 from swtel.shared import settings as settings_mod
