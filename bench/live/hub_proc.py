@@ -15,13 +15,15 @@ from swtel.shared import settings as settings_mod
 from swtel.shared.natsconn import connect
 
 
-async def main(nats_url: str, port: int, frame_interval: float) -> None:
+async def main(nats_url: str, port: int, frame_interval: float, deflate: bool = False) -> None:
     s = settings_mod.load({"nats_url": nats_url, "live_frame_interval_s": frame_interval}, env={})
     nc = await connect(s, name="bench-hub", long_running=True)
     handlers, on_startup, on_shutdown, service = live_components(s, nc)
     app = Litestar(route_handlers=handlers, on_startup=on_startup, on_shutdown=on_shutdown)
+    # permessage-deflate off, as docs/DASHBOARD.md recommends for the hub: compressing every frame costs
+    # more hub CPU than the whole fan-out
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws="websockets-sansio"))
+                                           ws="websockets-sansio", ws_per_message_deflate=deflate))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -39,6 +41,7 @@ if __name__ == "__main__":
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--frame-interval", type=float, default=0.2)
     ap.add_argument("--profile", help="write a cProfile of the hub here")
+    ap.add_argument("--deflate", action="store_true", help="allow permessage-deflate")
     a = ap.parse_args()
     if a.profile:
         import cProfile
@@ -50,8 +53,8 @@ if __name__ == "__main__":
 
         with cProfile.Profile() as prof:
             try:
-                asyncio.run(main(a.nats, a.port, a.frame_interval))
+                asyncio.run(main(a.nats, a.port, a.frame_interval, a.deflate))
             finally:
                 prof.dump_stats(a.profile)
     else:
-        asyncio.run(main(a.nats, a.port, a.frame_interval))
+        asyncio.run(main(a.nats, a.port, a.frame_interval, a.deflate))

@@ -48,7 +48,8 @@ async def live_hub(nats_url: str, authenticate: Authenticate | None = None, **ov
         raise
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", ws="websockets-sansio"))
+                                           lifespan="on", ws="websockets-sansio",
+                                           ws_per_message_deflate=False))
     task = asyncio.get_running_loop().create_task(server.serve())
 
     async def started() -> bool:
