@@ -83,13 +83,14 @@ async def test_bad_requests_are_answered_not_fatal(bootstrapped: str) -> None:
         async with websockets.connect(f"{hub.ws_url}/ws/live") as ws:
             for bad in ("not json", json.dumps([1]), json.dumps({"op": "explode"}),
                         json.dumps({"op": "watch", "devices": ["bad name!"]}),
-                        json.dumps({"op": "watch", "devices": ["a", "b", "c"]})):
+                        json.dumps({"op": "watch", "devices": ["a", "b", "c"]}), b"\x00binary",
+                        "x" * 70_000):
                 await ws.send(bad)
             errors: list[str] = []
 
             def collect(frame: dict[str, Any]) -> bool:
                 errors.extend(frame.get("errors", []))
-                return len(errors) >= 5
+                return len(errors) >= 7
 
             await frames_until(ws, collect)
             text = "\n".join(errors)
