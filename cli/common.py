@@ -42,7 +42,8 @@ def run(coro: Awaitable[T]) -> T:
     except (nats_errors.TimeoutError, nats_errors.NoRespondersError, nats_js_errors.ServiceUnavailableError) as e:
         raise ServerUnavailable(
             f"NATS did not answer in time ({type(e).__name__}): is JetStream enabled, and does a cluster have "
-            "a quorum? Try again in a few seconds."
+            "a quorum? Try again in a few seconds. (A server also drops what this NATS user may not do: "
+            "writing the inventory needs the admin user.)"
         ) from None
 
 

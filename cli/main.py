@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from swtel.shared.errors import SwtelError
 
-from . import agent_cmd, demo_cmd, device_cmd, lease_cmd, nats_cmd
+from . import agent_cmd, alert_cmd, demo_cmd, device_cmd, lease_cmd, nats_cmd, user_cmd
 from .common import err_console
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app.add_typer(nats_cmd.app, name="nats")
 app.add_typer(device_cmd.app, name="device")
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(lease_cmd.app, name="lease")
+app.add_typer(alert_cmd.app, name="alert")
+app.add_typer(user_cmd.app, name="user")
 app.command("demo")(demo_cmd.demo)
 
 
@@ -40,7 +43,7 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except SwtelError as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # paths hold [k=v]
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

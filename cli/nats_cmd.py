@@ -1,14 +1,18 @@
-"""``swtel nats init``: create or check the KV buckets and streams."""
+"""``swtel nats init``: create or check the KV buckets and streams; ``nats passwd`` and ``nats nkey``: user
+secrets for the server's accounts file (nats/accounts.conf, nats/accounts-nkeys.conf)."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import typer
 
 from swtel.shared import buckets
 
-from . import common
+from . import common, nats_auth
 
-app = typer.Typer(help="NATS JetStream bootstrap.", no_args_is_help=True)
+app = typer.Typer(help="NATS JetStream bootstrap and user secrets.", no_args_is_help=True)
 
 
 @app.command("init")
@@ -47,3 +51,48 @@ def init(
         )
     if missing:
         raise typer.Exit(1)
+
+
+@app.command("passwd")
+def passwd(
+    generate: bool = typer.Option(False, "--generate", help="make a random password instead of asking for one"),
+    out: Path | None = typer.Option(None, "--out", help="write the password to this new file (mode 0600), e.g. for LoadCredential="),
+    stdin: bool = typer.Option(False, "--stdin", help="read the password from the first line of standard input"),
+    cost: int = typer.Option(nats_auth.DEFAULT_COST, "--cost", min=10, max=16, help="bcrypt cost"),
+) -> None:
+    """Print a bcrypt hash of a NATS user password, for a `password:` line in nats/accounts.conf.
+
+    The server stores only the hash. The client gets the password itself from SWTEL_NATS_PASSWORD or,
+    better, from a file named by SWTEL_NATS_PASSWORD_FILE (a systemd credential).
+    """
+    if generate and stdin:
+        raise typer.BadParameter("use either --generate or --stdin", param_hint="--generate")
+    if generate:
+        password = nats_auth.generate_password()
+    elif stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    hashed = nats_auth.hash_password(password, cost)
+    if out is not None:
+        nats_auth.write_secret(out, password)
+        common.err_console.print(f"password written to {out}", highlight=False)
+    elif generate:
+        common.err_console.print("[yellow]the generated password is shown once; store it now[/yellow]")
+        common.console.print(f"password: {password}", highlight=False, soft_wrap=True)
+    common.console.print(hashed, highlight=False, soft_wrap=True)
+
+
+@app.command("nkey")
+def nkey(
+    seed_file: Path = typer.Option(..., "--seed-file", help="new file (mode 0600) for the secret seed, for SWTEL_NATS_NKEY"),
+) -> None:
+    """Make a NATS user nkey pair: write the seed to a new file and print the public key (U…).
+
+    The public key goes into nats/accounts-nkeys.conf (through SWTEL_NATS_<ROLE>_NKEY); the seed stays
+    with the client (setting nats_nkey, ideally a systemd credential).
+    """
+    seed, public = nats_auth.new_user_nkey()
+    nats_auth.write_secret(seed_file, seed)
+    common.err_console.print(f"seed written to {seed_file}", highlight=False)
+    common.console.print(public, highlight=False, soft_wrap=True)

@@ -14,7 +14,7 @@ import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -39,6 +39,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     nats_tls_ca: Annotated[str | None, D(description="CA bundle to verify the NATS server")] = None
     nats_tls_cert: Annotated[str | None, D(description="client certificate for NATS mutual TLS")] = None
     nats_tls_key: Annotated[str | None, D(description="client key for NATS mutual TLS")] = None
+    nats_password_file: Annotated[
+        str | None, D(description="file holding the NATS password, e.g. a systemd credential (used when nats_password is unset)")
+    ] = None
+    nats_inbox_prefix: Annotated[
+        str,
+        D(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+          description="subject prefix for replies; with nats/permissions.conf: _INBOX_agent, _INBOX_hub"),
+    ] = "_INBOX"
     nats_replicas: Annotated[int, D(ge=1, le=5, description="replicas of buckets and streams (1 or 3)")] = 1
     stream_max_age_s: Annotated[float, D(gt=0, description="telemetry kept in JetStream at most this long")] = 86400.0
     stream_max_bytes: Annotated[int, D(gt=0, description="telemetry stream size limit in bytes")] = 2 * 1024**3
@@ -68,6 +76,21 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     live_max_devices_per_client: Annotated[int, D(ge=1, description="devices one WebSocket client may watch at once")] = 64
     # --- general ---
     log_level: Annotated[str, D(description="DEBUG, INFO, WARNING or ERROR")] = "INFO"
+    # --- SSH and NETCONF collectors ---
+    ssh_host_key_policy: Annotated[
+        Literal["known_hosts", "accept-new", "off"],
+        D(description="SSH host keys: known_hosts (verify), accept-new (trust on first use, saved) or off (lab only)"),
+    ] = "known_hosts"
+    ssh_known_hosts: Annotated[str | None, D(description="known_hosts file for SSH/NETCONF (default ~/.ssh/known_hosts)")] = None
+    ssh_timeout_s: Annotated[float, D(gt=0, description="SSH/NETCONF connect, login and per-command/RPC timeout")] = 10.0
+    ssh_keepalive_s: Annotated[float, D(ge=0, description="SSH keepalive interval (0 = off); 3 missed replies drop the session")] = 15.0
+    # --- hub authentication ---
+    hub_session_ttl_s: Annotated[float, D(gt=0, description="a hub login session lasts this long")] = 43200.0
+    hub_secure_cookies: Annotated[
+        Literal["auto", "always", "never"],
+        D(description="Secure flag on hub cookies: auto (when the request came over HTTPS), always, never"),
+    ] = "auto"
+    hub_login_failures: Annotated[int, D(ge=1, description="failed logins per minute allowed per user and per client address")] = 5
 
     def redacted(self) -> dict[str, Any]:
         """All settings as a dict with secrets masked: safe to print or log."""

@@ -1,0 +1,34 @@
+"""Per-platform CLI knowledge for the SSH collector: which commands answer which poll group, how to turn
+paging off, what the prompt looks like, and parsers from each command's output to normalised samples.
+
+Each platform module defines ``COMMANDS`` (group -> commands), ``PAGING_OFF`` (sent once in a shell),
+``SHELL`` (True when the platform is collected through an interactive shell by default), ``ERROR_RE``
+(output that means the command failed) and ``parse(command, text, ts) -> list[Sample]``.
+Parsers raise :class:`ParseError` for output they cannot read; they are tested on recorded outputs in
+``tests/fixtures/cli/<platform>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+from ..polling import DeviceError
+
+
+class ParseError(DeviceError):
+    """A command's output is not what the platform prints."""
+
+
+def load_json(command: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ParseError(f"{command!r}: output is not JSON") from None
+
+
+def platform(name: str) -> ModuleType:
+    from . import eos, generic, iosxr, junos, nxos
+
+    return {"eos": eos, "nxos": nxos, "junos": junos, "iosxr": iosxr}.get(name, generic)

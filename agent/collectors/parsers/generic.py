@@ -1,0 +1,69 @@
+"""The simulator's generic platform (also used for SR Linux over SSH): a counters table and key: value
+system lines. Not a real vendor format; a template for adding one."""
+
+from __future__ import annotations
+
+import re
+
+from swtel.shared.wire import Sample
+
+from .. import paths
+from . import ParseError
+
+COMMANDS = {
+    "interfaces": ["show interfaces counters"],
+    "system": ["show system resources"],
+}
+PAGING_OFF = ["terminal length 0"]
+SHELL = False
+ERROR_RE = re.compile(r"^% ")
+
+
+def parse(command: str, text: str, ts: int) -> list[Sample]:
+    if command == "show interfaces counters":
+        return interfaces(text, ts)
+    if command == "show system resources":
+        return system(text, ts)
+    raise ParseError(f"no parser for {command!r}")
+
+
+def interfaces(text: str, ts: int) -> list[Sample]:
+    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
+    if not lines or lines[0][:2] != ["Interface", "State"]:
+        raise ParseError("'show interfaces counters': no header line")
+    cols = lines[0][2:]
+    if not set(cols) <= set(paths.IF_COUNTERS):
+        raise ParseError(f"'show interfaces counters': unknown columns {sorted(set(cols) - set(paths.IF_COUNTERS))}")
+    out = []
+    for row in lines[1:]:
+        if len(row) != len(cols) + 2 or not all(v.isdigit() for v in row[2:]):
+            raise ParseError(f"'show interfaces counters': bad row {' '.join(row)[:60]!r}")
+        name = row[0]
+        out.append(Sample(paths.oper_status(name), paths.oper_value(row[1]), ts))
+        out += [Sample(paths.counter(name, col), int(v), ts) for col, v in zip(cols, row[2:], strict=True)]
+    return out
+
+
+def system(text: str, ts: int) -> list[Sample]:
+    kv = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            kv[key.strip()] = value.strip()
+    try:
+        out = [Sample(paths.CPU, int(kv["cpu-percent"]), ts),
+               Sample(paths.MEM_PHYSICAL, int(kv["memory-total"]), ts),
+               Sample(paths.MEM_UTILIZED, int(kv["memory-used"]), ts)]
+    except (KeyError, ValueError):
+        raise ParseError("'show system resources': missing cpu-percent/memory-total/memory-used") from None
+    out += [Sample(paths.temperature(k.split(None, 1)[1]), float(v), ts)
+            for k, v in kv.items() if k.startswith("temperature ") and _is_float(v)]
+    return out
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,76 @@
+"""Cisco NX-OS: ``| json`` output. NX-OS wraps tables as ``TABLE_x.ROW_x``, where one row is an object
+rather than a one-element list, and prints many numbers as strings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from swtel.shared.wire import Sample
+
+from .. import paths
+from . import ParseError, load_json
+
+COMMANDS = {
+    "interfaces": ["show interface | json"],
+    "system": ["show system resources | json", "show environment temperature | json"],
+}
+PAGING_OFF = ["terminal length 0"]
+SHELL = False
+ERROR_RE = re.compile(r"^% ")
+
+_COUNTERS = {"eth_inbytes": "in-octets", "eth_outbytes": "out-octets", "eth_inucast": "in-unicast-pkts",
+             "eth_outucast": "out-unicast-pkts", "eth_inmcast": "in-multicast-pkts",
+             "eth_outmcast": "out-multicast-pkts", "eth_inerr": "in-errors", "eth_outerr": "out-errors",
+             "eth_indiscard": "in-discards", "eth_outdiscard": "out-discards"}
+
+
+def parse(command: str, text: str, ts: int) -> list[Sample]:
+    doc = load_json(command, text)
+    if not isinstance(doc, dict):
+        raise ParseError(f"{command!r}: expected a JSON object")
+    try:
+        return _PARSERS[command](doc, ts)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ParseError(f"{command!r}: unexpected output ({type(e).__name__}: {e})") from None
+
+
+def rows(doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    r = doc[f"TABLE_{table}"][f"ROW_{table}"]
+    return [r] if isinstance(r, dict) else list(r)
+
+
+def interfaces(doc: dict[str, Any], ts: int) -> list[Sample]:
+    out = []
+    for row in rows(doc, "interface"):
+        name = row["interface"]
+        if "state" in row:
+            out.append(Sample(paths.oper_status(name), paths.oper_value(row["state"]), ts))
+        out += [Sample(paths.counter(name, leaf), int(row[key]), ts) for key, leaf in _COUNTERS.items()
+                if key in row]
+    return out
+
+
+def resources(doc: dict[str, Any], ts: int) -> list[Sample]:
+    total, used = int(doc["memory_usage_total"]) * 1024, int(doc["memory_usage_used"]) * 1024  # KiB
+    return [Sample(paths.CPU, round(100 - float(doc["cpu_state_idle"])), ts),
+            Sample(paths.MEM_PHYSICAL, total, ts), Sample(paths.MEM_UTILIZED, used, ts)]
+
+
+def temperature(doc: dict[str, Any], ts: int) -> list[Sample]:
+    out = []
+    for row in rows(doc, "tempinfo"):
+        mod = str(row.get("tempmod", "1"))
+        name = row["sensor"] if mod == "1" else f"{mod}/{row['sensor']}"
+        try:
+            out.append(Sample(paths.temperature(name), float(row["curtemp"]), ts))
+        except ValueError:
+            continue  # "n/a" for an absent sensor
+    return out
+
+
+_PARSERS = {
+    "show interface | json": interfaces,
+    "show system resources | json": resources,
+    "show environment temperature | json": temperature,
+}

@@ -1,0 +1,148 @@
+"""The loop shared by the polling collectors (SSH CLI, NETCONF): connect, poll each subscription on its
+interval, classify every failure into one device status, reconnect with jittered backoff.
+
+A session is an async context manager yielding ``poll(groups) -> samples``. Within a session each
+subscription runs as its own task on its own interval; a reply that is garbage or an error is a failed
+poll (status ``error``), the session goes on. Anything that breaks the session (timeout, lost
+connection, broken framing) ends it; the supervisor reports it and reconnects after a backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+
+import asyncssh
+from swtel.shared import inventory, wire
+
+from . import paths
+from .base import CollectorContext, backoff
+
+log = logging.getLogger("swtel.agent.polling")
+
+Poll = Callable[[set[str]], Awaitable[list[wire.Sample]]]
+OpenSession = Callable[[], AbstractAsyncContextManager[Poll]]
+
+STATUS_EVENT = {"auth_failed": "auth_failed", "timeout": "timeout", "unreachable": "error", "error": "error"}
+
+
+class DeviceError(Exception):
+    """The device answered, but with garbage, an error or something unparseable: one poll fails."""
+
+
+class SessionBroken(DeviceError):
+    """The session cannot be trusted any more (bad framing, lost prompt): reconnect."""
+
+
+class Status:
+    """One clear status per device, and events only when it changes, so a device that fails the same way
+    on every retry says so once. ``session_up`` is announced with a session's first good poll (a device
+    that accepts the login and then hangs never looked up), ``session_down`` when an announced session ends."""
+
+    def __init__(self, ctx: CollectorContext) -> None:
+        self.ctx = ctx
+        self.detail = ""
+        self.announced = False
+        self.reported: str | None = None  # the failure status last announced
+
+    def connected(self, detail: str) -> None:
+        self.detail = detail
+
+    async def ok(self, samples: int) -> None:
+        self.ctx.stats.ok(samples)
+        self.reported = None
+        if not self.announced:
+            self.announced = True
+            await self.ctx.publish.event("session_up", self.detail)
+
+    async def fail(self, status: str, detail: str, session_lost: bool = True) -> None:
+        self.ctx.stats.failed(status, detail)
+        if session_lost and self.announced:
+            self.announced = False
+            await self.ctx.publish.event("session_down", detail)
+        if self.reported != status:
+            self.reported = status
+            await self.ctx.publish.event(STATUS_EVENT[status], detail)
+
+
+def subscriptions(device: wire.Device) -> list[wire.Subscription]:
+    if device.subscriptions:
+        return list(device.subscriptions)
+    return [wire.Subscription(name, ps, interval_s=inventory.DEFAULT_INTERVAL_S)
+            for name, ps in inventory.DEFAULT_PATHS.items()]
+
+
+def classify(exc: BaseException) -> tuple[str, str, float]:
+    """(status, one-line detail, backoff base in seconds) for an exception that ended a session."""
+    if isinstance(exc, BaseExceptionGroup):
+        return classify(exc.exceptions[0])
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return "auth_failed", "authentication failed", 5.0  # slow down: devices lock accounts out
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        return "error", f"host key not verifiable: {exc.reason}", 5.0
+    if isinstance(exc, TimeoutError):
+        return "timeout", "no answer in time", 0.5
+    if isinstance(exc, DeviceError):
+        return "error", str(exc) or type(exc).__name__, 0.5
+    if isinstance(exc, asyncssh.Error):
+        return "unreachable", f"ssh: {exc.reason}", 0.5
+    if isinstance(exc, (OSError, EOFError)):
+        return "unreachable", f"{type(exc).__name__}: {exc}", 0.5
+    log.exception("unexpected error collecting a device", exc_info=exc)
+    return "error", f"internal: {type(exc).__name__}", 1.0
+
+
+async def supervise(ctx: CollectorContext, open_session: OpenSession, what: str) -> None:
+    """Collect ``ctx.device`` until cancelled; never raises for the device."""
+    status = Status(ctx)
+    attempt = 0
+    while True:
+        base = 0.5
+        try:
+            async with open_session() as poll:
+                status.connected(what)
+                attempt = 0
+                await _poll_all(ctx, poll, status)
+        except Exception as e:  # noqa: BLE001 - every device failure is classified and retried
+            kind, detail, base = classify(e)
+            await status.fail(kind, detail)
+        await asyncio.sleep(backoff(attempt, base=base))
+        attempt += 1
+
+
+async def _poll_all(ctx: CollectorContext, poll: Poll, status: Status) -> None:
+    async with asyncio.TaskGroup() as tg:
+        for sub in subscriptions(ctx.device):
+            groups = paths.groups(sub.paths)
+            if groups:
+                tg.create_task(_poll_one(ctx, sub, groups, poll, status))
+            else:
+                log.warning("%s: subscription %s has no path this collector knows", ctx.device.name, sub.name)
+        # a session with nothing to poll stays open (the agent's keepalive shows it alive)
+        tg.create_task(asyncio.Event().wait())
+
+
+async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[str], poll: Poll,
+                    status: Status) -> None:
+    await asyncio.sleep(random.uniform(0, sub.interval_s))  # spread thousands of devices over the interval
+    due = time.monotonic()
+    while True:
+        try:
+            samples = paths.keep(await poll(groups), sub.paths)
+        except SessionBroken:
+            raise
+        except DeviceError as e:
+            await status.fail("error", str(e), session_lost=False)
+        else:
+            if samples:
+                await ctx.publish.batch(sub.name, samples)
+            await status.ok(len(samples))
+        due += sub.interval_s
+        now = time.monotonic()
+        if due < now:  # a slow device: skip the missed rounds rather than bunch them up
+            due = now + sub.interval_s
+        await asyncio.sleep(due - now)

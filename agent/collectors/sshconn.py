@@ -1,0 +1,156 @@
+"""SSH connections for the SSH CLI and NETCONF collectors: options, host-key policy, connect.
+
+Host-key policy (setting ``ssh_host_key_policy``):
+
+- ``known_hosts`` (default): the server's key must be in the known_hosts file (``ssh_known_hosts``,
+  default ``~/.ssh/known_hosts``); an unknown or changed key fails the session with status ``error``.
+- ``accept-new``: trust on first use. A host with no entry is accepted once and its key appended to the
+  known_hosts file; from then on the stored key is verified, so a changed key fails like above.
+- ``off``: no verification (lab only); logged as a warning once per process.
+
+The agent's own ``~/.ssh/config`` and ssh-agent are not used: what a device gets is decided by the
+inventory and settings alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+from swtel.shared import wire
+from swtel.shared.settings import Settings
+
+from .base import Credential
+from .polling import DeviceError
+
+log = logging.getLogger("swtel.agent.ssh")
+
+POLICIES = ("known_hosts", "accept-new", "off")
+
+
+class KnownHostsMissing(DeviceError):
+    """Policy known_hosts, but the file cannot be read: no host can be verified."""
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    host_key_policy: str = "known_hosts"
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    timeout_s: float = 10.0  # connect+login, and each command or RPC
+    keepalive_s: float = 15.0
+    max_output: int = 16 * 1024 * 1024  # largest command output or NETCONF reply accepted
+
+    def __post_init__(self) -> None:
+        if self.host_key_policy not in POLICIES:
+            raise ValueError(f"host key policy must be one of {', '.join(POLICIES)}")
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> SshOptions:
+        return cls(host_key_policy=s.ssh_host_key_policy, known_hosts=s.ssh_known_hosts,
+                   timeout_s=s.ssh_timeout_s, keepalive_s=s.ssh_keepalive_s)
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return Path(self.known_hosts).expanduser() if self.known_hosts else Path.home() / ".ssh" / "known_hosts"
+
+
+class _TrustOnFirstUse:
+    """The accept-new store of one known_hosts file: parsed once per process, appended as hosts are met."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: asyncssh.SSHKnownHosts | None = None
+        self._learned: dict[tuple[str, int], asyncssh.SSHKey] = {}
+
+    def trusted(self, host: str, port: int) -> list[asyncssh.SSHKey]:
+        if (host, port) in self._learned:
+            return [self._learned[(host, port)]]
+        if self._file is None:
+            text = self.path.read_text() if self.path.exists() else ""
+            self._file = asyncssh.import_known_hosts(text)
+        try:
+            return list(self._file.match(host, host, port)[0])
+        except ValueError:  # a host name where an address is expected
+            return list(self._file.match(host, "", port)[0])
+
+    def learn(self, host: str, port: int, key: asyncssh.SSHKey) -> None:
+        self._learned[(host, port)] = key
+        pattern = host if port == 22 else f"[{host}]:{port}"
+        line = f"{pattern} {' '.join(key.export_public_key().decode().split()[:2])}\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())  # one small O_APPEND write: never interleaved with another
+        finally:
+            os.close(fd)
+        log.info("accept-new: trusted the host key of %s:%d", host, port)
+
+
+_tofu: dict[Path, _TrustOnFirstUse] = {}
+_parsed: dict[Path, tuple[float, asyncssh.SSHKnownHosts]] = {}
+
+
+def _known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """The parsed file, re-read only when it changes (thousands of devices must not parse it each)."""
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as e:
+        raise KnownHostsMissing(f"known_hosts file {path}: {e.strerror}") from None
+    cached = _parsed.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, asyncssh.import_known_hosts(path.read_text()))
+        _parsed[path] = cached
+    return cached[1]
+_warned_off = False
+
+
+def _host_key_check(opts: SshOptions, host: str, port: int) -> tuple[Any, bool]:
+    """(known_hosts argument for asyncssh, whether to learn the key after connecting)."""
+    global _warned_off
+    if opts.host_key_policy == "off":
+        if not _warned_off:
+            log.warning("SSH host keys are NOT verified (ssh_host_key_policy=off): use this in a lab only")
+            _warned_off = True
+        return None, False
+    if opts.host_key_policy == "known_hosts":
+        return _known_hosts(opts.known_hosts_path), False
+    store = _tofu.setdefault(opts.known_hosts_path, _TrustOnFirstUse(opts.known_hosts_path))
+    keys = store.trusted(host, port)
+    if keys:
+        return (keys, [], []), False
+    return None, True
+
+
+async def connect(device: wire.Device, credential: Credential | None, opts: SshOptions) -> asyncssh.SSHClientConnection:
+    """An authenticated connection; raises asyncssh/OS errors or TimeoutError for the caller to classify."""
+    known, learn = _host_key_check(opts, device.address, device.port)
+    auth: dict[str, Any] = {}
+    if credential is not None:
+        auth = {"username": credential.username, "password": credential.password, "client_keys": None}
+    conn = await asyncio.wait_for(
+        asyncssh.connect(
+            device.address, device.port, known_hosts=known, config=None, agent_path=None,
+            connect_timeout=opts.timeout_s, login_timeout=opts.timeout_s,
+            keepalive_interval=opts.keepalive_s, keepalive_count_max=3, **auth,
+        ),
+        opts.timeout_s + 1,
+    )
+    if learn:
+        key = conn.get_server_host_key()
+        if key is not None:
+            _tofu[opts.known_hosts_path].learn(device.address, device.port, key)
+    return conn
+
+
+async def close(conn: asyncssh.SSHClientConnection) -> None:
+    """Close without waiting on a peer that does not answer."""
+    conn.close()
+    try:
+        await asyncio.wait_for(conn.wait_closed(), 2.0)
+    except (TimeoutError, asyncssh.Error, OSError):
+        conn.abort()

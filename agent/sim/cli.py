@@ -1,0 +1,343 @@
+"""What a simulated switch prints for each CLI command, per platform.
+
+EOS and NX-OS answer ``… | json`` with the JSON documents the real platforms give (same keys and
+nesting, fewer fields); Junos, IOS-XR and the generic platform print text in the real layout. The
+collector's parsers are tested on these outputs and on recorded ones (``tests/fixtures/cli/``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from .model import SimDevice
+
+# The temperature sensor each platform reports; the NETCONF face uses the same component name.
+SENSOR = {"eos": "TempSensor1", "nxos": "FRONT", "junos": "Routing Engine", "iosxr": "0/RP0/CPU0/Inlet",
+          "srl": "sensor0", "generic": "sensor0"}
+
+PAGING_OFF = {"terminal length 0", "terminal width 512", "set cli screen-length 0", "set cli screen-width 0"}
+
+
+class CommandError(Exception):
+    """An unknown or invalid command; the message is what the platform prints."""
+
+
+def sensor_name(platform: str) -> str:
+    return SENSOR.get(platform, SENSOR["generic"])
+
+
+def prompt(dev: SimDevice) -> str:
+    return {
+        "junos": f"{dev.username}@{dev.name}> ",
+        "iosxr": f"RP/0/RP0/CPU0:{dev.name}#",
+        "srl": f"A:{dev.name}# ",
+    }.get(dev.platform, f"{dev.name}#")
+
+
+def invalid(dev: SimDevice, command: str) -> str:
+    return {
+        "eos": "% Invalid input",
+        "nxos": "% Invalid command at '^' marker.",
+        "junos": f"error: syntax error: {command.split()[0] if command.split() else command}",
+        "iosxr": "% Invalid input detected at '^' marker.",
+    }.get(dev.platform, f"% Unknown command: {command}")
+
+
+def run(dev: SimDevice, command: str) -> str:
+    """The output of ``command`` (without a trailing prompt); raises :class:`CommandError`."""
+    cmd = " ".join(command.split())
+    if cmd in PAGING_OFF or not cmd:
+        return ""
+    table = _COMMANDS.get(dev.platform, _COMMANDS["generic"])
+    fn = table.get(cmd)
+    if fn is None:
+        raise CommandError(invalid(dev, cmd))
+    return fn(dev)
+
+
+def _json(doc: object) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _running_config(dev: SimDevice) -> str:
+    return dev.config_text
+
+
+# ---- Arista EOS ---------------------------------------------------------------------------------------
+
+
+def _eos_counters(dev: SimDevice, i: int) -> dict[str, int]:
+    c = dev.counters(i)
+    return {"inOctets": c["in-octets"], "inUcastPkts": c["in-unicast-pkts"],
+            "inMulticastPkts": c["in-multicast-pkts"], "inBroadcastPkts": 0,
+            "outOctets": c["out-octets"], "outUcastPkts": c["out-unicast-pkts"],
+            "outMulticastPkts": c["out-multicast-pkts"], "outBroadcastPkts": 0,
+            "inDiscards": c["in-discards"], "outDiscards": c["out-discards"],
+            "totalInErrors": c["in-errors"], "totalOutErrors": c["out-errors"]}
+
+
+def eos_show_interfaces(dev: SimDevice) -> str:
+    out = {}
+    for i, name in enumerate(dev.ifnames):
+        up = dev.oper_status(i) == "UP"
+        out[name] = {"name": name, "interfaceStatus": "connected" if up else "notconnect",
+                     "lineProtocolStatus": "up" if up else "down", "mtu": 9214, "bandwidth": 10_000_000_000,
+                     "description": "", "interfaceCounters": {**_eos_counters(dev, i), "linkStatusChanges": 1}}
+    return _json({"interfaces": out})
+
+
+def eos_show_interfaces_counters(dev: SimDevice) -> str:
+    out = {}
+    for i, name in enumerate(dev.ifnames):
+        c = _eos_counters(dev, i)
+        del c["totalInErrors"], c["totalOutErrors"]  # EOS prints errors under "counters errors"
+        out[name] = c
+    return _json({"interfaces": out})
+
+
+def eos_show_interfaces_status(dev: SimDevice) -> str:
+    return _json({"interfaceStatuses": {
+        name: {"linkStatus": "connected" if dev.oper_status(i) == "UP" else "notconnect",
+               "bandwidth": 10_000_000_000, "interfaceType": "10GBASE-SR", "description": "",
+               "duplex": "duplexFull", "vlanInformation": {"interfaceMode": "routed"}}
+        for i, name in enumerate(dev.ifnames)}})
+
+
+def eos_show_version(dev: SimDevice) -> str:
+    total, used = dev.memory()
+    return _json({"mfgName": "Arista", "modelName": dev.facts["model"], "version": dev.facts["os_version"],
+                  "serialNumber": dev.serial, "uptime": float(dev.uptime_s()),
+                  "memTotal": total // 1024, "memFree": (total - used) // 1024, "architecture": "x86_64"})
+
+
+def eos_show_processes_top(dev: SimDevice) -> str:
+    cpu = dev.cpu_percent()
+    return _json({"cpuInfo": {"%Cpu(s)": {"idle": float(100 - cpu), "user": float(cpu), "system": 0.0,
+                                          "nice": 0.0, "ioWait": 0.0, "hwIrq": 0.0, "swIrq": 0.0,
+                                          "stolen": 0.0}}, "processes": {}})
+
+
+def eos_show_temperature(dev: SimDevice) -> str:
+    return _json({"systemStatus": "temperatureOk", "tempSensors": [
+        {"name": sensor_name("eos"), "description": "Cpu temp sensor", "currentTemperature": dev.temperature(),
+         "overheatThreshold": 95.0, "criticalThreshold": 105.0, "hwStatus": "ok", "inAlertState": False}]})
+
+
+# ---- Cisco NX-OS --------------------------------------------------------------------------------------
+
+
+def nxos_show_interface(dev: SimDevice) -> str:
+    rows = []
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        rows.append({"interface": name, "state": dev.oper_status(i).lower(), "admin_state": "up",
+                     "eth_mtu": "9216", "eth_inbytes": c["in-octets"], "eth_outbytes": c["out-octets"],
+                     "eth_inucast": c["in-unicast-pkts"], "eth_outucast": c["out-unicast-pkts"],
+                     "eth_inmcast": c["in-multicast-pkts"], "eth_outmcast": c["out-multicast-pkts"],
+                     "eth_inbcast": 0, "eth_outbcast": 0, "eth_inerr": c["in-errors"],
+                     "eth_outerr": c["out-errors"], "eth_indiscard": c["in-discards"],
+                     "eth_outdiscard": c["out-discards"]})
+    # NX-OS prints a single row as an object, not a one-element list
+    return _json({"TABLE_interface": {"ROW_interface": rows[0] if len(rows) == 1 else rows}})
+
+
+def nxos_show_system_resources(dev: SimDevice) -> str:
+    total, used = dev.memory()
+    cpu = dev.cpu_percent()
+    return _json({"load_avg_1min": "0.50", "cpu_state_user": f"{cpu:.2f}", "cpu_state_kernel": "0.00",
+                  "cpu_state_idle": f"{100 - cpu:.2f}", "memory_usage_total": total // 1024,
+                  "memory_usage_used": used // 1024, "memory_usage_free": (total - used) // 1024,
+                  "current_memory_status": "OK"})
+
+
+def nxos_show_environment_temperature(dev: SimDevice) -> str:
+    return _json({"TABLE_tempinfo": {"ROW_tempinfo": [
+        {"tempmod": "1", "sensor": sensor_name("nxos"), "majthres": "80", "minthres": "70",
+         "curtemp": str(round(dev.temperature())), "alarmstatus": "Normal"}]}})
+
+
+def nxos_show_version(dev: SimDevice) -> str:
+    return _json({"chassis_id": f"Nexus9000 {dev.facts['model']} chassis", "nxos_ver_str": dev.facts["os_version"],
+                  "host_name": dev.name, "proc_board_id": dev.serial, "kern_uptm_secs": dev.uptime_s() % 60})
+
+
+# ---- Juniper Junos (text) -----------------------------------------------------------------------------
+
+
+def junos_show_interfaces_extensive(dev: SimDevice) -> str:
+    out = []
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        up = dev.oper_status(i) == "UP"
+        in_pkts = c["in-unicast-pkts"] + c["in-multicast-pkts"]
+        out_pkts = c["out-unicast-pkts"] + c["out-multicast-pkts"]
+        out.append(
+            f"Physical interface: {name}, Enabled, Physical link is {'Up' if up else 'Down'}\n"
+            f"  Interface index: {148 + i}, SNMP ifIndex: {526 + i}, Generation: {151 + i}\n"
+            f"  Link-level type: Ethernet, MTU: 1514, LAN-PHY mode, Speed: 10Gbps, Duplex: Full-Duplex\n"
+            f"  Traffic statistics:\n"
+            f"   Input  bytes  : {c['in-octets']:>20}                    0 bps\n"
+            f"   Output bytes  : {c['out-octets']:>20}                    0 bps\n"
+            f"   Input  packets: {in_pkts:>20}                    0 pps\n"
+            f"   Output packets: {out_pkts:>20}                    0 pps\n"
+            f"  Input errors:\n"
+            f"    Errors: {c['in-errors']}, Drops: {c['in-discards']}, Framing errors: 0, Runts: 0, "
+            f"Policed discards: 0, L3 incompletes: 0, L2 channel errors: 0, L2 mismatch timeouts: 0, "
+            f"FIFO errors: 0, Resource errors: 0\n"
+            f"  Output errors:\n"
+            f"    Carrier transitions: 1, Errors: {c['out-errors']}, Drops: {c['out-discards']}, "
+            f"Collisions: 0, Aged packets: 0, FIFO errors: 0, HS link CRC errors: 0, MTU errors: 0, "
+            f"Resource errors: 0\n"
+            f"  MAC statistics:                      Receive         Transmit\n"
+            f"    Total octets               {c['in-octets']:>15}  {c['out-octets']:>15}\n"
+            f"    Total packets              {in_pkts:>15}  {out_pkts:>15}\n"
+            f"    Unicast packets            {c['in-unicast-pkts']:>15}  {c['out-unicast-pkts']:>15}\n"
+            f"    Broadcast packets          {0:>15}  {0:>15}\n"
+            f"    Multicast packets          {c['in-multicast-pkts']:>15}  {c['out-multicast-pkts']:>15}\n"
+        )
+    return "\n".join(out)
+
+
+def junos_show_chassis_routing_engine(dev: SimDevice) -> str:
+    total, used = dev.memory()
+    cpu = dev.cpu_percent()
+    temp = round(dev.temperature())
+    return (
+        "Routing Engine status:\n"
+        f"    Temperature                 {temp} degrees C / {round(temp * 9 / 5 + 32)} degrees F\n"
+        f"    CPU temperature             {temp + 6} degrees C / {round((temp + 6) * 9 / 5 + 32)} degrees F\n"
+        f"    DRAM                      {total // 1024**2} MB ({total // 1024**2} MB installed)\n"
+        f"    Memory utilization          {round(100 * used / total)} percent\n"
+        "    5 sec CPU utilization:\n"
+        f"      User                      {cpu} percent\n"
+        "      Background                 0 percent\n"
+        "      Kernel                     0 percent\n"
+        "      Interrupt                  0 percent\n"
+        f"      Idle                      {100 - cpu} percent\n"
+        "    Model                          RE-QFX5120\n"
+        f"    Uptime                         {dev.uptime_s()} seconds\n"
+    )
+
+
+def junos_show_version(dev: SimDevice) -> str:
+    return (f"Hostname: {dev.name}\nModel: {dev.facts['model'].lower()}\n"
+            f"Junos: {dev.facts['os_version']}\n")
+
+
+# ---- Cisco IOS-XR (text) ------------------------------------------------------------------------------
+
+
+def iosxr_show_interfaces(dev: SimDevice) -> str:
+    out = []
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        up = dev.oper_status(i) == "UP"
+        in_pkts = c["in-unicast-pkts"] + c["in-multicast-pkts"]
+        out_pkts = c["out-unicast-pkts"] + c["out-multicast-pkts"]
+        state = "up" if up else "down"
+        out.append(
+            f"{name} is {state}, line protocol is {state}\n"
+            f"  Interface state transitions: 1\n"
+            f"  Hardware is GigabitEthernet, address is 0011.2233.{i:04x} (bia 0011.2233.{i:04x})\n"
+            f"  MTU 1514 bytes, BW 1000000 Kbit (Max: 1000000 Kbit)\n"
+            f"  Last clearing of \"show interface\" counters never\n"
+            f"  5 minute input rate 0 bits/sec, 0 packets/sec\n"
+            f"  5 minute output rate 0 bits/sec, 0 packets/sec\n"
+            f"     {in_pkts} packets input, {c['in-octets']} bytes, {c['in-discards']} total input drops\n"
+            f"     0 drops for unrecognized upper-level protocol\n"
+            f"     Received 0 broadcast packets, {c['in-multicast-pkts']} multicast packets\n"
+            f"              0 runts, 0 giants, 0 throttles, 0 parity\n"
+            f"     {c['in-errors']} input errors, 0 CRC, 0 frame, 0 overrun, 0 ignored, 0 abort\n"
+            f"     {out_pkts} packets output, {c['out-octets']} bytes, {c['out-discards']} total output drops\n"
+            f"     Output 0 broadcast packets, {c['out-multicast-pkts']} multicast packets\n"
+            f"     {c['out-errors']} output errors, 0 underruns, 0 applique, 0 resets\n"
+            f"     0 output buffer failures, 0 output buffers swapped out\n"
+            f"     1 carrier transitions\n"
+        )
+    return "\n".join(out)
+
+
+def iosxr_show_processes_cpu(dev: SimDevice) -> str:
+    cpu = dev.cpu_percent()
+    return (f"CPU utilization for one minute: {cpu}%; five minutes: {cpu}%; fifteen minutes: {cpu}%\n\n"
+            "PID    1Min    5Min    15Min Process\n"
+            "1        0%      0%       0% init\n")
+
+
+def iosxr_show_memory_summary(dev: SimDevice) -> str:
+    total, used = dev.memory()
+    mb = 1024**2
+    return ("node:      node0_RP0_CPU0\n" + "-" * 66 + "\n"
+            f"Physical Memory: {total // mb}M total ({(total - used) // mb}M available)\n"
+            f" Application Memory : {total // mb - 128}M ({(total - used) // mb}M available)\n"
+            " Image: 4M (bootram: 0M)\n Reserved: 128M, IOMem: 0, flashfsys: 0\n Total shared window: 0\n")
+
+
+def iosxr_show_environment_temperature(dev: SimDevice) -> str:
+    return ("Location  TEMPERATURE                 Value   Crit Major Minor Minor Major  Crit\n"
+            "          Sensor                     (deg C)  (Lo) (Lo)  (Lo)  (Hi)  (Hi)   (Hi)\n"
+            + "-" * 82 + "\n0/RP0/CPU0\n"
+            f"          Inlet                       {round(dev.temperature()):>3}      -10    -5     0    55    65    75\n")
+
+
+# ---- generic (and SR Linux over SSH): a plain text table ----------------------------------------------
+
+
+def generic_show_interfaces_counters(dev: SimDevice) -> str:
+    cols = ("in-octets", "out-octets", "in-unicast-pkts", "out-unicast-pkts", "in-multicast-pkts",
+            "out-multicast-pkts", "in-errors", "out-errors", "in-discards", "out-discards")
+    lines = ["Interface          State " + " ".join(f"{c:>20}" for c in cols)]
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        lines.append(f"{name:<18} {dev.oper_status(i).lower():<5} " + " ".join(f"{c[k]:>20}" for k in cols))
+    return "\n".join(lines) + "\n"
+
+
+def generic_show_system_resources(dev: SimDevice) -> str:
+    total, used = dev.memory()
+    return (f"cpu-percent: {dev.cpu_percent()}\nmemory-total: {total}\nmemory-used: {used}\n"
+            f"temperature {sensor_name('generic')}: {dev.temperature()}\n")
+
+
+def generic_show_version(dev: SimDevice) -> str:
+    f = dev.facts
+    return f"{f['vendor']} {f['model']} version {f['os_version']} serial {f['serial']}\n"
+
+
+_COMMANDS = {
+    "eos": {
+        "show interfaces | json": eos_show_interfaces,
+        "show interfaces counters | json": eos_show_interfaces_counters,
+        "show interfaces status | json": eos_show_interfaces_status,
+        "show version | json": eos_show_version,
+        "show processes top once | json": eos_show_processes_top,
+        "show system environment temperature | json": eos_show_temperature,
+        "show running-config": _running_config,
+    },
+    "nxos": {
+        "show interface | json": nxos_show_interface,
+        "show system resources | json": nxos_show_system_resources,
+        "show environment temperature | json": nxos_show_environment_temperature,
+        "show version | json": nxos_show_version,
+        "show running-config": _running_config,
+    },
+    "junos": {
+        "show interfaces extensive": junos_show_interfaces_extensive,
+        "show chassis routing-engine": junos_show_chassis_routing_engine,
+        "show version": junos_show_version,
+        "show configuration": _running_config,
+    },
+    "iosxr": {
+        "show interfaces": iosxr_show_interfaces,
+        "show processes cpu": iosxr_show_processes_cpu,
+        "show memory summary": iosxr_show_memory_summary,
+        "show environment temperature": iosxr_show_environment_temperature,
+        "show running-config": _running_config,
+    },
+    "generic": {
+        "show interfaces counters": generic_show_interfaces_counters,
+        "show system resources": generic_show_system_resources,
+        "show version": generic_show_version,
+        "show running-config": _running_config,
+    },
+}

@@ -1,0 +1,200 @@
+"""SSH CLI and NETCONF polling benchmark: N simulated devices polled every 10 s by the real collectors.
+
+    .venv/bin/python bench/agent/ssh.py                      # 200 devices, exec, shell and netconf
+    .venv/bin/python bench/agent/ssh.py --devices 500 --modes exec --repeats 5
+
+The simulator runs in its own process (so its CPU and memory are not counted); each (mode, repeat)
+runs the collectors in a fresh child process that reports:
+
+- samples/s over a steady window after every device has been polled once,
+- CPU seconds of the collector process per million samples, and that figure as a ratio to a baseline
+  measured in the same process: parsing the same outputs with no network (so the ratio is what SSH,
+  framing and asyncio cost on top of parsing, and is comparable between noisy machines),
+- RSS per device: growth of the collector process from before connecting to after every device is
+  collecting, divided by N,
+- and, from the simulator process, how long N SSH + N NETCONF listeners took to open, their file
+  descriptors and memory.
+
+Medians of ``--repeats`` runs. Not run in CI. On a shared 2-core machine the figures are noisy (the
+simulator and the collectors compete for the same cores); compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+from swtel.agent.collectors import netconf, parsers, ssh
+from swtel.agent.collectors.base import CollectorContext, Credential
+from swtel.agent.collectors.sshconn import SshOptions
+from swtel.shared import inventory, wire
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# ---- the simulator process ----------------------------------------------------------------------------
+
+
+async def serve(devices: int, interfaces: int, platform: str) -> None:
+    from swtel.agent.sim.model import SimDevice
+    from swtel.agent.sim.netconf_server import serve_netconf
+    from swtel.agent.sim.ssh_server import serve_ssh
+
+    sims = [SimDevice(f"bench{i}", platform=platform, interfaces=interfaces) for i in range(devices)]
+    rss0, fds0, t0 = rss_bytes(), len(os.listdir("/proc/self/fd")), time.perf_counter()
+    s = await serve_ssh(sims, "127.0.0.1", [0] * devices)  # port 0: the kernel picks free ports
+    n = await serve_netconf(sims, "127.0.0.1", [0] * devices)
+    info = {"ssh": s.ports, "netconf": n.ports, "listen_s": time.perf_counter() - t0,
+            "fds": len(os.listdir("/proc/self/fd")) - fds0, "listener_rss": rss_bytes() - rss0}
+    print(json.dumps(info), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+    await s.close()
+    await n.close()
+
+
+# ---- a collector process ------------------------------------------------------------------------------
+
+
+class Counter:
+    """Publish that only counts (the publisher's own cost is measured by the gNMI benchmark)."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.polled: set[int] = set()
+        self.events: dict[str, int] = {}
+
+    def bind(self, i: int) -> Bound:
+        return Bound(self, i)
+
+
+class Bound:
+    def __init__(self, c: Counter, i: int) -> None:
+        self.c, self.i = c, i
+
+    async def batch(self, subscription: str, samples: list[wire.Sample]) -> None:
+        self.c.samples += len(samples)
+        self.c.polled.add(self.i)
+
+    async def event(self, kind: str, detail: str = "") -> None:
+        self.c.events[kind] = self.c.events.get(kind, 0) + 1
+
+
+def baseline_cpu_per_msample(platform: str, interfaces: int) -> float:
+    """CPU seconds per million samples to parse the simulator's outputs, no network."""
+    from swtel.agent.sim import cli
+    from swtel.agent.sim.model import SimDevice
+
+    dev = SimDevice("baseline", platform=platform, interfaces=interfaces)
+    mod = parsers.platform(platform)
+    outputs = [(c, cli.run(dev, c)) for cmds in mod.COMMANDS.values() for c in cmds]
+    n, t0 = 0, time.process_time()
+    while time.process_time() - t0 < 1.0:
+        for cmd, text in outputs:
+            n += len(mod.parse(cmd, text, 0))
+    return (time.process_time() - t0) / n * 1e6
+
+
+async def collect(mode: str, ports: list[int], interval: float, duration: float, platform: str) -> dict:
+    opts = SshOptions(host_key_policy="off", timeout_s=30)
+    col = netconf.collector(opts) if mode == "netconf" else ssh.collector(opts)
+    subs = [wire.Subscription(n, p, interval_s=interval) for n, p in inventory.DEFAULT_PATHS.items()]
+    counter = Counter()
+    rss0 = rss_bytes()
+    tasks = []
+    for i, port in enumerate(ports):
+        dev = wire.Device(name=f"bench{i}", address="127.0.0.1", port=port, protocol="netconf" if mode == "netconf"
+                          else "ssh", platform=platform, tags={"ssh_mode": mode}, subscriptions=subs)  # type: ignore[arg-type]
+        ctx = CollectorContext(device=dev, token=1, publish=counter.bind(i), credential=Credential("admin", "admin"))
+        tasks.append(asyncio.create_task(col(ctx)))
+        await asyncio.sleep(random.uniform(0, 0.002))  # connect at a realistic pace, not all in one tick
+    deadline = time.monotonic() + 2 * interval + 60
+    while len(counter.polled) < len(ports) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    warm = len(counter.polled)
+    warm_s = time.monotonic() - (deadline - 2 * interval - 60)
+    rss1 = rss_bytes()
+    s0, c0, t0 = counter.samples, time.process_time(), time.monotonic()
+    await asyncio.sleep(duration)
+    s1, c1, t1 = counter.samples, time.process_time(), time.monotonic()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    samples = max(1, s1 - s0)
+    return {"warm": warm, "warm_s": warm_s, "samples_per_s": samples / (t1 - t0), "cpu_per_msample": (c1 - c0) / samples * 1e6,
+            "rss_per_device": (rss1 - rss0) / len(ports), "events": counter.events}
+
+
+# ---- the driver ---------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--devices", type=int, default=200)
+    ap.add_argument("--interfaces", type=int, default=48)
+    ap.add_argument("--interval", type=float, default=10.0)
+    ap.add_argument("--duration", type=float, default=10.0, help="steady window per run, seconds")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--modes", default="exec,shell,netconf")
+    ap.add_argument("--platform", default="eos")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--collect", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.serve:
+        asyncio.run(serve(args.devices, args.interfaces, args.platform))
+        return
+    if args.collect:
+        ports = json.loads(sys.stdin.readline())
+        out = asyncio.run(collect(args.collect, ports, args.interval, args.duration, args.platform))
+        out["baseline"] = baseline_cpu_per_msample(args.platform, args.interfaces)
+        print(json.dumps(out), flush=True)
+        return
+
+    me = [sys.executable, os.path.abspath(__file__), "--devices", str(args.devices), "--interfaces",
+          str(args.interfaces), "--interval", str(args.interval), "--duration", str(args.duration),
+          "--platform", args.platform]
+    sim = subprocess.Popen([*me, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert sim.stdout is not None and sim.stdin is not None
+        info = json.loads(sim.stdout.readline())
+        print(f"simulator: {args.devices} SSH + {args.devices} NETCONF listeners opened in {info['listen_s']:.2f} s, "
+              f"{info['fds']} fds, {info['listener_rss'] / 2 / args.devices / 1024:.1f} KiB per listener")
+        rows = []
+        for mode in args.modes.split(","):
+            runs = []
+            for _ in range(args.repeats):
+                ports = info["netconf" if mode == "netconf" else "ssh"]
+                p = subprocess.run([*me, "--collect", mode], input=json.dumps(ports) + "\n", capture_output=True,
+                                   text=True, timeout=2 * args.interval + args.duration + 300, check=True)
+                runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+            med = {k: statistics.median(r[k] for r in runs) for k in
+                   ("samples_per_s", "cpu_per_msample", "rss_per_device", "baseline", "warm", "warm_s")}
+            rows.append((mode, med, runs[-1]["events"]))
+    finally:
+        if sim.stdin:
+            sim.stdin.close()
+        sim.wait(timeout=30)
+
+    print(f"\n{args.devices} devices x {args.interfaces} interfaces ({args.platform}), every {args.interval:g} s; "
+          f"median of {args.repeats} runs, {args.duration:g} s steady window each\n")
+    print(f"{'mode':8} {'devices ok':>10} {'after':>6} {'samples/s':>10} {'CPU s/Msample':>14} {'x parse-only':>13} "
+          f"{'RSS/device':>11}  events")
+    for mode, m, events in rows:
+        print(f"{mode:8} {int(m['warm']):>10} {m['warm_s']:>5.0f}s {m['samples_per_s']:>10.0f} {m['cpu_per_msample']:>14.2f} "
+              f"{m['cpu_per_msample'] / m['baseline']:>13.1f} {m['rss_per_device'] / 1024:>8.0f} KiB  {events}")
+    print(f"\nparse-only baseline (same processes): {statistics.median(r[1]['baseline'] for r in rows):.2f} "
+          "CPU s per million samples")
+
+
+if __name__ == "__main__":
+    main()

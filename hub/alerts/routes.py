@@ -1,0 +1,73 @@
+"""HTTP handlers for alerts, for the hub to mount: ``app = Litestar(route_handlers=[..., *alert_routes(pool)])``.
+
+Auth guards are added at integration (viewers read; operators acknowledge and change rules). Until then
+``POST /api/alerts/{id}/ack`` takes who acknowledges from the body; the hub should pass the logged-in user.
+User mistakes map to 4xx with the one-line message as ``detail``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+import msgspec
+from litestar import get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from swtel.shared.errors import InvalidInput, NotFound
+
+from . import db
+from .rules import Rule
+
+
+class AckRequest(msgspec.Struct):
+    by: str = "api"
+
+
+class AckResponse(msgspec.Struct):
+    id: int
+    acknowledged: bool
+    by: str
+
+
+def alert_routes(pool: asyncpg.Pool | Callable[[], asyncpg.Pool]) -> list[HTTPRouteHandler]:
+    """The handlers, bound to ``pool`` (or a function returning it, for a pool created at startup)."""
+
+    def get_pool() -> asyncpg.Pool:
+        return pool() if callable(pool) and not isinstance(pool, asyncpg.Pool) else pool  # type: ignore[return-value]
+
+    @get("/api/alerts")
+    async def list_alerts(all: FromQuery[bool] = False, limit: FromQuery[int] = 1000) -> list[db.AlertView]:  # "all" is the query name
+        async with get_pool().acquire() as conn:
+            return await db.list_alerts(conn, include_all=all, limit=min(max(limit, 1), 10_000))
+
+    @get("/api/alerts/history")
+    async def alert_history(alert_id: FromQuery[int | None] = None, limit: FromQuery[int] = 200) -> list[db.HistoryView]:
+        async with get_pool().acquire() as conn:
+            return await db.history(conn, alert_id=alert_id, limit=min(max(limit, 1), 10_000))
+
+    @post("/api/alerts/{alert_id:int}/ack", status_code=200)
+    async def ack(alert_id: FromPath[int], data: JSONBody[AckRequest | None] = None) -> AckResponse:
+        by = (data or AckRequest()).by
+        async with get_pool().acquire() as conn:
+            try:
+                await db.acknowledge(conn, alert_id, by)
+            except NotFound as e:
+                raise NotFoundException(str(e)) from None
+            except InvalidInput as e:
+                raise ClientException(str(e), status_code=409) from None
+        return AckResponse(id=alert_id, acknowledged=True, by=by)
+
+    @get("/api/alert-rules")
+    async def list_rules() -> list[Rule]:
+        async with get_pool().acquire() as conn:
+            return await db.list_rules(conn)
+
+    @get("/api/alert-outbox")
+    async def outbox(limit: FromQuery[int] = 200) -> list[db.OutboxView]:
+        async with get_pool().acquire() as conn:
+            return await db.outbox(conn, limit=min(max(limit, 1), 10_000))
+
+    return [list_alerts, alert_history, ack, list_rules, outbox]

@@ -1,0 +1,261 @@
+"""The SSH CLI collector against the simulator's real SSH servers: every platform in exec and shell mode,
+every fault, host-key policies, and a bad device beside a good one."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncssh
+import pytest
+from support.ports import free_port
+from support.recorder import Recorder, collecting, device
+from support.waits import eventually
+from swtel.agent.collectors import paths, ssh
+from swtel.agent.collectors.base import CollectorContext, Credential
+from swtel.agent.collectors.sshconn import SshOptions
+from swtel.agent.sim.model import COUNTERS, Faults, SimDevice
+from swtel.agent.sim.ssh_server import serve_ssh
+
+LAB = SshOptions(host_key_policy="off", timeout_s=1.0, keepalive_s=0)
+
+
+def check_values(rec: Recorder, sim: SimDevice) -> None:
+    values = rec.values()
+    for i, name in enumerate(sim.ifnames):
+        assert values[paths.oper_status(name)] in ("UP", "DOWN")
+        for leaf in COUNTERS:
+            assert isinstance(values[paths.counter(name, leaf)], int)
+    assert 0 <= values[paths.CPU] <= 100
+    assert values[paths.MEM_PHYSICAL] == 16 * 1024**3
+    assert 0 < values[paths.MEM_UTILIZED] < values[paths.MEM_PHYSICAL]
+    assert any(p.startswith("/components/component[name=") for p in values)
+
+
+def in_octets(rec: Recorder, ifname: str) -> list[int]:
+    p = paths.counter(ifname, "in-octets")
+    return [s.value for sub, samples in rec.batches if sub == "interfaces" for s in samples if s.path == p]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["exec", "shell"])
+@pytest.mark.parametrize("platform", ["eos", "nxos", "junos", "iosxr", "generic"])
+async def test_every_platform_in_every_mode(platform: str, mode: str) -> None:
+    sim = SimDevice(f"sw-{platform}", platform=platform, interfaces=3)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        dev = device(sim.name, servers.ports[0], "ssh", platform, interval=0.2, tags={"ssh_mode": mode})
+        async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
+            await rec.wait_batches(3, "interfaces")
+            await rec.wait_batches(1, "system")
+            check_values(rec, sim)
+            octets = in_octets(rec, sim.ifnames[0])
+            assert octets == sorted(octets)  # counters only grow
+            assert rec.kinds() == ["session_up"] and mode in rec.events[0][1]
+            assert ctx.stats.status == "collecting" and ctx.stats.errors == 0
+            assert {s.path for _, b in rec.batches for s in b if "/system" in s.path or "/components" in s.path} \
+                and all(sub == "system" for sub, b in rec.batches if any(s.path == paths.CPU for s in b))
+    finally:
+        await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_keyed_subscription_paths_select_just_those_samples() -> None:
+    sim = SimDevice("sw", platform="eos", interfaces=3)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        want = "/interfaces/interface[name=Ethernet2]/state/counters/in-octets"
+        dev = device("sw", servers.ports[0], "ssh", "eos", paths={"one": [want], "mem": ["/system/memory/state"]})
+        async with collecting(ssh.collector(LAB), dev) as (rec, _):
+            await rec.wait_batches(2, "one")
+            await rec.wait_batches(1, "mem")
+            assert set(rec.values("one")) == {want}
+            assert set(rec.values("mem")) == {paths.MEM_PHYSICAL, paths.MEM_UTILIZED}
+    finally:
+        await servers.close()
+
+
+async def wait_status(ctx: CollectorContext, status: str, errors: int = 1) -> None:
+    async def reached() -> bool:
+        return ctx.stats.status == status and ctx.stats.errors >= errors
+
+    await eventually(reached, timeout=15, what=f"status {status!r} after {errors} error(s); stats: {ctx.stats}")
+
+
+FAULTS = {  # fault, status, event, failures to wait for (auth retries back off from 5 s)
+    "wrong_password": (Faults(wrong_password=True), "auth_failed", "auth_failed", 1),
+    "hang": (Faults(hang=True), "timeout", "timeout", 2),
+    "slow_beyond_timeout": (Faults(delay_s=3.0), "timeout", "timeout", 2),
+    "garbage": (Faults(garbage=True), "error", "error", 2),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["exec", "shell"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_faults_give_one_clear_status_and_one_event(fault: str, mode: str) -> None:
+    faults, status, kind, failures = FAULTS[fault]
+    sim = SimDevice("bad", platform="eos", interfaces=2, faults=faults)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        dev = device("bad", servers.ports[0], "ssh", "eos", interval=0.2, tags={"ssh_mode": mode})
+        async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
+            await wait_status(ctx, status, errors=failures)  # failed (repeatedly) ...
+            assert rec.kinds() == [kind], rec.events  # ... and said so once
+            assert rec.batches == []
+    finally:
+        await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_a_slow_device_within_the_timeout_is_collected() -> None:
+    sim = SimDevice("slow", platform="nxos", interfaces=2, faults=Faults(delay_s=0.2))
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        async with collecting(ssh.collector(LAB), device("slow", servers.ports[0], "ssh", "nxos")) as (rec, ctx):
+            await rec.wait_batches(2, "interfaces")
+            assert ctx.stats.status == "collecting"
+    finally:
+        await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_dropped_session_reconnects_and_collection_goes_on() -> None:
+    sim = SimDevice("flaky", platform="eos", interfaces=2, faults=Faults(drop_stream_after_s=0.6))
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        dev = device("flaky", servers.ports[0], "ssh", "eos", interval=0.1)
+        async with collecting(ssh.collector(LAB), dev) as (rec, _):
+            async def reconnected() -> bool:
+                return rec.kinds().count("session_up") >= 2
+
+            await eventually(reconnected, timeout=15, what=f"a reconnect; events {rec.events}")
+            assert "session_down" in rec.kinds()
+            n = len(rec.batches)
+            await rec.wait_batches(n + 1)
+    finally:
+        await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_nothing_listening_is_unreachable() -> None:
+    async with collecting(ssh.collector(LAB), device("gone", free_port(), "ssh")) as (rec, ctx):
+        await wait_status(ctx, "unreachable")
+        await rec.wait_event("error")
+
+
+@pytest.mark.asyncio
+async def test_a_platform_mismatch_is_a_command_error() -> None:
+    sim = SimDevice("eos-really", platform="eos", interfaces=2)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        dev = device("eos-really", servers.ports[0], "ssh", "junos", interval=0.2)  # inventory says junos
+        async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
+            await wait_status(ctx, "error")
+            assert "show interfaces extensive" in ctx.stats.last_error or "show chassis" in ctx.stats.last_error
+            assert rec.kinds() == ["error"]
+    finally:
+        await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_bad_devices_do_not_disturb_a_good_one() -> None:
+    sims = [SimDevice("good", platform="eos", interfaces=4),
+            SimDevice("hang", platform="eos", interfaces=4, faults=Faults(hang=True)),
+            SimDevice("junk", platform="eos", interfaces=4, faults=Faults(garbage=True)),
+            SimDevice("locked", platform="eos", interfaces=4, faults=Faults(wrong_password=True)),
+            SimDevice("flaky", platform="eos", interfaces=4, faults=Faults(drop_stream_after_s=0.3))]
+    servers = await serve_ssh(sims, "127.0.0.1", [0] * len(sims))
+    col = ssh.collector(LAB)
+    try:
+        devs = [device(s.name, p, "ssh", "eos", interval=0.2) for s, p in zip(sims, servers.ports, strict=True)]
+        async with collecting(col, devs[0]) as (good, good_ctx), collecting(col, devs[1]) as (_, hang_ctx), \
+                collecting(col, devs[2]) as (_, junk_ctx), collecting(col, devs[3]) as (_, locked_ctx), \
+                collecting(col, devs[4]) as (flaky, _):
+            await wait_status(hang_ctx, "timeout", 1)
+            await wait_status(junk_ctx, "error", 1)
+            await wait_status(locked_ctx, "auth_failed", 1)
+            await flaky.wait_event("session_down")
+            loop = asyncio.get_running_loop()
+            t0, n0 = loop.time(), len(good.batches)
+            await good.wait_batches(n0 + 8, "interfaces")
+            assert loop.time() - t0 < 4.0  # 8 polls at 0.2 s: not held up by its neighbours
+            assert good.kinds() == ["session_up"] and good_ctx.stats.errors == 0
+    finally:
+        await servers.close()
+
+
+# ---- host-key policy ----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_known_hosts_policy_verifies_and_refuses(tmp_path: Path) -> None:
+    sim = SimDevice("sw", platform="generic", interfaces=1)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        kh = tmp_path / "known_hosts"
+        kh.write_text(servers.known_hosts())
+        opts = SshOptions(known_hosts=str(kh), timeout_s=2)
+        async with collecting(ssh.collector(opts), device("sw", servers.ports[0], "ssh")) as (rec, ctx):
+            await rec.wait_batches(1)
+        kh.write_text("")
+        async with collecting(ssh.collector(opts), device("sw", servers.ports[0], "ssh")) as (rec, ctx):
+            await wait_status(ctx, "error")
+            assert "host key not verifiable" in ctx.stats.last_error and rec.batches == []
+        missing = SshOptions(known_hosts=str(tmp_path / "absent"), timeout_s=2)
+        async with collecting(ssh.collector(missing), device("sw", servers.ports[0], "ssh")) as (rec, ctx):
+            await wait_status(ctx, "error")
+            assert "absent" in ctx.stats.last_error and "No such file" in ctx.stats.last_error
+    finally:
+        await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_accept_new_trusts_on_first_use_then_verifies(tmp_path: Path) -> None:
+    sim = SimDevice("sw", platform="generic", interfaces=1)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    port = servers.ports[0]
+    try:
+        kh = tmp_path / "ssh" / "known_hosts"
+        opts = SshOptions(host_key_policy="accept-new", known_hosts=str(kh), timeout_s=2)
+        async with collecting(ssh.collector(opts), device("sw", port, "ssh")) as (rec, _):
+            await rec.wait_batches(1)
+        assert kh.read_text() == servers.known_hosts()
+        # a changed key for a stored host is refused
+        kh2 = tmp_path / "other_known_hosts"
+        wrong = " ".join(asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()[:2])
+        kh2.write_text(f"[127.0.0.1]:{port} {wrong}\n")
+        opts2 = SshOptions(host_key_policy="accept-new", known_hosts=str(kh2), timeout_s=2)
+        async with collecting(ssh.collector(opts2), device("sw", port, "ssh")) as (rec, ctx):
+            await wait_status(ctx, "error")
+            assert "host key not verifiable" in ctx.stats.last_error
+        assert kh2.read_text().count("\n") == 1  # nothing appended over a changed key
+    finally:
+        await servers.close()
+
+
+def test_unknown_host_key_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="known_hosts, accept-new, off"):
+        SshOptions(host_key_policy="yes")
+
+
+@pytest.mark.asyncio
+async def test_a_wrong_credential_in_the_inventory_is_auth_failed() -> None:
+    sim = SimDevice("sw", platform="generic", interfaces=1)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        async with collecting(ssh.collector(LAB), device("sw", servers.ports[0], "ssh"),
+                              Credential("admin", "wrong")) as (rec, ctx):
+            await wait_status(ctx, "auth_failed")
+            assert rec.kinds() == ["auth_failed"]
+    finally:
+        await servers.close()
+
+
+def test_session_type_per_platform_and_tag() -> None:
+    from swtel.agent.collectors import parsers
+
+    assert ssh.use_shell(device("x", 1, "ssh", "iosxr"), parsers.platform("iosxr"))
+    assert not ssh.use_shell(device("x", 1, "ssh", "eos"), parsers.platform("eos"))
+    assert ssh.use_shell(device("x", 1, "ssh", "eos", tags={"ssh_mode": "shell"}), parsers.platform("eos"))
+    assert not ssh.use_shell(device("x", 1, "ssh", "iosxr", tags={"ssh_mode": "exec"}), parsers.platform("iosxr"))
