@@ -1,7 +1,10 @@
 // The hub's REST API. Only this file knows URLs and response shapes.
 
+import { toLogin } from "./live.js";
+
 async function getJSON(url) {
   const r = await fetch(url, { headers: { accept: "application/json" } });
+  if (r.status === 401) toLogin();  // session expired: sign in again, then come back
   if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
   return r.json();
 }

@@ -26,9 +26,10 @@ export class Live {
       for (const e of frame.errors || []) console.warn("live:", e);
       this.onFrame(frame);
     };
-    this.ws.onclose = () => {
+    this.ws.onclose = (e) => {
       setLink(false);
       if (this.closed) return;
+      if (e.code === 4401) { toLogin(); return; }  // the hub's auth middleware: no session
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);
     };
@@ -64,6 +65,10 @@ export class Live {
   serverNow() { return Date.now() - this.offsetMs; }
 
   close() { this.closed = true; this.ws.close(); }
+}
+
+export function toLogin() {
+  location.href = `/login?next=${encodeURIComponent(location.pathname + location.hash)}`;
 }
 
 function setLink(up) {
