@@ -75,6 +75,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     partitions_ahead_days: Annotated[int, D(ge=1, le=60, description="plain PostgreSQL: daily partitions created this many days ahead")] = 3
     compress_after_days: Annotated[int, D(ge=1, description="TimescaleDB: compress chunks older than this")] = 2
     aggregate_retention_days: Annotated[int, D(ge=1, description="TimescaleDB: 1 m / 1 h aggregates kept this many days")] = 400
+    live_allowed_origins: Annotated[str, D(description="extra browser origins allowed on /ws/live, comma-separated (same-origin always allowed; * allows any)")] = ""
+    live_frame_interval_s: Annotated[float, D(ge=0.05, description="least time between two WebSocket frames to one client")] = 0.2
+    live_send_timeout_s: Annotated[float, D(gt=0, description="a client whose frame is not taken within this long is disconnected")] = 5.0
+    live_history_points: Annotated[int, D(ge=0, description="recent points kept per numeric series in the live cache")] = 60
+    live_history_series: Annotated[int, D(ge=0, description="series that keep recent history in the live cache (first come); the rest keep their latest value")] = 250_000
+    live_max_series: Annotated[int, D(ge=1, description="series the live cache holds at most; further ones are counted and ignored")] = 3_000_000
+    live_max_devices_per_client: Annotated[int, D(ge=1, description="devices one WebSocket client may watch at once")] = 64
     # --- general ---
     log_level: Annotated[str, D(description="DEBUG, INFO, WARNING or ERROR")] = "INFO"
     # --- SSH and NETCONF collectors ---
