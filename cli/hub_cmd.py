@@ -48,7 +48,9 @@ def run(
 
     app_ = create_app(s, on_startup=[ready], on_shutdown=[stopping])
     config = uvicorn.Config(app_, host=s.hub_host, port=s.hub_port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=10)
+                            lifespan="on", timeout_graceful_shutdown=10,
+                            # per-message deflate doubles the cost of every live frame (bench/live)
+                            ws_per_message_deflate=False)
     server = uvicorn.Server(config)
     asyncio.run(server.serve())
     if not server.started:  # startup failed (database not migrated, NATS unreachable): already logged

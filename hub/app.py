@@ -25,11 +25,12 @@ from swtel.shared.settings import Settings
 from .alerts.routes import alert_routes
 from .api import ROUTES
 from .auth import auth_components
+from .live.routes import live_components
 from .service import HubCore, HubDep
 
-# Reachable without a session or token: health (for load balancers and systemd checks) and the login page
-# with the assets it needs. Everything else, the WebSocket included, needs a session or an API token.
-PUBLIC_PATHS = (r"^/api/health$", r"^/login$", r"^/static/login\.(css|js)$", r"^/favicon\.ico$")
+# Reachable without a session or token: health (load balancers, monitoring). Everything else, the
+# dashboard pages and the WebSocket included, needs a session or an API token.
+PUBLIC_PATHS = (r"^/api/health$",)  # the login page and POST /api/login mark themselves public
 
 
 def _error(status: int) -> Callable[[Request[Any, Any, Any], Exception], Response[dict[str, Any]]]:
@@ -52,9 +53,16 @@ def create_app(
 ) -> Litestar:
     """``auth=False`` leaves authentication out: only for tests that exercise the API alone."""
     hub = HubCore(settings, nc=nc, pool=pool, ingest=ingest)
-    handlers: list[Any] = [*ROUTES, *alert_routes(lambda: hub.pool), *extra_route_handlers]
+    # the live view (WebSocket fan-out, dashboard pages) subscribes with the hub's own NATS connection,
+    # which exists once hub.start() ran
+    live_handlers, live_start, live_stop, live = live_components(settings, nc)  # type: ignore[arg-type]
+
+    async def bind_live() -> None:
+        live.nc = hub.nc
+
+    handlers: list[Any] = [*ROUTES, *alert_routes(lambda: hub.pool), *live_handlers, *extra_route_handlers]
     middleware: list[Any] = []
-    startup: list[Callable[..., Any]] = [hub.start]
+    startup: list[Callable[..., Any]] = [hub.start, bind_live, *live_start]
     if auth:
         # the auth tables come with `swtel db migrate`; inventory writes use the hub's own KV handle
         comps = auth_components(settings, lambda: hub.pool, hub.inventory, public=PUBLIC_PATHS, create_schema=False)
@@ -66,10 +74,11 @@ def create_app(
         middleware=middleware,
         dependencies={"hub": Provide(lambda: hub, use_cache=True, sync_to_thread=False)},
         on_startup=[*startup, *on_startup],
-        on_shutdown=[*on_shutdown, hub.stop],
+        on_shutdown=[*on_shutdown, *live_stop, hub.stop],
         exception_handlers={InvalidInput: _error(400), NotFound: _error(404), SwtelError: _error(503)},
         openapi_config=OpenAPIConfig(title="switch-telemetry hub", version="1", path="/schema"),
         signature_namespace={"HubCore": HubCore, "HubDep": HubDep},
     )
     app.state.hub = hub
+    app.state.live = live
     return app
