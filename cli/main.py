@@ -9,7 +9,7 @@ import typer
 
 from swtel.shared.errors import SwtelError
 
-from . import agent_cmd, demo_cmd, device_cmd, lease_cmd, nats_cmd
+from . import agent_cmd, assign_cmd, demo_cmd, device_cmd, lease_cmd, nats_cmd
 from .common import err_console
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(nats_cmd.app, name="nats")
 app.add_typer(device_cmd.app, name="device")
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(lease_cmd.app, name="lease")
+app.add_typer(assign_cmd.app, name="assign")
 app.command("demo")(demo_cmd.demo)
 
 

@@ -95,6 +95,19 @@ class AgentProc:
             return ""
 
 
+class Pending:
+    """A falsy probe result that still says what was seen (for ``eventually``'s failure message)."""
+
+    def __init__(self, info: str) -> None:
+        self.info = info
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return self.info
+
+
 @dataclass
 class Interval:
     agent: str
@@ -167,3 +180,112 @@ def overlaps(agents: list[AgentProc]) -> list[tuple[Interval, Interval]]:
                 if a.agent != b.agent:
                     bad.append((a, b))
     return bad
+
+
+# ---- a fleet: one nats-server, the buckets, agents and the inventory ------------------------------------
+
+FAST_TTL_S = float(FAST_ENV["SWTEL_PRESENCE_TTL_S"])
+
+
+class Fleet:
+    """A nats-server with the buckets (presence TTL as the agents use), agent processes, and helpers."""
+
+    def __init__(self, server, *, ttl: float = FAST_TTL_S, markers: bool = True, env: dict[str, str] | None = None):
+        self.server = server
+        self.ttl = ttl
+        self.markers = markers
+        self.env = dict(FAST_ENV, **(env or {}))
+        self.agents: dict[str, AgentProc] = {}
+        self.nc = None
+        self.inv = None
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def open(self, replicas: int = 1) -> Fleet:
+        from swtel.shared import buckets, settings
+        from swtel.shared.inventory import Inventory
+        from swtel.shared.natsconn import connect
+
+        s = settings.load({"nats_url": self.url, "presence_ttl_s": self.ttl}, env={})
+        self.nc = await connect(s, name="test-fleet", long_running=True)
+        js = self.nc.jetstream(timeout=5)
+        await buckets.ensure(js, buckets.specs(s, replicas=replicas, markers=self.markers))
+        self.inv = await Inventory.open(js)
+        return self
+
+    async def close(self) -> None:
+        for a in self.agents.values():
+            a.kill()
+        if self.nc is not None:
+            await self.nc.close()
+
+    async def add_devices(self, n: int, prefix: str = "dev", **kw) -> list[str]:
+        from swtel.shared.inventory import make_device
+
+        devs = [make_device(f"{prefix}-{i:04d}", "127.0.0.1", "gnmi", **kw) for i in range(n)]
+        await self.inv.add_many(devs)
+        return [d.name for d in devs]
+
+    def start(self, agent_id: str, *args: str, **env: str) -> AgentProc:
+        a = self.agents.get(agent_id)
+        if a is None:
+            a = self.agents[agent_id] = AgentProc(agent_id, self.url, list(args), dict(self.env, **env))
+        else:
+            a.args = list(args) or a.args
+        return a.start()
+
+    @property
+    def procs(self) -> list[AgentProc]:
+        return list(self.agents.values())
+
+    def active(self) -> dict[str, list[str]]:
+        return active_slots(self.procs)
+
+    def expected(self, devices: list[str], agents: dict[str, dict] | list[str]) -> dict[str, str | None]:
+        """The rendezvous plan for these devices over these agents (id → capacity/tags/pinned overrides)."""
+        from swtel.shared.rendezvous import Candidate, DeviceSpec, plan
+
+        if isinstance(agents, list):
+            agents = {a: {} for a in agents}
+        cands = [Candidate(a, **kw) for a, kw in agents.items()]
+        return plan([DeviceSpec(d) for d in devices], cands)
+
+    async def converge(self, want: dict[str, str | None], timeout: float, what: str) -> float:
+        """Wait until every device's active slots are exactly [its planned agent]; returns seconds taken."""
+        from .waits import eventually
+
+        t0 = time.monotonic()
+
+        async def ok():
+            act = self.active()
+            wrong = {d: act.get(d, []) for d, a in want.items() if act.get(d, []) != ([a] if a else [])}
+            return True if not wrong else Pending(f"{len(wrong)} device(s) not as planned, e.g. "
+                                                  f"{dict(list(wrong.items())[:3])}")
+
+        await eventually(ok, timeout=timeout, what=what)
+        return time.monotonic() - t0
+
+    def assert_no_overlap(self) -> None:
+        bad = overlaps(self.procs)
+        assert not bad, f"{len(bad)} device(s) had two active slots at once, e.g. {bad[:2]}"
+
+
+@dataclass
+class Cli:
+    code: int
+    out: str
+    err: str
+
+
+async def swtel_cli(url: str, *args: str, env: dict[str, str] | None = None) -> Cli:
+    """Run the installed ``swtel`` as a subprocess (async tests cannot use the in-process runner)."""
+    import asyncio
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SWTEL_")}
+    full.update(env or {}, COLUMNS="200")
+    proc = await asyncio.create_subprocess_exec(swtel_binary(), "--nats", url, *args, env=full,
+                                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    return Cli(proc.returncode or 0, out.decode(), err.decode())
