@@ -228,10 +228,11 @@ class Fleet:
         await self.inv.add_many(devs)
         return [d.name for d in devs]
 
-    def start(self, agent_id: str, *args: str, **env: str) -> AgentProc:
+    def start(self, agent_id: str, *args: str, url: str | None = None, **env: str) -> AgentProc:
+        """Start (or restart) an agent; ``url`` lets it reach NATS another way (through a proxy)."""
         a = self.agents.get(agent_id)
         if a is None:
-            a = self.agents[agent_id] = AgentProc(agent_id, self.url, list(args), dict(self.env, **env))
+            a = self.agents[agent_id] = AgentProc(agent_id, url or self.url, list(args), dict(self.env, **env))
         else:
             a.args = list(args) or a.args
         return a.start()
