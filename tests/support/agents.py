@@ -131,7 +131,7 @@ def slot_intervals(agents: list[AgentProc]) -> list[Interval]:
         for line in text.splitlines():
             if " agent starting " in line:
                 for iv in open_.values():
-                    iv.end, iv.reason = _kill_after(a, iv.start), "killed"
+                    iv.end, iv.reason = _kill_after(a, iv.start) or iv.start, "killed"
                 open_.clear()
                 continue
             m = SLOT_RE.search(line)
@@ -145,14 +145,16 @@ def slot_intervals(agents: list[AgentProc]) -> list[Interval]:
             elif device in open_:
                 iv = open_.pop(device)
                 iv.end, iv.reason = float(ts), reason
-        if not a.alive:
-            for iv in open_.values():
-                iv.end, iv.reason = _kill_after(a, iv.start), "killed"
+        for iv in open_.values():
+            # Killed after it started (maybe restarted since, before the new process logged anything).
+            kill = _kill_after(a, iv.start)
+            if kill is not None or not a.alive:
+                iv.end, iv.reason = kill or time.time(), "killed"
     return out
 
 
-def _kill_after(a: AgentProc, t: float) -> float:
-    return min((k for k in a.kills if k >= t), default=time.time())
+def _kill_after(a: AgentProc, t: float) -> float | None:
+    return min((k for k in a.kills if k >= t), default=None)
 
 
 def active_slots(agents: list[AgentProc]) -> dict[str, list[str]]:
