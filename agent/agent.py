@@ -75,10 +75,11 @@ class Agent:
         self._tokens_at = time.monotonic()
         self._watch_restarted = 0.0
         self._fencing = False
+        self._timer: asyncio.TimerHandle | None = None
         self.markers = False
         self._claim_from = 0.0  # monotonic; no claims before the first heartbeat period has passed
         self._incarnations: dict[str, str] = {}
-        self.counters = {"claims": 0, "takeovers": 0, "releases": 0, "handovers": 0, "lost": 0, "fenced": 0,
+        self.counters = {"lost_races": 0, "claims": 0, "takeovers": 0, "releases": 0, "handovers": 0, "lost": 0, "fenced": 0,
                          "op_errors": 0}
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
@@ -191,7 +192,7 @@ class Agent:
     def _restart_watchers(self) -> None:
         self._watch_restarted = time.monotonic()
         for w in self.watchers:
-            w.restart.set()
+            w.restart()
 
     # ---- presence and fencing ----------------------------------------------------------------------------
 
@@ -301,11 +302,15 @@ class Agent:
     # ---- who is alive ---------------------------------------------------------------------------------
 
     def _live(self, now: float | None = None) -> dict[str, wire.AgentPresence]:
-        """Agents whose presence is current. With expiry markers the entry vanishes on expiry; without
-        them (servers < 2.11) an agent not heard of for the TTL is treated as gone, and a direct read
-        confirms it before any takeover (``_confirm_gone``)."""
+        """Agents whose presence is current. With expiry markers the server's PURGE removes an expired
+        entry from the view, and that is the only signal used: a heartbeat that is merely late (a busy
+        machine) must not make every agent re-plan. Without markers (servers < 2.11) an agent not heard of
+        for the TTL plus a heartbeat is treated as gone; either way a direct read confirms it before any
+        takeover (``_confirm_gone``)."""
+        if self.markers:
+            return {a: e.presence for a, e in self.view.agents.items()}
         now = time.monotonic() if now is None else now
-        limit = (self.presence.ttl if self.presence else self.settings.presence_ttl_s) + 0.25
+        limit = (self.presence.ttl if self.presence else self.settings.presence_ttl_s) + self.settings.heartbeat_s
         return {a: e.presence for a, e in self.view.agents.items() if now - e.last_seen <= limit}
 
     def _candidates(self) -> tuple[rendezvous.Candidate, ...]:
@@ -384,13 +389,21 @@ class Agent:
                 due = self._decide(name, now, live)
                 if due is not None:
                     next_due = due if next_due is None else min(next_due, due)
-            if next_due is not None:
-                asyncio.get_running_loop().call_at(next_due, self._wake_for_due)
+            if next_due is not None and (self._timer is None or next_due < self._timer.when()):
+                # One timer for the earliest staggered claim (not one per pass: passes are frequent).
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = asyncio.get_running_loop().call_at(next_due, self._wake_for_due)
             await asyncio.sleep(0)
 
     def _wake_for_due(self) -> None:
+        self._timer = None
         now = time.monotonic()
-        self._mark({d for d, t in self._claim_after.items() if t <= now})
+        due = {d for d, t in self._claim_after.items() if t <= now}
+        later = [t for t in self._claim_after.values() if t > now]
+        if later:
+            self._timer = asyncio.get_running_loop().call_at(min(later), self._wake_for_due)
+        self._mark(due)
 
     def _refill(self, now: float) -> None:
         rate = self.settings.handover_per_s
@@ -496,11 +509,15 @@ class Agent:
             rev = await self.claims.take_over(name, inc, entry.revision)
         else:
             if not await self._confirm_gone(entry.lease.agent, entry.lease.incarnation):
+                self._claim_after[name] = time.monotonic() + max(0.5, self.settings.claim_stagger_s)
                 return
             rev = await self.claims.take_over(name, inc, entry.revision)
             if rev is not None:
                 self.counters["takeovers"] += 1
         if rev is None:
+            # Lost the race, or our view is behind: look again once the view has caught up, not at once.
+            self.counters["lost_races"] += 1
+            self._claim_after[name] = time.monotonic() + max(0.5, self.settings.claim_stagger_s)
             return
         self.counters["claims"] += 1
         current = self.view.leases.get(name)

@@ -123,18 +123,30 @@ class Watcher:
         self.apply = apply
         self.changed = changed
         self.view = view
-        self.restart = asyncio.Event()
         self.restarts = 0
         self.last_event = time.monotonic()
+        self._current: asyncio.Task[None] | None = None
+        self._restart_requested = False
+
+    def restart(self) -> None:
+        """Re-create the watcher now (after a reconnect, or when it seems stale)."""
+        if self._current is not None and not self._current.done():
+            self._restart_requested = True
+            self._current.cancel()
 
     async def run(self) -> None:
         backoff = 0.2
         while True:
+            self._current = asyncio.create_task(self._watch_once())
             try:
-                await self._watch_once()
+                await self._current
                 backoff = 0.2
             except asyncio.CancelledError:
-                raise
+                if not self._restart_requested:
+                    self._current.cancel()
+                    raise
+                self._restart_requested = False
+                log.info("watcher %s re-created", self.name)
             except Exception as e:
                 log.warning("watcher %s failed, re-creating in %.1fs: %r", self.name, backoff, e)
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
@@ -142,22 +154,23 @@ class Watcher:
             self.restarts += 1
 
     async def _watch_once(self) -> None:
-        self.restart.clear()
         watcher = await asyncio.wait_for(self.kv.watchall(), 5.0)
+        queue = watcher._updates  # drained in batches: one wake-up per burst, not per entry
         fresh: dict = {}
         initial = True
         try:
-            restart = asyncio.ensure_future(self.restart.wait())
-            try:
-                while True:
-                    get = asyncio.ensure_future(watcher.updates(timeout=None))
-                    done, _ = await asyncio.wait({get, restart}, return_when=asyncio.FIRST_COMPLETED)
-                    if restart in done:
-                        get.cancel()
-                        log.info("watcher %s re-created on request", self.name)
-                        return
-                    entry = get.result()
-                    self.last_event = time.monotonic()
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < 2048:
+                    try:
+                        batch.append(queue.get_nowait())
+                    except asyncio.QueueEmpty:
+                        break
+                self.last_event = time.monotonic()
+                keys: set[str] = set()
+                for entry in batch:
+                    if entry is watcher.STOP_ITER:
+                        raise RuntimeError("watcher stopped")
                     if entry is None:
                         if initial:
                             initial = False
@@ -170,9 +183,9 @@ class Watcher:
                     else:
                         key = self.apply(self.target(), entry)
                         if key is not None:
-                            self.changed({key})
-            finally:
-                restart.cancel()
+                            keys.add(key)
+                if keys:
+                    self.changed(keys)
         finally:
             try:
                 await watcher.stop()
