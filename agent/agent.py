@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -40,6 +41,7 @@ log = logging.getLogger("swtel.agent")
 
 StatsProvider = Callable[[], dict[str, dict[str, Any]]]
 MAX_CONCURRENT_OPS = 256
+CLAIMS_PER_S = 1000.0  # a conservative claim rate of one busy agent (backups wait for the target's backlog)
 LEAVE_TIMEOUT_S = 10.0
 
 
@@ -70,6 +72,7 @@ class Agent:
         self._ops: set[asyncio.Task[None]] = set()
         self._sem = asyncio.Semaphore(MAX_CONCURRENT_OPS)
         self._claim_after: dict[str, float] = {}
+        self._backlog: Counter[str | None] = Counter()
         self._dead: set[tuple[str, str]] = set()  # (agent, incarnation) confirmed gone by a direct read
         self._tokens = settings.handover_per_s
         self._tokens_at = time.monotonic()
@@ -314,12 +317,14 @@ class Agent:
         return {a: e.presence for a, e in self.view.agents.items() if now - e.last_seen <= limit}
 
     def _candidates(self) -> tuple[rendezvous.Candidate, ...]:
+        """Live agents that may take devices (a draining agent takes none, so it changes no plan)."""
         out = []
         for p in self._live().values():
             draining = p.draining
             if p.id == self.id and self.presence is not None:
                 draining = self.presence.draining
-            out.append(rendezvous.Candidate(p.id, p.capacity, dict(p.tags), draining))
+            if not draining:
+                out.append(rendezvous.Candidate(p.id, p.capacity, dict(p.tags)))
         return tuple(sorted(out, key=lambda c: c.id))
 
     def _me(self) -> rendezvous.Candidate:
@@ -370,8 +375,11 @@ class Agent:
                 self._replan = False
                 cands = self._candidates()
                 specs = list(self._specs.values())
+                t0 = time.monotonic()
+                self._plan_agents = cands  # what is being planned for: no re-plan requests for it meanwhile
                 self.plan = await asyncio.to_thread(rendezvous.plan, specs, cands)
-                self._plan_agents = cands
+                log.info("planned devices=%d agents=%s in %.3fs", len(specs), ",".join(c.id for c in cands),
+                         time.monotonic() - t0)
                 self._claim_after.clear()
                 self._all_dirty = True
             if self._all_dirty:
@@ -384,6 +392,8 @@ class Agent:
             now = time.monotonic()
             live = self._live(now)
             self._refill(now)
+            if len(names) > 64:
+                self._backlog = self._count_backlog(names, live)
             next_due = None
             for name in names:
                 due = self._decide(name, now, live)
@@ -395,6 +405,17 @@ class Agent:
                     self._timer.cancel()
                 self._timer = asyncio.get_running_loop().call_at(next_due, self._wake_for_due)
             await asyncio.sleep(0)
+
+    def _count_backlog(self, names: set[str], live: dict[str, wire.AgentPresence]) -> Counter[str | None]:
+        """Devices waiting for a claim, per target agent: how long a backup should give the target."""
+        backlog: Counter[str | None] = Counter()
+        leases = self.view.leases
+        for name in names:
+            e = leases.get(name)
+            lease = e.lease if e else None
+            if lease is None or (h := live.get(lease.agent)) is None or h.incarnation != lease.incarnation:
+                backlog[self.plan.get(name)] += 1
+        return backlog
 
     def _wake_for_due(self) -> None:
         self._timer = None
@@ -466,7 +487,9 @@ class Agent:
                 k = order.index(self.id) - order.index(target)
                 if k <= 0:
                     return None  # ranked before the target but full: not ours to cover
-                due = now + k * self.settings.claim_stagger_s
+                # A backup steps in only if the target is not acting: give it k staggers plus the time
+                # its backlog of claims takes (at cold start or failover a target has hundreds to write).
+                due = now + k * self.settings.claim_stagger_s + self._backlog.get(target, 0) / CLAIMS_PER_S
             self._claim_after[name] = due
         if now < due:
             return due

@@ -53,7 +53,7 @@ async def test_partitioned_agent_stops_before_its_devices_are_taken(fleet: Fleet
         proxy.heal()  # back under a new incarnation; it gets its share again after the settle period
         await fleet.converge(want, timeout=20, what="the healed agent to get its share back")
         log = cut_off.log_path.read_text()
-        assert "fenced agent=a1" in log and len(set(re.findall(r"presence valid agent=a1 incarnation=(\w+)", log))) == 2
+        assert "fenced agent=a1" in log and len(set(re.findall(r"presence valid agent=a1 incarnation=(\w+)", log))) >= 2
         fleet.assert_no_overlap()
     finally:
         await proxy.close()
