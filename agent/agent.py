@@ -67,6 +67,8 @@ class Agent:
         self._all_dirty = True
         self._replan = True
         self._wake = asyncio.Event()
+        self._renewed = asyncio.Event()
+        self.kv_agents: Any = None
         self._stop = asyncio.Event()
         self._busy: set[str] = set()
         self._ops: set[asyncio.Task[None]] = set()
@@ -108,8 +110,11 @@ class Agent:
             except Exception:
                 raise UserError("the switch-telemetry buckets do not exist on this NATS server: "
                                 "run `swtel nats init`") from None
-            self.presence = Presence(kv_agents, s, self.id)
+            self.kv_agents = kv_agents
+            self.presence = Presence(s, self.id, devices=lambda: len(self.slots))
+            self.presence.on_renewed = self._on_renewed
             await self._check_agents_bucket(kv_agents)
+            await self.presence.start()
             self.claims = Claims(js, kv_leases, self.id)
             v = self.view
             self.watchers = [
@@ -127,7 +132,7 @@ class Agent:
             try:
                 async with asyncio.TaskGroup() as tg:
                     background = [tg.create_task(c) for c in (
-                        self._heartbeat_loop(), self._fence_loop(), self._tick_loop(),
+                        self._fence_loop(), self._tick_loop(),
                         *(w.run() for w in self.watchers))]
                     reconcile = tg.create_task(self._reconcile_loop())
                     await self._stop.wait()
@@ -139,6 +144,7 @@ class Agent:
                 for t in list(self._ops):
                     t.cancel()
                 await self.slots.stop_all("shutdown")
+                await self.presence.stop()
                 for sub in subs:
                     try:
                         await sub.unsubscribe()
@@ -175,7 +181,7 @@ class Agent:
         if self._ops:
             await asyncio.wait(list(self._ops), timeout=3)
         self.presence.draining = True
-        await self.presence.beat()
+        await self.presence.beat_now()
         held = list(self.slots.active)
         try:
             await asyncio.wait_for(
@@ -199,39 +205,34 @@ class Agent:
 
     # ---- presence and fencing ----------------------------------------------------------------------------
 
-    async def _heartbeat_loop(self) -> None:
+    def _on_renewed(self) -> None:
+        """A presence write succeeded (called on this loop by the heartbeat thread)."""
         assert self.presence is not None
-        p, hb = self.presence, self.settings.heartbeat_s
-        while True:
-            started = time.monotonic()
-            p.devices = len(self.slots)
-            ok = await p.beat()
-            if ok and self.fenced and not self.leaving and not self._fencing:
-                if not self._claim_from:
-                    # Agents started together see each other before claiming: fewer handovers after.
-                    self._claim_from = time.monotonic() + hb
-                    asyncio.get_running_loop().call_at(self._claim_from, self._mark_all)
-                self.fenced = False
-                log.info("presence valid agent=%s incarnation=%s", self.id, p.incarnation)
-                self._mark_all()
-            delay = hb if ok else min(hb, 0.2)
-            await asyncio.sleep(max(0.0, started + delay - time.monotonic()))
+        self._renewed.set()
+        if self.fenced and not self.leaving and not self._fencing and self.presence.valid():
+            if not self._claim_from:
+                # Agents started together see each other before claiming: fewer handovers after.
+                self._claim_from = time.monotonic() + self.settings.heartbeat_s
+                asyncio.get_running_loop().call_at(self._claim_from, self._mark_all)
+            self.fenced = False
+            log.info("presence valid agent=%s incarnation=%s", self.id, self.presence.incarnation)
+            self._mark_all()
 
     async def _fence_loop(self) -> None:
         assert self.presence is not None
         p = self.presence
         while True:
-            p.renewed.clear()
+            self._renewed.clear()
             remaining = p.remaining()
             if remaining > 0:
                 try:
-                    await asyncio.wait_for(p.renewed.wait(), remaining)
+                    await asyncio.wait_for(self._renewed.wait(), remaining)
                 except TimeoutError:
                     pass
                 continue
             if not self.fenced:
                 await self._fence()
-            await p.renewed.wait()
+            await self._renewed.wait()
 
     async def _fence(self) -> None:
         """Presence could not be renewed in time: stop everything before anyone may take our devices."""
@@ -337,7 +338,7 @@ class Agent:
             return True
         assert self.presence is not None
         try:
-            entry = await asyncio.wait_for(self.presence.kv.get(naming.encode_name(agent)), 2.0)
+            entry = await asyncio.wait_for(self.kv_agents.get(naming.encode_name(agent)), 2.0)
             alive = bool(entry.value) and wire.presence_decoder.decode(entry.value).incarnation == incarnation
         except KeyNotFoundError:
             alive = False
@@ -624,7 +625,7 @@ class Agent:
             if verb in ("drain", "undrain") and self.presence is not None:
                 self.presence.draining = verb == "drain"
                 log.info("%s requested agent=%s", verb, self.id)
-                await self.presence.beat()
+                await self.presence.beat_now()
                 self._replan = True
                 self._mark_all()
             if msg.reply:
