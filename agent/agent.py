@@ -40,7 +40,7 @@ from .view import LeaseEntry, View, Watcher
 log = logging.getLogger("swtel.agent")
 
 StatsProvider = Callable[[], dict[str, dict[str, Any]]]
-MAX_CONCURRENT_OPS = 256
+MAX_CONCURRENT_OPS = 64  # enough to claim thousands per second; more only queues at the server
 CLAIMS_PER_S = 1000.0  # a conservative claim rate of one busy agent (backups wait for the target's backlog)
 LEAVE_TIMEOUT_S = 10.0
 
@@ -80,6 +80,8 @@ class Agent:
         self._tokens_at = time.monotonic()
         self._watch_restarted = 0.0
         self._fencing = False
+        self._ticks = 0
+        self._time_pending = True
         self._timer: asyncio.TimerHandle | None = None
         self.markers = False
         self._claim_from = 0.0  # monotonic; no claims before the first heartbeat period has passed
@@ -358,13 +360,20 @@ class Agent:
                 self._replan = True
             own = self.view.agents.get(self.id)
             ttl = self.presence.ttl if self.presence else self.settings.presence_ttl_s
-            stale = own is None or now - own.last_seen > max(2 * hb, ttl)
+            # Generous: under load the watch pipeline lags, and re-creating watchers only adds work. A
+            # server restart is handled by the reconnect callback; this catches a watcher gone silent.
+            stale = own is None or now - own.last_seen > max(4 * ttl, 10 * hb)
             if (stale and self.presence is not None and self.presence.valid()
                     and all(self.view.ready.values())
                     and now - self._watch_restarted > 2 * ttl):
                 log.warning("own heartbeats not seen through the watcher; re-creating watchers")
                 self._restart_watchers()
-            self._mark_all()
+            # Events drive almost everything; the clock only matters for settle periods, the handover
+            # rate limit and retries. A full pass over 10,000 devices every second is not free.
+            self._ticks += 1
+            if self._time_pending or not self.markers or self._ticks % 10 == 0:
+                self._time_pending = False
+                self._mark_all()
 
     async def _reconcile_loop(self) -> None:
         while True:
@@ -455,12 +464,15 @@ class Agent:
                 self._spawn(name, self._release(name, "device_removed", entry.revision))
             elif not rendezvous.eligible(self._me(), dev[0].pinned, dev[0].tags):
                 self._spawn(name, self._release(name, "not_eligible", entry.revision))
-            elif target not in (None, self.id) and target in live and self._settled(target, now):
-                if self._tokens >= 1:  # else the next tick tries again (rate limit)
+            elif target not in (None, self.id) and target in live:
+                if not self._settled(target, now) or self._tokens < 1:
+                    self._time_pending = True  # the next tick looks again (settle period, rate limit)
+                else:
                     self._tokens -= 1
                     self._spawn(name, self._release(name, "handover", entry.revision))
             elif token is None:
-                self._start_slot(dev[0], entry.revision, dev[1], "adopted")
+                self._start_slot(dev[0], entry.revision, dev[1])
+                self._spawn_event(name, "lease_acquired", f"token={entry.revision} adopted")
             elif self._slot_rev.get(name) != dev[1]:
                 self._slot_rev[name] = dev[1]
                 self._spawn(name, self.slots.restart(dev[0]))
@@ -473,7 +485,10 @@ class Agent:
             if holder is not None and holder.incarnation == lease.incarnation:
                 self._claim_after.pop(name, None)
                 return None
-        if target is None or len(self.slots) + len(self._busy) >= self.settings.agent_capacity:
+        if target is None:
+            return None
+        if len(self.slots) + len(self._busy) >= self.settings.agent_capacity:
+            self._time_pending = True  # room may free up without an event for this device
             return None
         if now < self._claim_from:
             return None  # a full pass runs when the start-up period ends
@@ -512,7 +527,10 @@ class Agent:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                # Often a timeout under load (the write may even have landed: the watcher will tell).
+                # Retry later, not at once: hammering an overloaded server makes it slower for everyone.
                 self.counters["op_errors"] += 1
+                self._claim_after[name] = time.monotonic() + 1.0
                 log.warning("lease operation failed device=%s: %r", name, e)
             finally:
                 self._busy.discard(name)
@@ -553,12 +571,12 @@ class Agent:
         if (dev is None or self.fenced or self.leaving or self.presence.incarnation != inc
                 or not self.presence.valid() or name in self.slots):
             return
-        self._start_slot(dev[0], rev, dev[1], "claimed")
+        self._start_slot(dev[0], rev, dev[1])
+        await self._publish_event(name, "lease_acquired", f"token={rev} claimed")
 
-    def _start_slot(self, device: wire.Device, token: int, dev_rev: int, how: str) -> None:
+    def _start_slot(self, device: wire.Device, token: int, dev_rev: int) -> None:
         self._slot_rev[device.name] = dev_rev
         self.slots.start(device, token)
-        self._event(device.name, "lease_acquired", f"token={token} {how}")
 
     async def _release(self, name: str, reason: str, token: int | None = None) -> None:
         """Stop the slot first (bounded wait), then compare-and-delete the claim."""
@@ -571,21 +589,20 @@ class Agent:
         released = await self.claims.release(name, token)
         self.counters["handovers" if reason == "handover" else "releases"] += 1
         if released:
-            self._event(name, "lease_released", f"token={token} reason={reason}")
+            await self._publish_event(name, "lease_released", f"token={token} reason={reason}")
 
-    def _event(self, device: str, kind: str, detail: str) -> None:
+    def _spawn_event(self, device: str, kind: str, detail: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._publish_event(device, kind, detail))
+        self._ops.add(task)
+        task.add_done_callback(self._ops.discard)
+
+    async def _publish_event(self, device: str, kind: str, detail: str) -> None:
+        """Core publish (the SWTEL_EVENTS stream captures it); an event lost in a disconnect is only logged."""
         if self.nc is None:
             return
         ev = wire.Event(device=device, agent=self.id, kind=kind, ts=time.time_ns(), detail=detail)
         try:
-            asyncio.get_running_loop().create_task(self._publish(naming.event_subject(device, kind), wire.encode(ev)))
-        except RuntimeError:
-            pass
-
-    async def _publish(self, subject: str, data: bytes) -> None:
-        try:
-            assert self.nc is not None
-            await self.nc.publish(subject, data)
+            await self.nc.publish(naming.event_subject(device, kind), wire.encode(ev))
         except Exception as e:
             log.debug("event publish failed: %r", e)
 

@@ -7,7 +7,6 @@ fencing token. See docs/LEASES.md for the protocol and NATS-NOTES.md for the tra
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from nats.js import JetStreamContext
@@ -17,7 +16,8 @@ from nats.js.kv import KV_DEL, KV_MARKER_REASON, KV_OP, KV_PURGE, KeyValue
 from swtel.shared import naming, wire
 
 WRONG_LAST_SEQUENCE = 10071
-OP_TIMEOUT_S = 2.0
+# Every call is bounded by the JetStream context's timeout (the agent uses 2 s); no extra wait_for task
+# per write: at a cold start with thousands of claims the per-write overhead is what counts.
 
 
 class Claims:
@@ -41,7 +41,7 @@ class Claims:
         value = self._value(device, incarnation)
         self.ops += 1
         try:
-            return await asyncio.wait_for(self.kv.create(key, value), OP_TIMEOUT_S)
+            return await self.kv.create(key, value)
         except KeyWrongLastSequenceError:
             pass
         last = await self._tombstone_revision(key)
@@ -53,9 +53,7 @@ class Claims:
         """Replace the entry at revision ``last`` (an orphaned claim or a tombstone); ``None`` if it moved."""
         self.ops += 1
         try:
-            return await asyncio.wait_for(
-                self.kv.update(naming.encode_name(device), self._value(device, incarnation), last=last), OP_TIMEOUT_S
-            )
+            return await self.kv.update(naming.encode_name(device), self._value(device, incarnation), last=last)
         except KeyWrongLastSequenceError:
             return None
 
@@ -63,7 +61,7 @@ class Claims:
         """Delete our claim if it is still at ``token``; ``False`` if it had already moved."""
         self.ops += 1
         try:
-            await asyncio.wait_for(self.kv.delete(naming.encode_name(device), last=token), OP_TIMEOUT_S)
+            await self.kv.delete(naming.encode_name(device), last=token)
             return True
         except (BadRequestError, KeyWrongLastSequenceError) as e:
             # A stale `last` on delete is a plain BadRequestError (err_code 10071) in nats-py.
@@ -74,9 +72,7 @@ class Claims:
     async def _tombstone_revision(self, key: str) -> int | None:
         """The revision of the key's last message if it is a tombstone or a server marker, else ``None``."""
         try:
-            msg = await asyncio.wait_for(
-                self.js.get_msg(self.stream, subject=f"$KV.{naming.BUCKET_LEASES}.{key}"), OP_TIMEOUT_S
-            )
+            msg = await self.js.get_msg(self.stream, subject=f"$KV.{naming.BUCKET_LEASES}.{key}")
         except NotFoundError:
             return None
         headers = msg.headers or {}

@@ -154,7 +154,7 @@ class Watcher:
             self.restarts += 1
 
     async def _watch_once(self) -> None:
-        watcher = await asyncio.wait_for(self.kv.watchall(), 5.0)
+        watcher = await asyncio.wait_for(self.kv.watchall(), 15.0)
         queue = watcher._updates  # drained in batches: one wake-up per burst, not per entry
         fresh: dict = {}
         initial = True

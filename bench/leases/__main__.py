@@ -123,9 +123,9 @@ async def main(n_agents: int, n_devices: int, repeat: int) -> None:
         t_start = time.time()
         for a in agents:
             a.start()
-        cold = await tr.until(lambda: len(tr.owners()) == n_devices and tr.doubled() == 0, 60, "cold start")
+        cold = await tr.until(lambda: len(tr.owners()) == n_devices and tr.doubled() == 0, 180, "cold start")
         live = list(ids)
-        settled = await tr.until(matches(target(live)), 60, "the plan after cold start")
+        settled = await tr.until(matches(target(live)), 120, "the plan after cold start")
         settled += cold
         del t_start
         counts = Counter(tr.owners().values())
