@@ -74,6 +74,7 @@ class Agent:
         self._ops: set[asyncio.Task[None]] = set()
         self._sem = asyncio.Semaphore(MAX_CONCURRENT_OPS)
         self._claim_after: dict[str, float] = {}
+        self._handed_over: dict[str, float] = {}  # device → until when we do not back its target up
         self._backlog: Counter[str | None] = Counter()
         self._dead: set[tuple[str, str]] = set()  # (agent, incarnation) confirmed gone by a direct read
         self._tokens = settings.handover_per_s
@@ -386,8 +387,9 @@ class Agent:
                 cands = self._candidates()
                 specs = list(self._specs.values())
                 t0 = time.monotonic()
-                self._plan_agents = cands  # what is being planned for: no re-plan requests for it meanwhile
-                self.plan = await asyncio.to_thread(rendezvous.plan, specs, cands)
+                old_cands, self._plan_agents = self._plan_agents, cands  # no re-plan requests for it meanwhile
+                quick = self._plan_without(old_cands, cands)
+                self.plan = quick if quick is not None else await asyncio.to_thread(rendezvous.plan, specs, cands)
                 log.info("planned devices=%d agents=%s in %.3fs", len(specs), ",".join(c.id for c in cands),
                          time.monotonic() - t0)
                 self._claim_after.clear()
@@ -415,6 +417,32 @@ class Agent:
                     self._timer.cancel()
                 self._timer = asyncio.get_running_loop().call_at(next_due, self._wake_for_due)
             await asyncio.sleep(0)
+
+    def _plan_without(self, old: tuple[rendezvous.Candidate, ...],
+                      new: tuple[rendezvous.Candidate, ...]) -> dict[str, str | None] | None:
+        """The plan after agents left, re-ranking only their devices; ``None`` when a full plan is needed.
+
+        Exact while no agent is full: then ``rendezvous.plan`` gives every device its top-ranked eligible
+        agent, and removing agents changes only the devices they had. A leave is the case where speed
+        matters (a graceful stop hands over as soon as everyone has re-planned)."""
+        gone = {c.id for c in old} - {c.id for c in new}
+        if not gone or not all(c in old for c in new) or self._specs.keys() != self.plan.keys():
+            return None
+        counts = Counter(self.plan.values())
+        capacity = {c.id: c.capacity for c in new}
+        if any(counts[a] >= cap for a, cap in capacity.items()):
+            return None
+        plan = dict(self.plan)
+        for name, owner in self.plan.items():
+            if owner in gone:
+                spec = self._specs[name]
+                order = rendezvous.rank(name, new, spec.pinned, spec.tags)
+                plan[name] = order[0] if order else None
+                if order:
+                    counts[order[0]] += 1
+        if any(counts[a] >= cap for a, cap in capacity.items()):
+            return None  # someone is full now: the order-dependent full plan decides
+        return plan
 
     def _count_backlog(self, names: set[str], live: dict[str, wire.AgentPresence]) -> Counter[str | None]:
         """Devices waiting for a claim, per target agent: how long a backup should give the target."""
@@ -492,6 +520,12 @@ class Agent:
             return None
         if now < self._claim_from:
             return None  # a full pass runs when the start-up period ends
+        cooldown = self._handed_over.get(name)
+        if cooldown is not None:
+            if now < cooldown and target != self.id:
+                self._time_pending = True
+                return cooldown  # we just gave it to its target: never race the target for it
+            del self._handed_over[name]
         due = self._claim_after.get(name)
         if due is None:
             if target == self.id:
@@ -588,6 +622,8 @@ class Agent:
             return
         released = await self.claims.release(name, token)
         self.counters["handovers" if reason == "handover" else "releases"] += 1
+        if reason == "handover":
+            self._handed_over[name] = time.monotonic() + max(self.settings.settle_s, 1.0)
         if released:
             await self._publish_event(name, "lease_released", f"token={token} reason={reason}")
 

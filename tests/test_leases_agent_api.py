@@ -109,3 +109,21 @@ async def test_agent_without_buckets_says_so(nats_server: NatsServer) -> None:
 
     with pytest.raises(UserError, match="swtel nats init"):
         await asyncio.wait_for(Agent(fast_settings(nats_server.url, "lonely")).run(), 10)
+
+
+def test_quick_replan_after_a_leave_equals_the_full_plan() -> None:
+    from swtel.agent.agent import Agent
+    from swtel.shared import rendezvous as r
+    from swtel.shared.settings import Settings
+
+    agent = Agent(Settings(agent_id="x"))
+    agent._specs = {f"d{i}": r.DeviceSpec(f"d{i}", pinned="a4" if i % 11 == 0 else None,
+                                          tags={"site": "dc1"} if i % 7 == 0 else {}) for i in range(2000)}
+    old = tuple(r.Candidate(f"a{i}", tags={"site": "dc1"} if i == 2 else {}) for i in range(5))
+    agent.plan = r.plan(agent._specs.values(), old)
+    for gone in (["a1"], ["a2"], ["a4"], ["a1", "a3"]):
+        new = tuple(c for c in old if c.id not in gone)
+        assert agent._plan_without(old, new) == r.plan(agent._specs.values(), new), gone
+    full = tuple(r.Candidate(f"a{i}", capacity=450) for i in range(5))  # capacity binds: full plan needed
+    agent.plan = r.plan(agent._specs.values(), full)
+    assert agent._plan_without(full, full[1:]) is None
