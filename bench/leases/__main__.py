@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import time
@@ -214,6 +215,7 @@ async def main(n_agents: int, n_devices: int, repeat: int) -> None:
     finally:
         for a in agents:
             a.kill()
+            shutil.rmtree(a.log_dir, ignore_errors=True)
         server.cleanup()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -220,6 +221,7 @@ class Fleet:
     async def close(self) -> None:
         for a in self.agents.values():
             a.kill()
+            shutil.rmtree(a.log_dir, ignore_errors=True)
         if self.nc is not None:
             await self.nc.close()
 
