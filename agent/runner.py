@@ -13,7 +13,7 @@ import sys
 
 from swtel.shared.settings import Settings
 
-from .agent import Agent
+from .agent import Agent, StatsProvider
 from .slots import SlotFactory
 
 log = logging.getLogger("swtel.agent")
@@ -54,9 +54,11 @@ async def serve(agent: Agent, *, handle_signals: bool = True) -> None:
                 loop.remove_signal_handler(sig)
 
 
-def run_agent(settings: Settings, slot_factory: SlotFactory | None = None) -> None:
+def run_agent(settings: Settings, slot_factory: SlotFactory | None = None,
+              stats_provider: StatsProvider | None = None) -> None:
+    """Run one agent until SIGTERM/SIGINT. Without a slot factory, slots are idle placeholders."""
     setup_logging(settings.log_level)
     try:
-        asyncio.run(serve(Agent(settings, slot_factory)))
+        asyncio.run(serve(Agent(settings, slot_factory, stats_provider)))
     except asyncio.CancelledError:
         sys.exit(1)
