@@ -10,7 +10,19 @@ from rich.markup import escape
 
 from swtel.shared.errors import SwtelError
 
-from . import agent_cmd, alert_cmd, db_cmd, demo_cmd, device_cmd, hub_cmd, lease_cmd, nats_cmd, sim_cmd, user_cmd
+from . import (
+    agent_cmd,
+    alert_cmd,
+    assign_cmd,
+    db_cmd,
+    demo_cmd,
+    device_cmd,
+    hub_cmd,
+    lease_cmd,
+    nats_cmd,
+    sim_cmd,
+    user_cmd,
+)
 from .common import err_console
 
 app = typer.Typer(
@@ -29,6 +41,7 @@ app.add_typer(hub_cmd.app, name="hub")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(alert_cmd.app, name="alert")
 app.add_typer(user_cmd.app, name="user")
+app.add_typer(assign_cmd.app, name="assign")
 app.command("demo")(demo_cmd.demo)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from hashlib import blake2b
 
 _SCALE = 1.0 / 2**64
@@ -27,6 +28,7 @@ class Candidate:
     draining: bool = False
 
 
+@lru_cache(maxsize=1 << 17)  # agents re-plan often over the same (device, agent) pairs: hash once
 def score(device: str, agent: str, weight: float = 1.0) -> float:
     """The agent's weighted score for the device; higher wins."""
     h = int.from_bytes(blake2b(f"{device}\0{agent}".encode(), digest_size=8).digest(), "big")

@@ -1,0 +1,1 @@
+"""Lease protocol benchmark: ``python -m bench.leases`` (see docs/LEASES.md)."""
