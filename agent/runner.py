@@ -11,6 +11,8 @@ import logging
 import signal
 import sys
 
+from swtel.shared.natsconn import connect
+from swtel.shared.sdnotify import Notifier
 from swtel.shared.settings import Settings
 
 from .agent import Agent, StatsProvider
@@ -54,11 +56,45 @@ async def serve(agent: Agent, *, handle_signals: bool = True) -> None:
                 loop.remove_signal_handler(sig)
 
 
-def run_agent(settings: Settings, slot_factory: SlotFactory | None = None,
-              stats_provider: StatsProvider | None = None) -> None:
-    """Run one agent until SIGTERM/SIGINT. Without a slot factory, slots are idle placeholders."""
+async def serve_collecting(settings: Settings, *, collect: bool = True) -> None:
+    """The agent process: collectors publishing on their own NATS connection (telemetry must not queue
+    behind the lease watches), the agent, and systemd notifications (READY once the presence is written)."""
+    notifier = Notifier()
+    publish_nc = None
+    slot_factory: SlotFactory | None = None
+    stats_provider: StatsProvider | None = None
+    if collect:
+        from swtel.agent.collect import make_slot_factory
+
+        publish_nc = await connect(settings, name=f"swtel-agent-publish:{settings.resolved_agent_id}",
+                                   long_running=True)
+        slot_factory, stats_provider = make_slot_factory(publish_nc, settings, settings.resolved_agent_id)
+    agent = Agent(settings, slot_factory, stats_provider)
+
+    async def tell_systemd() -> None:
+        while agent.fenced:
+            await asyncio.sleep(0.1)
+        notifier.ready(f"agent {agent.id}")
+        await notifier.run_watchdog()  # not tied to NATS health: an outage must not restart every agent
+
+    watchdog = asyncio.create_task(tell_systemd(), name="sd-notify")
+    try:
+        await serve(agent)
+    finally:
+        notifier.stopping()
+        watchdog.cancel()
+        if publish_nc is not None:
+            try:
+                await asyncio.wait_for(publish_nc.drain(), 5)
+            except Exception:  # noqa: BLE001 (shutting down; undelivered telemetry is re-collected)
+                pass
+
+
+def run_agent(settings: Settings, *, collect: bool = True) -> None:
+    """Run one agent until SIGTERM/SIGINT. ``collect=False`` holds leases with idle slots (lease tests,
+    benchmarks of the lease protocol alone)."""
     setup_logging(settings.log_level)
     try:
-        asyncio.run(serve(Agent(settings, slot_factory, stats_provider)))
+        asyncio.run(serve_collecting(settings, collect=collect))
     except asyncio.CancelledError:
         sys.exit(1)

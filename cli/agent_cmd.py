@@ -48,6 +48,8 @@ def run_(
     capacity: int | None = typer.Option(None, "--capacity", min=1, help="most devices held; also the hashing weight"),
     tag: list[str] = typer.Option([], "--tag", help="agent tag k=v (repeatable), e.g. --tag site=dc1"),
     nats_url: str | None = typer.Option(None, "--nats", help="NATS URL(s) (same as the root --nats)"),
+    collect: bool = typer.Option(True, "--collect/--no-collect",
+                                 help="--no-collect holds leases without talking to devices (lease tests)"),
 ) -> None:
     """Run a collector agent: heartbeat, claim devices by weighted rendezvous order, collect until stopped.
 
@@ -60,7 +62,7 @@ def run_(
         flags["agent_tags"] = _parse_tags(tag)
     if nats_url:
         flags["nats_url"] = nats_url
-    run_agent(common.settings(ctx, **flags))
+    run_agent(common.settings(ctx, **flags), collect=collect)
 
 
 def _control(ctx: typer.Context, agent: str, verb: str, timeout: float = 2.0) -> dict[str, Any]:

@@ -57,7 +57,8 @@ class AgentProc:
         env.update(self.env)
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps it)
         self.proc = subprocess.Popen(
-            [swtel_binary(), "agent", "run", "--id", self.agent_id, "--nats", self.nats_url, *self.args],
+            [swtel_binary(), "agent", "run", "--id", self.agent_id, "--nats", self.nats_url, "--no-collect",
+             *self.args],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         log.close()
