@@ -19,13 +19,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nats
 from rich.console import Console
 
 from swtel.shared import buckets, naming
 from swtel.shared import settings as settings_mod
 from swtel.shared.errors import SwtelError
 from swtel.shared.inventory import Inventory, snapshot
+from swtel.shared.natsconn import connect
 
 from .embedded import EmbeddedNats, EmbeddedPostgres, free_port, free_port_range, wait_listening
 
@@ -112,6 +112,8 @@ class Demo:
         self.protocol = protocol
         self.database_url = database_url
         self.nats = EmbeddedNats(data_dir)
+        self.nc = None
+        self.password = ""
         self.postgres: EmbeddedPostgres | None = None
         self.children: list[Child] = []
         self.traffic = Traffic()
@@ -137,6 +139,8 @@ class Demo:
         await asyncio.gather(*(c.stop() for c in agents))
         for child in others:
             await child.stop()
+        if self.nc is not None:
+            await self.nc.close()
         await asyncio.to_thread(self.nats.stop)
         if self.postgres:
             await asyncio.to_thread(self.postgres.stop)
@@ -161,7 +165,7 @@ class Demo:
         else:
             self._step("database from SWTEL_DATABASE_URL")
         s = settings_mod.load({"nats_url": self.nats.url}, env={})
-        self.nc = await nats.connect(self.nats.url, name="swtel-demo")
+        self.nc = await connect(s, name="swtel-demo", long_running=True)
         await buckets.ensure(self.nc.jetstream(), buckets.specs(s, replicas=1, markers=True))
         self.inventory = await Inventory.open(self.nc.jetstream())
         await self.nc.subscribe(naming.TELEMETRY_ALL, cb=self._on_telemetry)
@@ -180,6 +184,7 @@ class Demo:
         }
         await self._run_once("db-migrate", ["db", "migrate"], env)
         self._step("database schema migrated")
+        await self._create_user()
 
         base = free_port_range(self.devices)
         await self._spawn("sim", ["sim", "run", "--devices", str(self.devices), "--protocol", self.protocol,
@@ -198,7 +203,25 @@ class Demo:
         (self.data_dir / "demo.pids").write_text(
             "\n".join(str(c.proc.pid) for c in self.children if c.proc) + "\n"
         )
-        console.print(f"\n[bold]Dashboard: http://127.0.0.1:{self.hub_port}/[/bold]   (Ctrl-C stops everything)\n")
+        console.print(f"\n[bold]Dashboard: http://127.0.0.1:{self.hub_port}/[/bold]   user [bold]demo[/bold], "
+                      f"password [bold]{self.password}[/bold]   (Ctrl-C stops everything)\n")
+
+    async def _create_user(self) -> None:
+        """An admin for this demo only, with a fresh random password (the hub has no default password)."""
+        import secrets
+
+        import asyncpg
+
+        from swtel.hub.auth import store
+        from swtel.hub.auth.passwords import hash_password_sync
+
+        self.password = secrets.token_urlsafe(12)
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await store.add_user(conn, "demo", "admin", await asyncio.to_thread(hash_password_sync, self.password))
+        finally:
+            await conn.close()
+        self._step("demo admin user created")
 
     async def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
         child = Child(name, args, self.logs / f"{name}.log")
