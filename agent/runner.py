@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 import signal
 import sys
 
@@ -30,7 +31,9 @@ def setup_logging(level: str) -> None:
     logging.getLogger("nats").setLevel(logging.WARNING)
 
 
-async def serve(agent: Agent, *, handle_signals: bool = True) -> None:
+async def serve(agent: Agent, *, handle_signals: bool = True, on_stop: Callable[[], None] | None = None) -> None:
+    """Run the agent; the first SIGTERM/SIGINT asks it (and ``on_stop``, e.g. a hub in the same process)
+    to stop gracefully."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     signals = 0
@@ -41,6 +44,8 @@ async def serve(agent: Agent, *, handle_signals: bool = True) -> None:
         if signals == 1:
             log.info("%s received: stopping gracefully", sig.name)
             agent.request_stop()
+            if on_stop is not None:
+                on_stop()
         elif task is not None:
             log.warning("%s received again: stopping now", sig.name)
             task.cancel()
@@ -56,7 +61,8 @@ async def serve(agent: Agent, *, handle_signals: bool = True) -> None:
                 loop.remove_signal_handler(sig)
 
 
-async def serve_collecting(settings: Settings, *, collect: bool = True) -> None:
+async def serve_collecting(settings: Settings, *, collect: bool = True,
+                           on_stop: Callable[[], None] | None = None) -> None:
     """The agent process: collectors publishing on their own NATS connection (telemetry must not queue
     behind the lease watches), the agent, and systemd notifications (READY once the presence is written)."""
     notifier = Notifier()
@@ -79,7 +85,7 @@ async def serve_collecting(settings: Settings, *, collect: bool = True) -> None:
 
     watchdog = asyncio.create_task(tell_systemd(), name="sd-notify")
     try:
-        await serve(agent)
+        await serve(agent, on_stop=on_stop)
     finally:
         notifier.stopping()
         watchdog.cancel()

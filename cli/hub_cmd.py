@@ -24,20 +24,28 @@ def run(
     workers: int | None = typer.Option(None, "--workers", help="ingest workers (env SWTEL_HUB_INGEST_WORKERS)"),
 ) -> None:
     """Run the hub until SIGINT/SIGTERM (a graceful stop finishes the current transaction)."""
-    import uvicorn
-
-    from swtel.hub.app import create_app
-
     flags = {"database_url": db, "hub_host": host, "hub_port": port, "hub_ingest_workers": workers}
     if nats:
         flags["nats_url"] = nats
     s = common.settings(ctx, **flags)
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    common.run(_preflight(s))  # a missing schema or an unreachable server is one line, not a traceback
+    common.run(preflight(s))  # a missing schema or an unreachable server is one line, not a traceback
+    server = build_server(s)
+    asyncio.run(server.serve())
+    if not server.started:  # startup failed (database not migrated, NATS unreachable): already logged
+        raise SystemExit(2)
+
+
+def build_server(s):  # type: ignore[no-untyped-def]
+    """The hub app in a uvicorn server, telling systemd READY when it serves, WATCHDOG, then STOPPING."""
+    import uvicorn
+
+    from swtel.hub.app import create_app
+
     notifier = Notifier()
     watchdog: list[asyncio.Task[None]] = []
 
-    async def ready() -> None:  # systemd Type=notify: READY once the hub serves, then WATCHDOG pings
+    async def ready() -> None:
         notifier.ready(f"hub on {s.hub_host}:{s.hub_port}")
         watchdog.append(asyncio.create_task(notifier.run_watchdog(), name="sd-watchdog"))
 
@@ -51,13 +59,10 @@ def run(
                             lifespan="on", timeout_graceful_shutdown=10,
                             # per-message deflate doubles the cost of every live frame (bench/live)
                             ws_per_message_deflate=False)
-    server = uvicorn.Server(config)
-    asyncio.run(server.serve())
-    if not server.started:  # startup failed (database not migrated, NATS unreachable): already logged
-        raise SystemExit(2)
+    return uvicorn.Server(config)
 
 
-async def _preflight(s) -> None:  # type: ignore[no-untyped-def]
+async def preflight(s) -> None:  # type: ignore[no-untyped-def]
     from swtel.hub.storage import open_storage
     from swtel.hub.storage.connect import create_pool
     from swtel.shared.natsconn import connect

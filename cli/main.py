@@ -20,6 +20,7 @@ from . import (
     hub_cmd,
     lease_cmd,
     nats_cmd,
+    run_cmd,
     sim_cmd,
     user_cmd,
 )
@@ -43,6 +44,7 @@ app.add_typer(alert_cmd.app, name="alert")
 app.add_typer(user_cmd.app, name="user")
 app.add_typer(assign_cmd.app, name="assign")
 app.command("demo")(demo_cmd.demo)
+app.command("run")(run_cmd.run)
 
 
 @app.callback()
