@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, get_args
 
 import msgspec
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -135,16 +136,34 @@ def make_device(
 
 
 async def snapshot(kv: KeyValue) -> dict[str, KeyValue.Entry]:
-    """Every live key of a bucket with its latest entry (one ordered consumer, not one get per key)."""
-    watcher = await kv.watchall(ignore_deletes=True)
+    """Every live key of a bucket with its latest entry (one ordered consumer, not one get per key).
+
+    The end of the initial values is taken from each entry's ``delta`` (messages still pending), not from
+    nats-py's "initial values done" marker alone: that marker can be queued before values the server had
+    already sent, which made a full bucket look empty now and then.
+    """
+    if (await kv.status()).values == 0:
+        return {}
+    watcher = await kv.watchall()  # deletes included: the last message may be a tombstone (delta 0)
     out: dict[str, KeyValue.Entry] = {}
+    marker_seen = False
     try:
         while True:
-            entry = await watcher.updates(timeout=10)
+            try:
+                entry = await watcher.updates(timeout=0.5 if marker_seen else 10)
+            except NatsTimeoutError:
+                if marker_seen:  # the bucket emptied between status() and the watch
+                    return out
+                raise
             if entry is None:
-                return out
+                marker_seen = True
+                continue
             if entry.value is not None and entry.operation is None:
                 out[entry.key] = entry
+            else:
+                out.pop(entry.key, None)
+            if entry.delta == 0:
+                return out
     finally:
         await watcher.stop()
 
