@@ -43,6 +43,7 @@ class AgentProc:
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="swtel-agent-")))
+    collect: bool = False  # lease tests hold devices with idle slots; end-to-end tests collect for real
     proc: subprocess.Popen[bytes] | None = None
     killed_at: float | None = None
     kills: list[float] = field(default_factory=list)
@@ -57,8 +58,8 @@ class AgentProc:
         env.update(self.env)
         log = open(self.log_path, "ab")  # noqa: SIM115 (the child keeps it)
         self.proc = subprocess.Popen(
-            [swtel_binary(), "agent", "run", "--id", self.agent_id, "--nats", self.nats_url, "--no-collect",
-             *self.args],
+            [swtel_binary(), "agent", "run", "--id", self.agent_id, "--nats", self.nats_url,
+             "--collect" if self.collect else "--no-collect", *self.args],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         log.close()
