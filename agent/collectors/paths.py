@@ -14,7 +14,7 @@ from swtel.shared import wire
 
 IF_COUNTERS = ("in-octets", "out-octets", "in-unicast-pkts", "out-unicast-pkts", "in-multicast-pkts",
                "out-multicast-pkts", "in-errors", "out-errors", "in-discards", "out-discards")
-CPU = "/system/cpus/cpu/state/total/instant"
+CPU = "/system/cpus/cpu[index=ALL]/state/total/instant"  # OpenConfig: index ALL is the total over CPUs
 MEM_PHYSICAL = "/system/memory/state/physical"
 MEM_UTILIZED = "/system/memory/state/utilized"
 OPER_STATES = {"up": "UP", "down": "DOWN", "testing": "TESTING", "dormant": "DORMANT",

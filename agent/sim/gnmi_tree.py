@@ -79,7 +79,7 @@ def leaves_for(platform: str, interfaces: int) -> tuple[Leaf, ...]:
         out.append(Leaf(e, "oper", i, path_bytes=_path_bytes(e)))
     system: list[tuple[Elems, str]] = [
         ((("system", ()), ("state", ()), ("hostname", ())), "hostname"),
-        ((("system", ()), ("cpus", ()), ("cpu", (("index", "0"),)), ("state", ()), ("total", ()), ("instant", ())), "cpu"),
+        ((("system", ()), ("cpus", ()), ("cpu", (("index", "ALL"),)), ("state", ()), ("total", ()), ("instant", ())), "cpu"),
         ((("system", ()), ("memory", ()), ("state", ()), ("physical", ())), "mem-physical"),
         ((("system", ()), ("memory", ()), ("state", ()), ("utilized", ())), "mem-utilized"),
         ((("components", ()), ("component", (("name", "Chassis"),)), ("state", ()), ("temperature", ()),
