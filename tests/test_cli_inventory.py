@@ -218,6 +218,10 @@ def test_init_with_three_replicas_on_a_cluster(swtel, nats_cluster) -> None:
     asyncio.run(wait_kv_writable(url))
     res = swtel("--nats", url, "device", "add", "r2", "--address", "10.0.0.2", "--protocol", "ssh")
     assert res.code == 0, res.err
-    listed = swtel("--nats", url, "device", "list", "--json")
+    # right after a re-election a request can still time out (the CLI then says to try again): retry, bounded
+    for _ in range(10):
+        listed = swtel("--nats", url, "device", "list", "--json")
+        if listed.code == 0 or "did not answer in time" not in listed.err:
+            break
     assert listed.code == 0, listed.err
     assert [r["name"] for r in json.loads(listed.out)] == ["r1", "r2"]
