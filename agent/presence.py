@@ -125,6 +125,8 @@ class Presence:
     async def _run(self, ready: Future[None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop, self._wake = asyncio.Event(), asyncio.Event()
+        self._write_lock = asyncio.Lock()  # the presence delete at a graceful stop is the last write
+        self._removed = False
         nc = await connect(self.settings, name=f"swtel-agent-presence:{self.agent_id}", long_running=True)
         try:
             self._kv = await nc.jetstream(timeout=2).key_value(naming.BUCKET_AGENTS)
@@ -148,8 +150,12 @@ class Presence:
         sent = time.monotonic()
         incarnation = self.incarnation
         try:
-            # Never wait past the point where the write could no longer help.
-            await asyncio.wait_for(self._kv.put(self.key, self.value()), max(0.2, self.ttl - self.settings.fence_margin_s))
+            async with self._write_lock:
+                if self._removed:  # removed while this beat waited: writing now would revive us
+                    return False
+                # Never wait past the point where the write could no longer help.
+                await asyncio.wait_for(self._kv.put(self.key, self.value()),
+                                       max(0.2, self.ttl - self.settings.fence_margin_s))
         except Exception as e:  # timeouts, no responders, disconnects: all mean "not renewed"
             self.failures += 1
             log.debug("presence write failed: %r", e)
@@ -163,6 +169,8 @@ class Presence:
 
     async def _remove(self) -> None:
         try:
-            await asyncio.wait_for(self._kv.delete(self.key), 2.0)
+            async with self._write_lock:
+                self._removed = True  # no heartbeat after the delete: a late put would revive a leaving agent
+                await asyncio.wait_for(self._kv.delete(self.key), 2.0)
         except Exception as e:
             log.warning("could not delete presence (it expires by itself): %r", e)
