@@ -40,6 +40,7 @@ from .view import LeaseEntry, View, Watcher
 log = logging.getLogger("swtel.agent")
 
 StatsProvider = Callable[[], dict[str, dict[str, Any]]]
+LEAVE_TIDY_AFTER_S = 1.5
 LEAVE_TIDY_S = 5.0
 MAX_CONCURRENT_OPS = 64  # enough to claim thousands per second; more only queues at the server
 CLAIMS_PER_S = 1000.0  # a conservative claim rate of one busy agent (backups wait for the target's backlog)
@@ -192,8 +193,10 @@ class Agent:
         held = {name: self.slots.token(name) for name in self.slots.active}
         await self.slots.stop_all("shutdown")
         await self.presence.remove()
-        # Then tidy up: delete the claims nobody took over yet (a compare-and-delete, so a claim another
-        # agent already took is left alone), so no lease names a stopped agent when nobody else can take it.
+        # Then tidy up: delete the claims nobody took over (a compare-and-delete, so a claim another agent
+        # took is left alone), so no lease names a stopped agent when nobody else can take it. After a
+        # grace period: deleting while the others take over would make them lose races and claim twice.
+        await asyncio.sleep(LEAVE_TIDY_AFTER_S)
         assert self.claims is not None
         claims = self.claims
 
@@ -379,7 +382,7 @@ class Agent:
             # Generous: under load the watch pipeline lags, and re-creating watchers only adds work. A
             # server restart is handled by the reconnect callback; this catches a watcher gone silent.
             stale = own is None or now - own.last_seen > max(4 * ttl, 10 * hb)
-            if (stale and self.presence is not None and self.presence.valid()
+            if (stale and not self.leaving and self.presence is not None and self.presence.valid()
                     and all(self.view.ready.values())
                     and now - self._watch_restarted > 2 * ttl):
                 log.warning("own heartbeats not seen through the watcher; re-creating watchers")
