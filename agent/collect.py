@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 
 from swtel.agent.collectors.base import Collector, CollectorContext, Credential, DeviceStats
 from swtel.agent.credentials import Credentials
+from swtel.agent.jobs import jobs_for
 from swtel.agent.publisher import DevicePublish, Publisher
 from swtel.shared import wire
 from swtel.shared.errors import UserError
@@ -79,7 +80,15 @@ class Collection:
                 await publish.event("error", stats.last_error)
                 await asyncio.Event().wait()  # hold the lease quietly until released
             credential = await self._credential(device, publish, stats)
-            await collector(CollectorContext(device, token, publish, credential, stats))  # type: ignore[misc]
+            ctx = CollectorContext(device, token, publish, credential, stats)
+            # device work beside collection starts and stops with the slot (and so with the lease)
+            side = [asyncio.create_task(job(ctx), name=f"job-{device.name}") for job in jobs_for(device, self.settings)]
+            try:
+                await collector(ctx)  # type: ignore[misc]
+            finally:
+                for task in side:
+                    task.cancel()
+                await asyncio.gather(*side, return_exceptions=True)
         finally:
             if self.stats.get(device.name, (0, "", None))[2] is stats:
                 del self.stats[device.name]
