@@ -228,6 +228,8 @@ async def test_undefined_credential_and_missing_collector(agent: Agent) -> None:
         await eventually(lambda: _async(agent.stats("x").get("status") == "auth_failed"), timeout=5,
                          what="auth_failed for an undefined credential")
         assert "'nobody' is not defined" in agent.stats("x")["last_error"]
+        # the event travels through NATS to the recording subscription: wait for it, then check it is alone
+        await eventually(lambda: _async(bool(agent.kinds("x"))), timeout=5, what="the auth_failed event")
         assert agent.kinds("x") == ["auth_failed"]
         if collect.collector_for("ssh") is None:
             await eventually(lambda: _async(agent.stats("y").get("status") == "error"), timeout=5,
