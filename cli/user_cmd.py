@@ -92,6 +92,32 @@ def remove(ctx: typer.Context, name: str = typer.Argument(...), db: str | None =
     common.console.print(f"removed user {name}")
 
 
+@app.command("passwd")
+def passwd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="user name"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin (one line)"),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Set a user's password (prompted for twice, or read from stdin); their open sessions end."""
+    hashed = hash_password_sync(_read_password(password_stdin))
+    _with_db(ctx, db, lambda conn: store.change_password(conn, name, hashed))
+    common.console.print(f"password of {name} changed; their sessions were ended")
+
+
+@app.command("set-role")
+def set_role(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="user name"),
+    role: str = typer.Argument(..., help=f"one of {', '.join(ROLES)}"),
+    db: str | None = DB_OPTION,
+) -> None:
+    """Change a user's role (effective on their next request); the last admin cannot be demoted."""
+    check_role(role)
+    _with_db(ctx, db, lambda conn: store.set_role(conn, name, role))
+    common.console.print(f"{name} is now {role}")
+
+
 @app.command("token")
 def token(
     ctx: typer.Context,

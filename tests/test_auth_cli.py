@@ -114,3 +114,42 @@ async def test_concurrent_removals_never_leave_no_admin(database_url: str) -> No
         assert [u.role for u in await store.list_users(pool)] == ["admin"]
     finally:
         await pool.close()
+
+
+def test_passwd_ends_sessions_and_set_role_keeps_an_admin(
+        swtel: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.authapp import add_users
+
+    from swtel.hub.auth.passwords import _verify
+
+    async def db(work: Any) -> Any:  # the CLI runs its own event loop: each check gets a short one
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    async def open_session(conn: asyncpg.Connection) -> str:
+        vera = (await store.password_hash_of(conn, "vera"))[0]  # type: ignore[index]
+        return await store.create_session(conn, vera.id, 3600)
+
+    asyncio.run(add_users(database_url, {"ada": "admin", "vera": "viewer"}))
+    sid = asyncio.run(db(open_session))
+    assert asyncio.run(db(lambda c: store.session_user(c, sid))) is not None
+
+    _stdin(monkeypatch, "a-brand-new-secret\n")
+    r = swtel("user", "passwd", "vera", "--password-stdin", "--db", database_url)
+    assert r.code == 0 and "a-brand-new-secret" not in r.out + r.err
+    assert asyncio.run(db(lambda c: store.session_user(c, sid))) is None  # logged out everywhere
+    _, hashed = asyncio.run(db(lambda c: store.password_hash_of(c, "vera")))
+    assert _verify(hashed, "a-brand-new-secret")[0]
+
+    assert swtel("user", "set-role", "vera", "operator", "--db", database_url).code == 0
+    roles = {u["name"]: u["role"] for u in json.loads(swtel("user", "list", "--json", "--db", database_url).out)}
+    assert roles == {"ada": "admin", "vera": "operator"}
+    last = swtel("user", "set-role", "ada", "viewer", "--db", database_url)
+    assert last.code == 2 and "'ada' is the last admin" in last.err
+    assert swtel("user", "set-role", "vera", "root", "--db", database_url).code == 2
+    _stdin(monkeypatch, "another-secret-1\n")
+    nobody = swtel("user", "passwd", "nobody", "--password-stdin", "--db", database_url)
+    assert nobody.code == 2 and "user 'nobody' does not exist" in nobody.err

@@ -93,6 +93,30 @@ class LastAdmin(AlreadyExists):
     """Removing this user would leave nobody able to manage users (HTTP 409)."""
 
 
+async def change_password(db: Db, name: str, password_hash: str) -> None:
+    """A new password for a user; their open sessions end (API tokens stay: they are revoked one by one)."""
+    async with _transaction(db) as conn:
+        uid = await conn.fetchval("UPDATE auth_users SET password_hash = $2 WHERE name = $1 RETURNING id",
+                                  name, password_hash)
+        if uid is None:
+            raise NotFound(f"user {name!r} does not exist")
+        await conn.execute("DELETE FROM auth_sessions WHERE user_id = $1", uid)
+
+
+async def set_role(db: Db, name: str, role: str) -> None:
+    """Change a user's role, effective on their next request; the last admin cannot be demoted."""
+    check_role(role)
+    async with _transaction(db) as conn:
+        # admin rows locked in id order, as in remove_user, so two demotions cannot both pass the check
+        admins = await conn.fetch("SELECT id FROM auth_users WHERE role = 'admin' ORDER BY id FOR UPDATE")
+        row = await conn.fetchrow("SELECT id, role FROM auth_users WHERE name = $1 FOR UPDATE", name)
+        if row is None:
+            raise NotFound(f"user {name!r} does not exist")
+        if row["role"] == "admin" and role != "admin" and len(admins) <= 1:
+            raise LastAdmin(f"user {name!r} is the last admin; make another user admin first")
+        await conn.execute("UPDATE auth_users SET role = $2 WHERE id = $1", row["id"], role)
+
+
 @asynccontextmanager
 async def _transaction(db: Db) -> AsyncIterator[asyncpg.Connection]:
     if isinstance(db, asyncpg.Pool):
