@@ -88,7 +88,7 @@ class Agent:
         self.markers = False
         self._claim_from = 0.0  # monotonic; no claims before the first heartbeat period has passed
         self._incarnations: dict[str, str] = {}
-        self.counters = {"lost_races": 0, "claims": 0, "takeovers": 0, "releases": 0, "handovers": 0, "lost": 0, "fenced": 0,
+        self.counters = {"lost_races": 0, "tidied": 0, "claims": 0, "takeovers": 0, "releases": 0, "handovers": 0, "lost": 0, "fenced": 0,
                          "op_errors": 0}
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
@@ -416,7 +416,8 @@ class Agent:
                 self._all_dirty = False
                 self._dirty.clear()
                 names = set(self.view.devices) | set(self.slots.active) | set(self._claim_after)
-                names.update(n for n, e in self.view.leases.items() if e.lease and e.lease.agent == self.id)
+                names.update(n for n, e in self.view.leases.items()
+                             if e.lease and (e.lease.agent == self.id or n not in self.view.devices))
             else:
                 names, self._dirty = self._dirty, set()
             now = time.monotonic()
@@ -523,14 +524,17 @@ class Agent:
                 self._slot_rev[name] = dev[1]
                 self._spawn(name, self.slots.restart(dev[0]))
             return None
+        holder_live = lease is not None and (h := live.get(lease.agent)) is not None and h.incarnation == lease.incarnation
         if dev is None:
             self._claim_after.pop(name, None)
+            if lease is not None and not holder_live and self._first_among_live(name):
+                # removed while its holder was dead: nobody would ever delete the claim; one agent tidies it
+                assert entry is not None
+                self._spawn(name, self._tidy_removed(name, entry))
             return None
-        if lease is not None:
-            holder = live.get(lease.agent)
-            if holder is not None and holder.incarnation == lease.incarnation:
-                self._claim_after.pop(name, None)
-                return None
+        if holder_live:
+            self._claim_after.pop(name, None)
+            return None
         if target is None:
             return None
         if len(self.slots) + len(self._busy) >= self.settings.agent_capacity:
@@ -625,6 +629,18 @@ class Agent:
             return
         self._start_slot(dev[0], rev, dev[1])
         await self._publish_event(name, "lease_acquired", f"token={rev} claimed")
+
+    def _first_among_live(self, name: str) -> bool:
+        order = rendezvous.rank(name, self._plan_agents)
+        return bool(order) and order[0] == self.id
+
+    async def _tidy_removed(self, name: str, entry: LeaseEntry) -> None:
+        """Compare-and-delete the claim of a removed device whose holder is gone (a no-op if it moved)."""
+        assert self.claims is not None and entry.lease is not None
+        if await self._confirm_gone(entry.lease.agent, entry.lease.incarnation) and \
+                await self.claims.release(name, entry.revision):
+            self.counters["tidied"] += 1
+            log.info("deleted the claim of removed device %s (holder %s gone)", name, entry.lease.agent)
 
     def _start_slot(self, device: wire.Device, token: int, dev_rev: int) -> None:
         self._slot_rev[device.name] = dev_rev

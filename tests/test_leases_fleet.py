@@ -112,3 +112,23 @@ async def test_joining_agent_takes_about_one_nth_and_nothing_else_moves(fleet: F
     assert moved == {d for d, a in want.items() if a == "a4"}  # every move went to the new agent
     assert len(moved) <= 1.25 * N / 4, len(moved)
     fleet.assert_no_overlap()
+
+
+@pytest.mark.asyncio
+async def test_a_device_removed_while_its_holder_is_dead_loses_its_claim(fleet: Fleet) -> None:
+    devices = await fleet.add_devices(40)
+    for a in ("a1", "a2"):
+        fleet.start(a)
+    await fleet.converge(fleet.expected(devices, ["a1", "a2"]), timeout=20, what="cold start")
+    held_by_a2 = sorted(d for d, a in (await leases_by_device(fleet)).items() if a == "a2")
+    fleet.agents["a2"].kill()
+    gone = held_by_a2[0]
+    assert (await swtel_cli(fleet.url, "device", "remove", gone)).code == 0
+    rest = [d for d in devices if d != gone]
+    await fleet.converge(fleet.expected(rest, ["a1"]), timeout=10, what="failover without the removed device")
+
+    async def claim_deleted() -> bool:
+        return gone not in await leases_by_device(fleet)
+
+    await eventually(claim_deleted, timeout=5, what=f"the stale claim of removed device {gone} to be deleted")
+    fleet.assert_no_overlap()
