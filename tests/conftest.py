@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -22,6 +23,18 @@ def nats_server() -> Iterator[NatsServer]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest_asyncio.fixture
+async def fleet(nats_server: NatsServer) -> AsyncIterator[Any]:
+    """Agent processes on one nats-server with the buckets made (tests/support/agents.py ``Fleet``)."""
+    from support.agents import Fleet
+
+    f = await Fleet(nats_server).open()
+    try:
+        yield f
+    finally:
+        await f.close()
 
 
 @pytest.fixture

@@ -8,20 +8,10 @@ import json
 
 import msgspec
 import pytest
-import pytest_asyncio
 
 from support.agents import FAST_ENV, Fleet
 from support.natsserver import NatsServer
 from support.waits import eventually
-
-
-@pytest_asyncio.fixture
-async def fleet(nats_server: NatsServer):
-    f = await Fleet(nats_server).open()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 def fast_settings(url: str, agent_id: str):

@@ -8,23 +8,12 @@ import os
 import random
 
 import pytest
-import pytest_asyncio
 
 from support.agents import Fleet
-from support.natsserver import NatsServer
 
 N = 120
 AGENTS = ["c1", "c2", "c3", "c4"]
 STEPS = 14
-
-
-@pytest_asyncio.fixture
-async def fleet(nats_server: NatsServer):
-    f = await Fleet(nats_server).open()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 @pytest.mark.slow

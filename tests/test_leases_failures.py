@@ -8,7 +8,6 @@ import re
 import time
 
 import pytest
-import pytest_asyncio
 
 from support.agents import FAST_ENV, FAST_TTL_S, Fleet, slot_intervals
 from support.natsserver import NatsServer
@@ -16,15 +15,6 @@ from support.tcpproxy import TcpProxy
 from support.waits import eventually
 
 N = 150
-
-
-@pytest_asyncio.fixture
-async def fleet(nats_server: NatsServer):
-    f = await Fleet(nats_server).open()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 @pytest.mark.asyncio

@@ -11,22 +11,11 @@ import time
 from collections import Counter
 
 import pytest
-import pytest_asyncio
 
 from support.agents import FAST_TTL_S, Fleet, swtel_cli
-from support.natsserver import NatsServer
 from support.waits import eventually
 
 N = 240
-
-
-@pytest_asyncio.fixture
-async def fleet(nats_server: NatsServer):
-    f = await Fleet(nats_server).open()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 async def leases_by_device(fleet: Fleet) -> dict[str, str]:

@@ -6,21 +6,10 @@ import json
 from collections import Counter
 
 import pytest
-import pytest_asyncio
 
 from support.agents import Fleet, swtel_cli
-from support.natsserver import NatsServer
 
 N = 120
-
-
-@pytest_asyncio.fixture
-async def fleet(nats_server: NatsServer):
-    f = await Fleet(nats_server).open()
-    try:
-        yield f
-    finally:
-        await f.close()
 
 
 @pytest.mark.asyncio
