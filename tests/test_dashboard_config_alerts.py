@@ -10,6 +10,7 @@ import time
 import asyncpg
 import nats
 import pytest
+import pytest_asyncio
 from support.alertdb import alert_pool
 from support.telemetry import hub_settings, migrate
 from support.waits import eventually
@@ -39,20 +40,23 @@ async def sign_in(p: object, url: str, hash_: str) -> None:
     await p.goto(url + "/" + hash_)  # type: ignore[attr-defined]
 
 
-async def add_operator(database_url: str) -> None:
+@pytest_asyncio.fixture
+async def operator_db(database_url: str) -> str:
+    """A migrated database with the operator ``op``, who may acknowledge alerts."""
+    await migrate(database_url)
     conn = await asyncpg.connect(database_url)
     try:
         await store.add_user(conn, "op", "operator", hash_password_sync(PASSWORD))
     finally:
         await conn.close()
+    return database_url
 
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
-async def test_config_page_shows_versions_text_and_diff(bootstrapped: str, database_url: str,
+async def test_config_page_shows_versions_text_and_diff(bootstrapped: str, operator_db: str,
                                                          page: object) -> None:  # noqa: F811
-    await migrate(database_url)
-    await add_operator(database_url)
+    database_url = operator_db
     nc = await nats.connect(bootstrapped)
     js = nc.jetstream()
     texts = ["hostname leaf-01\n!\ninterface Ethernet1\n   no shutdown\n!\n",
@@ -110,10 +114,9 @@ async def test_config_page_shows_versions_text_and_diff(bootstrapped: str, datab
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
-async def test_alerts_page_lists_a_firing_alert_and_acknowledges_it(bootstrapped: str, database_url: str,
+async def test_alerts_page_lists_a_firing_alert_and_acknowledges_it(bootstrapped: str, operator_db: str,
                                                                      page: object) -> None:  # noqa: F811
-    await migrate(database_url)
-    await add_operator(database_url)
+    database_url = operator_db
     p = page
     async with alert_pool(database_url) as pool:
         async with pool.acquire() as conn:
