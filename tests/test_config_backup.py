@@ -193,6 +193,8 @@ async def test_end_to_end_versions_diff_api_and_cli(bootstrapped: str, database_
             assert res.code == 0 and res.out == d["diff"]
             res = await asyncio.to_thread(swtel, "config", "show", sim.name, "--version", "1", env=env)
             assert res.code == 0 and res.out == first
+            res = await asyncio.to_thread(swtel, "config", "show", sim.name, "--version", "-2", env=env)
+            assert res.code == 0 and res.out == first  # counted back from the latest
             res = await asyncio.to_thread(swtel, "config", "show", sim.name, env=env)
             assert "uplink to spine-1" in res.out
     finally:
@@ -228,3 +230,47 @@ def test_cli_errors_are_one_line(swtel, database_url: str) -> None:
     assert res.code == 2 and "cannot connect to PostgreSQL" in res.err and len(res.err.strip().splitlines()) == 1
     res = swtel("config", "diff", "sw1", "1", "1", env=env)
     assert res.code == 0 and res.out == ""
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_a_real_agent_backs_up_the_devices_it_holds(bootstrapped: str, database_url: str) -> None:
+    """``swtel agent run`` (a process) claims an SSH and a NETCONF device and backs both up through the
+    hub; an edit on the SSH device becomes version 2."""
+    from support.agents import AgentProc
+    from swtel.shared.inventory import Inventory, make_device
+
+    await migrate(database_url)
+    app = create_app(hub_settings(bootstrapped, database_url), auth=False)
+    ssh_sim, nc_sim = SimDevice("sw-ssh", platform="nxos", interfaces=2), SimDevice("sw-nc", interfaces=2)
+    ssh_servers = await serve_ssh([ssh_sim], "127.0.0.1", [0])
+    nc_servers = await serve_netconf([nc_sim], "127.0.0.1", [0])
+    agent = AgentProc("agent-b", bootstrapped, collect=True, env={
+        "SWTEL_CRED_SIM_USERNAME": "admin", "SWTEL_CRED_SIM_PASSWORD": "admin", "SWTEL_SSH_HOST_KEY_POLICY": "off",
+        "SWTEL_CONFIG_BACKUP_FIRST_S": "0", "SWTEL_CONFIG_BACKUP_INTERVAL_S": "0.5"})
+    nc = await nats.connect(bootstrapped)
+    try:
+        inv = await Inventory.open(nc.jetstream())
+        await inv.add(make_device("sw-ssh", "127.0.0.1", "ssh", port=ssh_servers.ports[0], platform="nxos",
+                                  credential="sim", interval="5s"))
+        await inv.add(make_device("sw-nc", "127.0.0.1", "netconf", port=nc_servers.ports[0], credential="sim",
+                                  interval="5s"))
+        agent.start()
+        async with AsyncTestClient(app) as client:
+            async def versions(name: str, n: int) -> list[dict] | None:
+                r = await client.get(f"/api/devices/{name}/configs")
+                return r.json() if r.status_code == 200 and len(r.json()) >= n else None
+
+            for name in ("sw-ssh", "sw-nc"):
+                (v,) = await eventually(lambda: versions(name, 1), timeout=30, what=f"a backup of {name}")
+                assert v["agent"] == "agent-b" and v["format"] == ("text" if name == "sw-ssh" else "xml")
+            ssh_sim.config_text += "ntp server 192.0.2.1\n"
+            got = await eventually(lambda: versions("sw-ssh", 2), timeout=30, what="the edited config stored")
+            assert len(got) == 2
+            d = (await client.get("/api/devices/sw-ssh/config-diff")).json()
+            assert d["diff"].splitlines()[-1] == "+ntp server 192.0.2.1"
+    finally:
+        agent.terminate()
+        await nc.close()
+        await ssh_servers.close()
+        await nc_servers.close()
