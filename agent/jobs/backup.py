@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import xml.etree.ElementTree as ET
 from functools import partial
 
@@ -73,7 +74,9 @@ FETCH = {"ssh": fetch_ssh, "netconf": fetch_netconf}
 async def run(ctx: CollectorContext, *, opts: SshOptions, first_s: float, interval_s: float) -> None:
     """Back the device up until cancelled; never raises because of the device."""
     fetch = FETCH[ctx.device.protocol]
-    await asyncio.sleep(first_s)
+    # spread the fetches: an agent that claims thousands of devices at once must not log into all of them
+    # in the same second, neither after the claim nor an interval later
+    await asyncio.sleep(first_s * random.uniform(1, 2))
     failures = 0
     while True:
         try:
@@ -90,7 +93,7 @@ async def run(ctx: CollectorContext, *, opts: SshOptions, first_s: float, interv
         failures = 0
         if not await ctx.publish.config(fmt, text):
             log.warning("%s: config backup could not be published; next try in %.0f s", ctx.device.name, interval_s)
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(interval_s * random.uniform(0.9, 1.1))
 
 
 def jobs_for(device: wire.Device, settings: Settings) -> list[Job]:
