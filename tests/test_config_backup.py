@@ -12,7 +12,7 @@ import nats
 import pytest
 from litestar.testing import AsyncTestClient
 from support.recorder import Recorder, device
-from support.telemetry import db, hub_settings, migrate
+from support.telemetry import hub_settings, migrate
 from support.waits import eventually
 from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
@@ -262,7 +262,7 @@ async def test_a_real_agent_backs_up_the_devices_it_holds(bootstrapped: str, dat
                 return r.json() if r.status_code == 200 and len(r.json()) >= n else None
 
             for name in ("sw-ssh", "sw-nc"):
-                (v,) = await eventually(lambda: versions(name, 1), timeout=30, what=f"a backup of {name}")
+                (v,) = await eventually(lambda name=name: versions(name, 1), timeout=30, what=f"a backup of {name}")
                 assert v["agent"] == "agent-b" and v["format"] == ("text" if name == "sw-ssh" else "xml")
             ssh_sim.config_text += "ntp server 192.0.2.1\n"
             got = await eventually(lambda: versions("sw-ssh", 2), timeout=30, what="the edited config stored")

@@ -12,7 +12,7 @@ import nats
 import pytest
 import pytest_asyncio
 from support.alertdb import alert_pool
-from support.telemetry import hub_settings, migrate
+from support.telemetry import migrate
 from support.waits import eventually
 from swtel.hub.alerts import db as alert_db
 from swtel.hub.alerts.engine import Engine
