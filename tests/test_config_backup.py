@@ -274,3 +274,31 @@ async def test_a_real_agent_backs_up_the_devices_it_holds(bootstrapped: str, dat
         await nc.close()
         await ssh_servers.close()
         await nc_servers.close()
+
+
+def test_sim_config_edits_reach_every_face() -> None:
+    sim = SimDevice("s", platform="eos", interfaces=2)
+    sim.set_description("Ethernet2", "first")
+    sim.set_description("Ethernet2", "second")  # replaces, never stacks
+    assert "interface Ethernet2\n   description second\n   no shutdown\n" in sim.config_text
+    assert sim.config_text.count("description") == 1
+    assert sim.interface_config() == {"Ethernet1": ("", True), "Ethernet2": ("second", True)}
+    with pytest.raises(KeyError):
+        sim.set_description("Ethernet9", "x")
+
+
+@pytest.mark.asyncio
+async def test_sim_runner_changes_configs_when_asked(swtel) -> None:
+    from swtel.agent.sim.runner import SimRunner, SimSpec
+
+    runner = SimRunner(SimSpec(devices=2, protocol="ssh", interfaces=1, base_port=0, config_change_s=0.1))
+    before = [d.config_text for d in runner.devices]
+    await runner.start()
+    try:
+        await eventually(when(lambda: all("changed by the simulator" in d.config_text for d in runner.devices)),
+                         timeout=5, what="both configs edited")
+        assert [d.config_text for d in runner.devices] != before
+    finally:
+        await runner.close()
+    res = await asyncio.to_thread(swtel, "sim", "run", "--config-change-every", "soon")
+    assert res.code == 2 and "--config-change-every 'soon' is not a duration" in res.err

@@ -151,6 +151,20 @@ class SimDevice:
                     out[current] = (desc, line.strip() == "no shutdown")
         return out
 
+    def set_description(self, ifname: str, text: str) -> None:
+        """Edit the running config: the description of one interface (a config change for backup tests)."""
+        lines = self.config_text.splitlines()
+        try:
+            at = lines.index(f"interface {ifname}") + 1
+        except ValueError:
+            raise KeyError(f"no interface {ifname} in the running config") from None
+        end = at
+        while end < len(lines) and lines[end][:1].isspace():
+            end += 1
+        block = [ln for ln in lines[at:end] if ln.split()[:1] != ["description"]]
+        lines[at:end] = [f"   description {text}", *block]
+        self.config_text = "\n".join(lines) + "\n"
+
     def default_config(self) -> str:
         lines = [f"hostname {self.name}", "!"]
         for ifname in self.ifnames:
