@@ -12,7 +12,7 @@ import nats
 import pytest
 from litestar.testing import AsyncTestClient
 from support.recorder import Recorder, device
-from support.telemetry import hub_settings, migrate
+from support.telemetry import db, hub_settings, migrate
 from support.waits import eventually
 from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
@@ -302,3 +302,28 @@ async def test_sim_runner_changes_configs_when_asked(swtel) -> None:
         await runner.close()
     res = await asyncio.to_thread(swtel, "sim", "run", "--config-change-every", "soon")
     assert res.code == 2 and "--config-change-every 'soon' is not a duration" in res.err
+
+
+@pytest.mark.asyncio
+async def test_config_text_needs_the_operator_role_versions_do_not(bootstrapped: str, database_url: str) -> None:
+    from support.telemetry import api_token
+
+    await migrate(database_url)
+    viewer = await api_token(database_url, "viewer", "ann")
+    operator = await api_token(database_url, "operator", "bob")
+    async with db(database_url) as conn:
+        for i, text in enumerate(["snmp-server community s3cret ro\n", "snmp-server community n3w ro\n"]):
+            await conn.execute("INSERT INTO config_backups (time, device, agent, token, format, content, sha256) "
+                               "VALUES (now() + $1 * interval '1 second', 'sw1', 'a', 1, 'text', $2, $3)",
+                               i, text, str(i))
+    app = create_app(hub_settings(bootstrapped, database_url))
+    async with AsyncTestClient(app) as client:
+        r = await client.get("/api/devices/sw1/configs", headers=viewer)
+        assert r.status_code == 200 and [v["version"] for v in r.json()] == [1, 2]
+        assert "s3cret" not in r.text
+        for url in ("/api/devices/sw1/configs/1", "/api/devices/sw1/config-diff"):
+            r = await client.get(url, headers=viewer)
+            assert r.status_code == 403 and "operator" in r.json()["detail"]
+            r = await client.get(url, headers=operator)
+            assert r.status_code == 200 and "s3cret" in r.text
+        assert (await client.get("/api/devices/sw1/configs")).status_code == 401
