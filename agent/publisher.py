@@ -72,7 +72,7 @@ class Publisher:
                         log.debug("publish %s failed (%s); retrying", msg_id, type(e).__name__)
                         await asyncio.sleep(0.1 * 2**attempt)
             self.stats.dropped += 1
-            log.warning("dropped telemetry batch %s after %d attempts", msg_id, self.attempts)
+            log.warning("dropped message %s after %d attempts", msg_id, self.attempts)
             return False
 
     async def publish_event(self, device: str, kind: str, detail: str) -> None:
@@ -111,3 +111,13 @@ class DevicePublish:
 
     async def event(self, kind: str, detail: str = "") -> None:
         await self.publisher.publish_event(self.device, kind, detail)
+
+    async def config(self, format: str, text: str) -> bool:
+        """A running-config backup, through JetStream (stream SWTEL_EVENTS) so no hub outage loses it; the
+        hub stores it only when it differs from the device's latest. False if it could not be published."""
+        ts = time.time_ns()
+        p = self.publisher
+        payload = wire.encode(wire.ConfigBackup(device=self.device, agent=p.agent_id, token=self.token, ts=ts,
+                                                format=format, text=text))
+        return await p.publish_batch(naming.config_subject(self.device), payload,
+                                     f"{self.device}:{self.token}:config:{ts}")

@@ -14,6 +14,7 @@ from . import (
     agent_cmd,
     alert_cmd,
     assign_cmd,
+    config_cmd,
     db_cmd,
     demo_cmd,
     device_cmd,
@@ -41,6 +42,7 @@ app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(hub_cmd.app, name="hub")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(alert_cmd.app, name="alert")
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(user_cmd.app, name="user")
 app.add_typer(assign_cmd.app, name="assign")
 app.command("demo")(demo_cmd.demo)

@@ -81,6 +81,7 @@ def run(
     fault: list[str] = typer.Option([], "--fault", help=FAULT_HELP),
     faulty: int | None = typer.Option(None, "--faulty", min=0, help="only the last N devices get the faults (default: all)"),
     tls_dir: Path | None = typer.Option(None, "--tls-dir", help="serve gNMI over TLS; CA and certificates are written here"),
+    config_change: str | None = typer.Option(None, "--config-change-every", help="edit every switch's running config this often (10m), to see config backups change"),
 ) -> None:
     """Serve simulated switches on 127.0.0.1 until Ctrl-C (SIGINT) or SIGTERM."""
     if platform not in PLATFORMS:
@@ -96,7 +97,7 @@ def run(
         tls = TlsFiles(material.server_cert, material.server_key)
     spec = SimSpec(devices=devices, protocol=protocol, interfaces=interfaces, base_port=base_port, platform=platform,
                    prefix=prefix, username=username, password=password, faults=parse_faults(fault),
-                   faulty=faulty, tls=tls)
+                   faulty=faulty, tls=tls, config_change_s=parse_duration(config_change, "--config-change-every") if config_change else None)
     runner = SimRunner(spec)
     s = common.settings(ctx) if reg else None
 

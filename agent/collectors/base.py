@@ -30,6 +30,8 @@ class Publish(Protocol):
 
     async def event(self, kind: str, detail: str = "") -> None: ...
 
+    async def config(self, format: str, text: str) -> bool: ...  # a config backup (jobs/backup.py)
+
 
 @dataclass
 class Credential:

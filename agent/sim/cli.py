@@ -341,3 +341,5 @@ _COMMANDS = {
         "show running-config": _running_config,
     },
 }
+# SR Linux prints its configuration with `info` (from the top of the tree); its show commands are the generic ones
+_COMMANDS["srl"] = {**_COMMANDS["generic"], "info": _running_config}

@@ -134,6 +134,37 @@ class SimDevice:
         return {"vendor": vendor, "model": model, "os_version": version, "serial": self.serial,
                 "hostname": self.name}
 
+    def interface_config(self) -> dict[str, tuple[str, bool]]:
+        """Each interface's (description, enabled) as the running config says: the NETCONF ``<get-config>``
+        answer is built from it, so a test that edits ``config_text`` changes every face's configuration."""
+        out = {name: ("", True) for name in self.ifnames}
+        current = None
+        for line in self.config_text.splitlines():
+            words = line.split(None, 1)
+            if not line[:1].isspace():
+                current = words[1].strip() if len(words) == 2 and words[0] == "interface" else None
+            elif current in out and words:
+                desc, enabled = out[current]
+                if words[0] == "description":
+                    out[current] = (words[1].strip() if len(words) == 2 else "", enabled)
+                elif line.strip() in ("shutdown", "no shutdown"):
+                    out[current] = (desc, line.strip() == "no shutdown")
+        return out
+
+    def set_description(self, ifname: str, text: str) -> None:
+        """Edit the running config: the description of one interface (a config change for backup tests)."""
+        lines = self.config_text.splitlines()
+        try:
+            at = lines.index(f"interface {ifname}") + 1
+        except ValueError:
+            raise KeyError(f"no interface {ifname} in the running config") from None
+        end = at
+        while end < len(lines) and lines[end][:1].isspace():
+            end += 1
+        block = [ln for ln in lines[at:end] if ln.split()[:1] != ["description"]]
+        lines[at:end] = [f"   description {text}", *block]
+        self.config_text = "\n".join(lines) + "\n"
+
     def default_config(self) -> str:
         lines = [f"hostname {self.name}", "!"]
         for ifname in self.ifnames:

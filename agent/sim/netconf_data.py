@@ -48,13 +48,18 @@ def ietf_interfaces(dev: SimDevice, config_only: bool = False) -> ET.Element:
     root = ET.Element(f"{{{NS_IETF_IF}}}interfaces")
     q = f"{{{NS_IETF_IF}}}"
     now = time.monotonic()
+    configured = dev.interface_config() if config_only else {}
     for i, name in enumerate(dev.ifnames):
         itf = _sub(root, q + "interface")
         _sub(itf, q + "name", name)
         _sub(itf, q + "type", "ianaift:ethernetCsmacd").set("xmlns:ianaift", NS_IANA_IFT)
-        _sub(itf, q + "enabled", "true")
-        if config_only:
+        if config_only:  # configuration from the device's running config (descriptions, shutdown)
+            desc, enabled = configured.get(name, ("", True))
+            if desc:
+                _sub(itf, q + "description", desc)
+            _sub(itf, q + "enabled", "true" if enabled else "false")
             continue
+        _sub(itf, q + "enabled", "true")
         _sub(itf, q + "admin-status", "up")
         _sub(itf, q + "oper-status", dev.oper_status(i, now).lower())
         _sub(itf, q + "speed", 10_000_000_000)

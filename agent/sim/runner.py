@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,7 @@ class SimSpec:
     faults: Faults = field(default_factory=Faults)
     faulty: int | None = None  # the last N devices get the faults; None: all of them
     tls: Any = None  # gnmi_target.TlsFiles for gNMI over TLS
+    config_change_s: float | None = None  # edit every device's running config this often (config backup demos)
 
     def check(self) -> None:
         if self.devices < 1:
@@ -112,6 +114,7 @@ class SimRunner:
         self.ports: dict[str, int] = {}  # device name → port
         self.protocols: dict[str, str] = {}
         self._fleets: list[Any] = []
+        self._changer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         ensure_fd_limit(3 * len(self.devices) + 256)  # listener + a client connection or two per device
@@ -139,8 +142,22 @@ class SimRunner:
         except BaseException:
             await self.close()
             raise
+        if self.spec.config_change_s:
+            self._changer = asyncio.create_task(self._change_configs(self.spec.config_change_s))
+
+    async def _change_configs(self, every_s: float) -> None:
+        """A config change on every device now and then: the first interface's description names the time."""
+        while True:
+            await asyncio.sleep(every_s)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+            for d in self.devices:
+                d.set_description(d.ifnames[0], f"changed by the simulator at {stamp} UTC")
 
     async def close(self) -> None:
+        if self._changer is not None:
+            self._changer.cancel()
+            await asyncio.gather(self._changer, return_exceptions=True)
+            self._changer = None
         fleets, self._fleets = self._fleets, []
         for fleet in fleets:
             with contextlib.suppress(Exception):

@@ -5,8 +5,14 @@ import { toLogin } from "./live.js";
 async function getJSON(url) {
   const r = await fetch(url, { headers: { accept: "application/json" } });
   if (r.status === 401) toLogin();  // session expired: sign in again, then come back
-  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  if (!r.ok) throw new Error(await failure(r, url));
   return r.json();
+}
+
+// The API's one-line error (`detail`) when it gave one.
+async function failure(r, url) {
+  try { const body = await r.json(); if (body && body.detail) return body.detail; } catch { /* not JSON */ }
+  return `${url}: HTTP ${r.status}`;
 }
 
 export const device = (name) => getJSON(`/api/devices/${encodeURIComponent(name)}`);
@@ -34,4 +40,36 @@ export function toPoints(body) {
     if (v !== null && v !== undefined && Number.isFinite(+v)) out.push([t, +v]);
   }
   return out.sort((a, b) => a[0] - b[0]);
+}
+
+// Config backups (hub/api/configs.py).
+export const configVersions = (name) => getJSON(`/api/devices/${encodeURIComponent(name)}/configs`);
+export const configVersion = (name, n) => getJSON(`/api/devices/${encodeURIComponent(name)}/configs/${n}`);
+export const configDiff = (name, a, b) =>
+  getJSON(`/api/devices/${encodeURIComponent(name)}/config-diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+
+// Alerts (hub/alerts/routes.py).
+export const alerts = (all = false) => getJSON(`/api/alerts${all ? "?all=true" : ""}`);
+export const alertHistory = (alertId = null) =>
+  getJSON(`/api/alerts/history${alertId === null ? "" : `?alert_id=${encodeURIComponent(alertId)}`}`);
+
+// Writes go with the session cookie, so they carry the CSRF token (double submit: the `csrftoken` cookie's
+// value in X-CSRFToken, docs/AUTH.md); GET /api/csrf returns it and sets the cookie.
+async function send(method, url, body) {
+  const { csrf_token: token, header = "X-CSRFToken" } = await getJSON("/api/csrf");
+  const r = await fetch(url, { method, headers: { "content-type": "application/json", accept: "application/json",
+    [header]: token }, body: JSON.stringify(body ?? {}) });
+  if (r.status === 401) toLogin();
+  if (!r.ok) throw new Error(await failure(r, url));
+  return r.status === 204 ? null : r.json();
+}
+
+let me = null;  // who is signed in: acknowledgements are recorded under this name
+export async function whoami() {
+  if (me === null) me = await getJSON("/api/me").catch(() => ({ name: "dashboard" }));
+  return me;
+}
+
+export async function ackAlert(id) {
+  return send("POST", `/api/alerts/${encodeURIComponent(id)}/ack`, { by: (await whoami()).name });
 }

@@ -1,12 +1,14 @@
-// Hash router: #/fleet, #/device/NAME, #/agents, #/events. Each page gets its own live connection.
+// Hash router: #/fleet, #/device/NAME, #/config/NAME, #/agents, #/events, #/alerts. Each page gets its own live connection.
 
 import { Live } from "./live.js";
 import * as fleet from "./pages/fleet.js";
 import * as device from "./pages/device.js";
 import * as agents from "./pages/agents.js";
 import * as events from "./pages/events.js";
+import * as config from "./pages/config.js";
+import * as alerts from "./pages/alerts.js";
 
-const pages = { fleet, device, agents, events };
+const pages = { fleet, device, agents, events, config, alerts };
 let current = null;
 
 function route() {

@@ -18,12 +18,17 @@ class Recorder:
     def __init__(self) -> None:
         self.batches: list[tuple[str, list[wire.Sample]]] = []
         self.events: list[tuple[str, str]] = []
+        self.configs: list[tuple[str, str]] = []  # (format, text)
 
     async def batch(self, subscription: str, samples: list[wire.Sample]) -> None:
         self.batches.append((subscription, samples))
 
     async def event(self, kind: str, detail: str = "") -> None:
         self.events.append((kind, detail))
+
+    async def config(self, format: str, text: str) -> bool:
+        self.configs.append((format, text))
+        return True
 
     def kinds(self) -> list[str]:
         return [k for k, _ in self.events]

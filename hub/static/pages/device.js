@@ -10,7 +10,7 @@ const RANGES = { "5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440 };
 
 export function mount(root, live, [name]) {
   root.innerHTML = `
-    <h1><a href="#/fleet">Fleet</a> / ${esc(name)}</h1>
+    <h1><a href="#/fleet">Fleet</a> / ${esc(name)} <a class="sub" href="#/config/${encodeURIComponent(name)}">config backups</a></h1>
     <div class="muted" id="info">…</div>
     <div class="grid" style="margin-top:12px">
       <div class="card"><div class="label">CPU</div><div class="value" id="cpu">–</div><div class="bar"><span id="cpubar" style="width:0"></span></div></div>
