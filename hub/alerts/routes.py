@@ -1,7 +1,8 @@
 """HTTP handlers for alerts, for the hub to mount: ``app = Litestar(route_handlers=[..., *alert_routes(pool)])``.
 
-Auth guards are added at integration (viewers read; operators acknowledge and change rules). Until then
-``POST /api/alerts/{id}/ack`` takes who acknowledges from the body; the hub should pass the logged-in user.
+The hub's auth middleware guards them (viewers read; operators acknowledge). ``POST /api/alerts/{id}/ack``
+records the signed-in user (session or API token); only an app without authentication (tests of these
+routes alone) takes ``by`` from the body.
 User mistakes map to 4xx with the one-line message as ``detail``.
 """
 
@@ -11,11 +12,12 @@ from collections.abc import Callable
 
 import asyncpg
 import msgspec
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from swtel.hub.auth.middleware import principal_of
 from swtel.shared.errors import InvalidInput, NotFound
 
 from . import db
@@ -49,8 +51,9 @@ def alert_routes(pool: asyncpg.Pool | Callable[[], asyncpg.Pool]) -> list[HTTPRo
             return await db.history(conn, alert_id=alert_id, limit=min(max(limit, 1), 10_000))
 
     @post("/api/alerts/{alert_id:int}/ack", status_code=200)
-    async def ack(alert_id: FromPath[int], data: JSONBody[AckRequest | None] = None) -> AckResponse:
-        by = (data or AckRequest()).by
+    async def ack(request: Request, alert_id: FromPath[int], data: JSONBody[AckRequest | None] = None) -> AckResponse:
+        who = principal_of(request)
+        by = who.name if who is not None else (data or AckRequest()).by  # never trust a name the caller sends
         async with get_pool().acquire() as conn:
             try:
                 await db.acknowledge(conn, alert_id, by)
