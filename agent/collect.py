@@ -18,7 +18,7 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from swtel.agent.collectors.base import Collector, CollectorContext, Credential, DeviceStats
+from swtel.agent.collectors.base import Collector, CollectorContext, Credential, DeviceStats, attempt_failed
 from swtel.agent.credentials import Credentials
 from swtel.agent.jobs import jobs_for
 from swtel.agent.publisher import DevicePublish, Publisher
@@ -68,7 +68,7 @@ class Collection:
         self.stats: dict[str, tuple[int, str, DeviceStats]] = {}  # device → (token, protocol, stats)
 
     async def slot(self, device: wire.Device, token: int) -> None:
-        stats = DeviceStats()
+        stats = DeviceStats(down_after=self.settings.device_down_after)
         self.stats[device.name] = (token, device.protocol, stats)
         publish = self.publisher.bind(device.name, token)
         try:
@@ -100,7 +100,7 @@ class Collection:
             try:
                 return self.credentials.resolve(device.credential)
             except UserError as e:  # not defined, unreadable, malformed: the message names no secret
-                stats.failed("auth_failed", str(e))
+                await attempt_failed(CollectorContext(device, 0, publish, None, stats), "auth_failed", str(e))
                 if not announced:
                     log.warning("%s: %s", device.name, e)
                     await publish.event("auth_failed", str(e))

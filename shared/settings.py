@@ -92,6 +92,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ssh_known_hosts: Annotated[str | None, D(description="known_hosts file for SSH/NETCONF (default ~/.ssh/known_hosts)")] = None
     ssh_timeout_s: Annotated[float, D(gt=0, description="SSH/NETCONF connect, login and per-command/RPC timeout")] = 10.0
     ssh_keepalive_s: Annotated[float, D(ge=0, description="SSH keepalive interval (0 = off); 3 missed replies drop the session")] = 15.0
+    # --- discovery and device status ---
+    discovery_interval_s: Annotated[float, D(gt=0, description="discovery (facts, capabilities, interfaces) runs when a device is claimed, then this often")] = 21600.0
+    device_down_after: Annotated[int, D(ge=1, description="consecutive failed attempts before a device is reported down (device_down event)")] = 3
     # --- hub authentication ---
     hub_session_ttl_s: Annotated[float, D(gt=0, description="a hub login session lasts this long")] = 43200.0
     hub_secure_cookies: Annotated[

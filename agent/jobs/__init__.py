@@ -18,7 +18,7 @@ from swtel.shared.settings import Settings
 
 Job = Callable[[CollectorContext], Awaitable[None]]
 
-JOB_MODULES: tuple[str, ...] = ()  # e.g. "swtel.agent.jobs.discovery"
+JOB_MODULES: tuple[str, ...] = ("swtel.agent.jobs.discovery",)
 
 
 def jobs_for(device: wire.Device, settings: Settings) -> list[Job]:
