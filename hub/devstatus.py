@@ -84,9 +84,8 @@ async def down_devices(pool: asyncpg.Pool) -> set[str]:
         return {r["device"] for r in await conn.fetch("SELECT device FROM device_status WHERE down")}
 
 
-async def device_status(pool: asyncpg.Pool, device: str) -> dict[str, Any] | None:
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT down, since, agent, detail FROM device_status WHERE device = $1", device)
+async def device_status(conn: asyncpg.Connection, device: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT down, since, agent, detail FROM device_status WHERE device = $1", device)
     if row is None:
         return None
     return {"down": row["down"], "since": row["since"].isoformat(), "agent": row["agent"], "detail": row["detail"]}

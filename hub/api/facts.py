@@ -18,8 +18,9 @@ async def device_facts(hub: HubDep, name: FromPath[str]) -> dict[str, Any]:
     pool = hub.require_storage().pool
     async with pool.acquire() as conn:
         facts = await devstatus.get_facts(conn, name)
+        status = await devstatus.device_status(conn, name)
     if facts is None:
         raise NotFoundException(detail=f"no facts for device {name!r} yet: discovery runs when an agent "
                                        f"claims it, then every discovery_interval_s")
-    facts["status"] = await devstatus.device_status(pool, name)
+    facts["status"] = status
     return facts
