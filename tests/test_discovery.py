@@ -209,3 +209,75 @@ async def _down(database_url: str, want: bool) -> bool:
         return ("flaky" in await devstatus.down_devices(pool)) == want
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("platform", ["eos", "nxos", "junos", "iosxr", "generic"])
+def test_show_version_parsers_read_the_simulated_platforms(platform: str) -> None:
+    from swtel.agent.collectors import parsers
+    from swtel.agent.sim import cli
+
+    sim = SimDevice(f"r-{platform}", platform, 2)
+    mod = parsers.platform(platform)
+    got = mod.facts({cmd: cli.run(sim, cmd) for cmd in mod.FACTS_COMMANDS})
+    want_model = sim.facts["model"].upper() if platform == "junos" else sim.facts["model"]
+    assert (got["vendor"], got["model"], got["os_version"], got["hostname"]) == (
+        sim.facts["vendor"], want_model, sim.facts["os_version"], sim.name)
+    if platform != "junos":  # Junos prints its serial in `show chassis hardware`, not asked for
+        assert got["serial"] == sim.serial
+        assert abs(got["uptime_s"] - sim.uptime_s()) <= 60  # IOS-XR prints minutes
+
+
+@pytest.mark.asyncio
+async def test_discovery_of_an_unreachable_device_retries_and_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.recorder import Recorder, device
+
+    from swtel.agent.collectors import gnmi
+    from swtel.agent.collectors.base import CollectorContext, Credential
+    from swtel.agent.collectors.sshconn import SshOptions
+    from swtel.agent.jobs import discovery
+    from swtel.agent.sim.model import Faults
+
+    monkeypatch.setattr(discovery, "RETRY_BASE_S", 0.05)
+    monkeypatch.setattr(gnmi, "RPC_TIMEOUT_S", 1.0)
+    sim = SimDevice("locked", "eos", 2, faults=Faults(wrong_password=True))
+    async with gnmi_fleet(sim) as fleet:
+        rec = Recorder()
+        ctx = CollectorContext(device("locked", fleet.ports[0], "gnmi", "eos"), 3, rec, Credential("admin", "admin"))
+        task = asyncio.create_task(discovery.run(ctx, interval_s=3600, opts=SshOptions(host_key_policy="off")))
+        try:
+            with pytest.raises(gnmi.SessionError, match="login refused"):
+                await discovery.discover(ctx, SshOptions())
+            await asyncio.sleep(0.5)  # a few refused attempts: the job keeps going, publishes nothing
+            assert not task.done() and rec.facts_seen == [] and rec.events == []
+            assert ctx.stats.errors == 0  # discovery never counts as a collection attempt
+            sim.faults.wrong_password = False
+            await eventually(lambda: _now(rec.facts_seen), timeout=10, what="facts once the login works")
+            assert rec.facts_seen[0].serial == sim.serial and not task.done()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_status_rows_follow_event_time_not_arrival_order(database_url: str) -> None:
+    await migrate(database_url)
+    conn = await asyncpg.connect(database_url)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        ev = lambda kind, s: wire.Event("sw", "a1", kind, s * 1_000_000_000)  # noqa: E731
+        assert await devstatus.record(conn, [], [ev("device_down", 100)]) == 1
+        assert await devstatus.down_devices(pool) == {"sw"}
+        await devstatus.record(conn, [], [ev("device_down", 100)])  # redelivered: same state
+        await devstatus.record(conn, [], [ev("session_up", 50)])  # older than the down: ignored
+        assert await devstatus.down_devices(pool) == {"sw"}
+        await devstatus.record(conn, [], [ev("device_up", 200), ev("device_down", 150)])  # late down, one batch
+        assert await devstatus.down_devices(pool) == set()
+        assert await devstatus.record(conn, [], [ev("session_up", 300)]) == 0  # no row per session when up
+        facts = wire.DeviceFacts("sw", "a1", 5, 1_000, "ssh", vendor="new")
+        await devstatus.record(conn, [facts], [])
+        await devstatus.record(conn, [wire.DeviceFacts("sw", "a1", 4, 500, "ssh", vendor="old")], [])  # older
+        got = await devstatus.get_facts(conn, "sw")
+        assert got is not None and got["vendor"] == "new" and got["token"] == 5
+    finally:
+        await pool.close()
+        await conn.close()

@@ -190,10 +190,16 @@ def _gnmi_values(samples: list[wire.Sample]) -> dict[str, Any]:
         elif names[:3] == ["components", "component", "state"] and len(names) == 4:
             comp = dict(elems[1][1]).get("name", "")
             components.setdefault(comp, {})[leaf] = s.value
-    chassis = sorted((c for c in components.items() if c[1].get("serial-no")),
-                     key=lambda c: ("chassis" not in (c[0] + str(c[1].get("type", ""))).lower(), c[0]))
-    if chassis:
-        state = chassis[0][1]
+    return _chassis(components, out)
+
+
+def _chassis(components: dict[str, dict[str, Any]], out: dict[str, Any]) -> dict[str, Any]:
+    """Add maker, part number and serial from openconfig-platform component states (name → leaf → value):
+    the component with a serial number, preferring one called or typed chassis. Same for gNMI and NETCONF."""
+    found = sorted((c for c in components.items() if c[1].get("serial-no")),
+                   key=lambda c: ("chassis" not in (c[0] + str(c[1].get("type", ""))).lower(), c[0]))
+    if found:
+        state = found[0][1]
         out.update(vendor=str(state.get("mfg-name", "")), model=str(state.get("part-no", "")),
                    serial=str(state.get("serial-no", "")))
         if not out.get("os_version") and state.get("software-version"):
@@ -281,18 +287,11 @@ def _oc_values(data: Any) -> dict[str, Any]:
         boot = (state.findtext(_q(NS_OC_SYS, "boot-time")) or "").strip()
         if boot.isdigit():
             out["uptime_s"] = max(0, (time.time_ns() - int(boot)) // 1_000_000_000)
-    comps = []
-    for comp in data.iterfind(_q(NS_OC_PLAT, "components", "component")):
-        name = (comp.findtext(_q(NS_OC_PLAT, "name")) or "").strip()
-        st = {e.tag.rpartition("}")[2]: (e.text or "").strip() for e in comp.findall(_q(NS_OC_PLAT, "state", "*"))}
-        if st.get("serial-no"):
-            comps.append((("chassis" not in (name + st.get("type", "")).lower()), name, st))
-    if comps:
-        st = sorted(comps, key=lambda c: (c[0], c[1]))[0][2]
-        out.update(vendor=st.get("mfg-name", ""), model=st.get("part-no", ""), serial=st.get("serial-no", ""))
-        if not out.get("os_version"):
-            out["os_version"] = st.get("software-version", "")
-    return out
+    components = {
+        (comp.findtext(_q(NS_OC_PLAT, "name")) or "").strip():
+            {e.tag.rpartition("}")[2]: (e.text or "").strip() for e in comp.findall(_q(NS_OC_PLAT, "state", "*"))}
+        for comp in data.iterfind(_q(NS_OC_PLAT, "components", "component"))}
+    return _chassis(components, out)
 
 
 def _ietf_values(data: Any) -> dict[str, Any]:
