@@ -50,7 +50,7 @@ export function mount(root, live, [name]) {
     root.querySelector("#facts").innerHTML = `<b>${esc(f.vendor || "?")} ${esc(f.model || "")}</b>`
       + ` · OS ${esc(f.os_version || "?")} · serial ${esc(f.serial || "?")} · host ${esc(f.hostname || "?")}${up}`
       + `${caps} · ${(f.interfaces || []).length} interfaces · ${(f.models || []).length} models`
-      + ` · discovered ${esc(f.discovered_at)} by ${esc(f.agent)}${down}`
+      + ` · discovered ${esc(new Date(f.discovered_at).toLocaleString())} by ${esc(f.agent)}${down}`
       + ((f.errors || []).length ? ` · <span class="error">${esc(f.errors.join("; "))}</span>` : "");
   }).catch(() => { root.querySelector("#facts").textContent = "not discovered yet"; });
   api.series(name).then((s) => { seriesIds = s; loadHistory(); }).catch(() => { seriesIds = []; });
