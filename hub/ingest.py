@@ -306,6 +306,7 @@ class Ingest:
             keep.append(m)
         if not keep:
             return
+
         async def write() -> int:
             n = await self.storage.write_events(events, configs)
             return n + await self._device_state(facts, events)
