@@ -18,10 +18,10 @@ from typing import Any
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from swtel.agent.collectors.base import Collector, CollectorContext, Credential, DeviceStats
+from swtel.agent.collectors.base import Collector, CollectorContext, Credential, DeviceStats, attempt_failed
 from swtel.agent.credentials import Credentials
 from swtel.agent.jobs import jobs_for
-from swtel.agent.publisher import DevicePublish, Publisher
+from swtel.agent.publisher import Publisher
 from swtel.shared import wire
 from swtel.shared.errors import UserError
 from swtel.shared.settings import Settings
@@ -68,7 +68,7 @@ class Collection:
         self.stats: dict[str, tuple[int, str, DeviceStats]] = {}  # device → (token, protocol, stats)
 
     async def slot(self, device: wire.Device, token: int) -> None:
-        stats = DeviceStats()
+        stats = DeviceStats(down_after=self.settings.device_down_after)
         self.stats[device.name] = (token, device.protocol, stats)
         publish = self.publisher.bind(device.name, token)
         try:
@@ -79,8 +79,8 @@ class Collection:
                 stats.failed("error", f"this agent has no {device.protocol} collector")
                 await publish.event("error", stats.last_error)
                 await asyncio.Event().wait()  # hold the lease quietly until released
-            credential = await self._credential(device, publish, stats)
-            ctx = CollectorContext(device, token, publish, credential, stats)
+            ctx = CollectorContext(device, token, publish, None, stats)
+            ctx.credential = await self._credential(ctx)
             # device work beside collection starts and stops with the slot (and so with the lease)
             side = [asyncio.create_task(job(ctx), name=f"job-{device.name}") for job in jobs_for(device, self.settings)]
             try:
@@ -93,17 +93,17 @@ class Collection:
             if self.stats.get(device.name, (0, "", None))[2] is stats:
                 del self.stats[device.name]
 
-    async def _credential(self, device: wire.Device, publish: DevicePublish, stats: DeviceStats) -> Credential | None:
+    async def _credential(self, ctx: CollectorContext) -> Credential | None:
         """Resolve the device's credential; while it cannot be, report it and try again now and then."""
         announced = False
         while True:
             try:
-                return self.credentials.resolve(device.credential)
+                return self.credentials.resolve(ctx.device.credential)
             except UserError as e:  # not defined, unreadable, malformed: the message names no secret
-                stats.failed("auth_failed", str(e))
+                await attempt_failed(ctx, "auth_failed", str(e))  # a failed attempt: counts toward down
                 if not announced:
-                    log.warning("%s: %s", device.name, e)
-                    await publish.event("auth_failed", str(e))
+                    log.warning("%s: %s", ctx.device.name, e)
+                    await ctx.publish.event("auth_failed", str(e))
                     announced = True
             await asyncio.sleep(CREDENTIAL_RETRY_S)
 

@@ -121,3 +121,11 @@ class DevicePublish:
                                                 format=format, text=text))
         return await p.publish_batch(naming.config_subject(self.device), payload,
                                      f"{self.device}:{self.token}:config:{ts}")
+
+    async def facts(self, facts: wire.DeviceFacts) -> bool:
+        """Discovery results, through JetStream (kept in SWTEL_EVENTS); the message id makes a re-send
+        after a lost ack land once. False when it could not be published (the job retries later)."""
+        facts.agent, facts.token = self.publisher.agent_id, self.token
+        payload = wire.encode(facts)
+        msg_id = f"{naming.msg_id(self.device, self.token, 0)}:facts:{facts.ts}"
+        return await self.publisher.publish_batch(naming.event_subject(self.device, "facts"), payload, msg_id)

@@ -90,8 +90,11 @@ def show(
         return device_view(dev, *(leases.get(dev.name) or (None, None)))
 
     row = common.run(go())
+    facts, note = common.run(_facts(s.database_url, name))
     if json_out:
-        common.print_json(row)
+        common.print_json({**row, "facts": facts})
+        if note:
+            common.err_console.print(f"[dim]{note}[/dim]")
         return
     for key, value in row.items():
         if key == "subscriptions":
@@ -100,6 +103,57 @@ def show(
                                      f"{sub.get('interval_s', 10)}s {' '.join(sub['paths'])}")
         else:
             common.console.print(f"{key:12} {value if value not in (None, {}) else '-'}")
+    if note:
+        common.console.print(f"[dim]{note}[/dim]")
+        return
+    assert facts is not None
+    for key in ("vendor", "model", "os_version", "serial", "hostname", "uptime_s", "gnmi_version"):
+        if facts.get(key) not in (None, ""):
+            common.console.print(f"{key:12} {facts[key]}")
+    if facts.get("encodings"):
+        common.console.print(f"{'encodings':12} {', '.join(facts['encodings'])}")
+    common.console.print(f"{'models':12} {len(facts.get('models', []))}")
+    itfs = facts.get("interfaces", [])
+    common.console.print(f"{'interfaces':12} {len(itfs)}: " + ", ".join(
+        f"{i['name']} {i.get('oper_status', '') or '?'}" for i in itfs[:8]) + (" …" if len(itfs) > 8 else ""))
+    common.console.print(f"{'discovered':12} {facts['discovered_at']} by {facts['agent']}")
+    status = facts.get("status")
+    if status:
+        common.console.print(f"{'down':12} {'yes since ' + status['since'] if status['down'] else 'no'}")
+    for err in facts.get("errors", []):
+        common.console.print(f"{'discovery':12} [yellow]{err}[/yellow]")
+
+
+DB_TIMEOUT_S = 2.0
+
+
+async def _facts(dsn: str, name: str) -> tuple[dict[str, Any] | None, str]:
+    """(facts, note): the device's discovered facts from the hub's database; a short note instead when the
+    database cannot be reached or has none, so `device show` never fails for it."""
+    import asyncio
+
+    import asyncpg
+
+    from swtel.hub import devstatus
+    from swtel.hub.storage.connect import redact_dsn
+
+    try:
+        async with asyncio.timeout(DB_TIMEOUT_S * 2):
+            conn = await asyncpg.connect(dsn, timeout=DB_TIMEOUT_S)
+            try:
+                facts = await devstatus.get_facts(conn, name)
+                if facts is not None:
+                    facts["status"] = await devstatus.device_status(conn, name)
+            finally:
+                await conn.close()
+    except asyncpg.UndefinedTableError:
+        return None, "facts: the database has no device_facts table yet (run `swtel db migrate`)"
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return None, f"facts: database at {redact_dsn(dsn)} not reachable ({reason})"
+    if facts is None:
+        return None, "facts: not discovered yet"
+    return facts, ""
 
 
 @app.command("remove")

@@ -27,6 +27,7 @@ from nats.js import api
 from swtel.shared import naming, wire
 from swtel.shared.settings import Settings
 
+from . import devstatus
 from .metrics import HubMetrics
 from .storage import Item, Storage
 
@@ -263,6 +264,13 @@ class Ingest:
             self.db_ok = self.metrics.db_up = True
             return res
 
+    async def _device_state(self, facts: list[wire.DeviceFacts], events: list[wire.Event]) -> int:
+        """Discovery facts and down/up transitions (hub/devstatus.py); idempotent, so retried with the rest."""
+        if not facts and not any(e.kind in devstatus.WATCHED for e in events):
+            return 0
+        async with self.storage.pool.acquire() as conn, conn.transaction():
+            return await devstatus.record(conn, facts, events)
+
     async def _settle(self, coro) -> None:  # type: ignore[no-untyped-def]
         """Ack/nak/term/progress are fire-and-forget publishes; a lost one only means a redelivery,
         which the exactly-once marks absorb."""
@@ -276,6 +284,7 @@ class Ingest:
     async def _handle_events(self, msgs: Sequence[Msg]) -> None:
         events: list[wire.Event] = []
         configs: list[wire.ConfigBackup] = []
+        facts: list[wire.DeviceFacts] = []
         keep: list[Msg] = []
         for m in msgs:
             try:
@@ -288,6 +297,8 @@ class Ingest:
                 events.append(e)
             elif isinstance(e, wire.ConfigBackup) and e.v <= wire.CONFIG_VERSION:
                 configs.append(e)
+            elif isinstance(e, wire.DeviceFacts) and e.v <= wire.FACTS_VERSION:
+                facts.append(e)
             else:
                 self._bad(m, "unknown_kind", f"a {type(e).__name__} v{e.v} on an event subject")
                 await self._settle(m.term())
@@ -295,7 +306,12 @@ class Ingest:
             keep.append(m)
         if not keep:
             return
-        stored = await self._write(keep, lambda: self.storage.write_events(events, configs))
+
+        async def write() -> int:
+            n = await self.storage.write_events(events, configs)
+            return n + await self._device_state(facts, events)
+
+        stored = await self._write(keep, write)
         if stored is None:
             return
         self.metrics.events += stored

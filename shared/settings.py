@@ -95,6 +95,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # --- config backup (agent job, docs/CONFIG-BACKUP.md) ---
     config_backup_interval_s: Annotated[float, D(ge=0, description="running configuration of SSH/NETCONF devices fetched this often (0 = off)")] = 3600.0
     config_backup_first_s: Annotated[float, D(ge=0, description="first config backup this long after the device is claimed")] = 10.0
+    # --- discovery and device status ---
+    discovery_interval_s: Annotated[float, D(gt=0, description="discovery (facts, capabilities, interfaces) runs when a device is claimed, then this often")] = 21600.0
+    device_down_after: Annotated[int, D(ge=1, description="consecutive failed attempts before a device is reported down (device_down event)")] = 3
     # --- hub authentication ---
     hub_session_ttl_s: Annotated[float, D(gt=0, description="a hub login session lasts this long")] = 43200.0
     hub_secure_cookies: Annotated[

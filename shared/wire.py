@@ -27,6 +27,7 @@ Value = bool | int | float | str | None
 TELEMETRY_VERSION = 1
 EVENT_VERSION = 1
 CONFIG_VERSION = 1
+FACTS_VERSION = 1
 KV_VERSION = 1
 
 
@@ -107,7 +108,8 @@ class TelemetryBatch(msgspec.Struct, tag="telemetry", omit_defaults=True):
 
 
 EventKind = Literal[
-    "session_up", "session_down", "auth_failed", "timeout", "error", "lease_acquired", "lease_released"
+    "session_up", "session_down", "auth_failed", "timeout", "error", "lease_acquired", "lease_released",
+    "device_down", "device_up",  # hysteresis: down after N consecutive failed attempts, up at the next success
 ]
 
 
@@ -134,7 +136,41 @@ class ConfigBackup(msgspec.Struct, tag="config", omit_defaults=True):
     v: int = CONFIG_VERSION
 
 
-Message = TelemetryBatch | Event | ConfigBackup
+class InterfaceFact(msgspec.Struct, omit_defaults=True):
+    """One interface found by discovery; fields the device did not answer cheaply stay empty."""
+
+    name: str
+    description: str = ""
+    speed_bps: int = 0
+    oper_status: str = ""
+
+
+class DeviceFacts(msgspec.Struct, tag="facts", omit_defaults=True):
+    """What discovery learnt about a device, on ``swtel.event.<device>.facts`` (JetStream, SWTEL_EVENTS).
+
+    Empty strings, ``None`` and empty lists mean "not learnt" (the protocol does not tell it, or the query
+    failed: ``errors`` says which)."""
+
+    device: str
+    agent: str
+    token: int
+    ts: int
+    protocol: str
+    vendor: str = ""
+    model: str = ""
+    os_version: str = ""
+    serial: str = ""
+    hostname: str = ""
+    uptime_s: int | None = None
+    gnmi_version: str = ""
+    encodings: list[str] = []
+    models: list[str] = []  # gNMI supported models (name@version) or NETCONF capabilities
+    interfaces: list[InterfaceFact] = []
+    errors: list[str] = []
+    v: int = FACTS_VERSION
+
+
+Message = TelemetryBatch | Event | ConfigBackup | DeviceFacts
 
 # Built once and reused (msgspec's own advice): decoders are typed, so a malformed message raises
 # msgspec.DecodeError / ValidationError, which every subscriber counts and drops per message.

@@ -81,6 +81,10 @@ async def test_real_agents_fail_over_and_the_agents_page_shows_it(bootstrapped: 
             await p.click('button[type="submit"]')  # type: ignore[attr-defined]
             await p.locator(".count", has_text="collecting").filter(has_text="6").wait_for(timeout=60_000)  # type: ignore[attr-defined]
             await shot(p, "e2e-fleet")
+            # discovery ran on the claiming agent: the device page shows its facts from the database
+            await p.goto(url + f"/#/device/{NAMES[0]}")  # type: ignore[attr-defined]
+            await p.locator("#facts", has_text=sims[0].serial).filter(has_text="SIM-48").wait_for(timeout=30_000)  # type: ignore[attr-defined]
+            await shot(p, "e2e-device-facts")
 
             leases = {lease.device: lease.agent for lease, _ in await inv.lease_list()}
             victim = next(a for a in agents if a.agent_id in leases.values())

@@ -41,7 +41,7 @@ class Agent:
             if isinstance(m, wire.TelemetryBatch):
                 self.batches.append(m)
                 self.subjects.append(msg.subject)
-            else:
+            elif isinstance(m, wire.Event):  # discovery's DeviceFacts are tested in test_discovery.py
                 self.events.append(m)
 
         await self.nc.subscribe("swtel.>", cb=on_msg)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from swtel.hub.live.cache import LiveCache
-from swtel.hub.live.fleet import AUTH_FAILED, COLLECTING, UNASSIGNED, UNREACHABLE, WAITING, FleetState
+from swtel.hub.live.fleet import AUTH_FAILED, COLLECTING, DOWN, UNASSIGNED, UNREACHABLE, WAITING, FleetState
 from swtel.shared import naming, wire
 
 OCT = "/interfaces/interface[name=Ethernet1]/state/counters/in-octets"
@@ -89,7 +89,17 @@ def test_status_follows_leases_presence_events_and_staleness() -> None:
     cache.handle("x", batch(2, [(OCT, 2, 2 * S)]))
     clock.t += 0.1
     cache.handle("x", wire.encode(wire.Event("sw1", "agent-a", "auth_failed", 3 * S)))
-    assert fleet.status("sw1", clock.t) == AUTH_FAILED
+    assert fleet.status("sw1", clock.t) == COLLECTING  # one failed attempt: hysteresis, no flip
+    cache.handle("x", wire.encode(wire.Event("sw1", "agent-a", "device_down", 3 * S + 1)))
+    assert fleet.status("sw1", clock.t) == AUTH_FAILED  # down, and the failure that caused it is named
+    cache.handle("x", wire.encode(wire.Event("sw1", "agent-a", "device_up", 3 * S + 2)))
+    assert fleet.status("sw1", clock.t) == COLLECTING
+    cache.handle("x", wire.encode(wire.Event("sw1", "agent-a", "timeout", 3 * S + 3)))
+    cache.handle("x", wire.encode(wire.Event("sw1", "agent-a", "device_down", 3 * S + 4)))
+    assert fleet.status("sw1", clock.t) == DOWN and fleet.row("sw1", clock.t)["event"] == "timeout"
+    cache.handle("x", wire.encode(wire.Event("sw1", "agent-b", "session_up", 3 * S + 5)))  # a new holder
+    assert fleet.status("sw1", clock.t) == COLLECTING
+    cache.handle("x", wire.encode(wire.Event("sw1", "agent-a", "device_down", 3 * S + 6)))
     assert fleet.row("sw1", clock.t)["agent"] == "agent-a"
     assert fleet.lease_map() == {"agent-a": ["sw1"]}
     assert fleet.agents_view(clock.t)[0]["devices"] == 1

@@ -127,7 +127,8 @@ async def test_get_without_filter_returns_every_model(sim: Listeners) -> None:
     async with conn:
         data = (await c.rpc("<get/>")).find("nc:data", N)
         assert {e.tag.split("}")[0][1:] for e in data} == {
-            IF, "http://openconfig.net/yang/interfaces", N["ocs"], N["ocp"]}
+            IF, "http://openconfig.net/yang/interfaces", N["ocs"], N["ocp"],
+            "urn:ietf:params:xml:ns:yang:ietf-system"}  # system-state (platform, clock) for discovery
         assert data.findtext("ocp:components/ocp:component/ocp:name", namespaces=N) == "TempSensor1"
 
 

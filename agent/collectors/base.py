@@ -32,6 +32,8 @@ class Publish(Protocol):
 
     async def config(self, format: str, text: str) -> bool: ...  # a config backup (jobs/backup.py)
 
+    async def facts(self, facts: wire.DeviceFacts) -> bool: ...
+
 
 @dataclass
 class Credential:
@@ -43,9 +45,17 @@ class Credential:
     tls_key: str | None = None
 
 
+DOWN_AFTER = 3  # consecutive failed attempts before a device is reported down (setting device_down_after)
+
+
 @dataclass
 class DeviceStats:
-    """Per-device collection statistics, shown by ``swtel lease list --json`` / the agent status request."""
+    """Per-device collection statistics, shown by ``swtel lease list --json`` / the agent status request.
+
+    ``status`` is the outcome of the latest attempt. ``down`` has hysteresis, as Suzieq's device status:
+    it turns true only after ``down_after`` consecutive failed attempts (a connection, a login, a poll)
+    and false again at the next success, so one lost poll never flaps the dashboard. ``ok`` and
+    ``failed`` return the transition ("up" / "down") for the caller to publish, else ``None``."""
 
     status: str = "starting"  # starting, collecting, auth_failed, unreachable, timeout, error
     last_success_ns: int = 0
@@ -57,8 +67,14 @@ class DeviceStats:
     _window_samples: int = field(default=0, repr=False)
     samples_per_s: float = 0.0
     malformed: int = 0  # messages counted and dropped (undecodable values, unparsable paths)
+    consecutive_failures: int = 0
+    down: bool = False
+    down_after: int = DOWN_AFTER
 
-    def ok(self, samples: int) -> None:
+    def ok(self, samples: int) -> str | None:
+        self.consecutive_failures = 0
+        came_up = self.down
+        self.down = False
         self.status = "collecting"
         self.last_success_ns = time.time_ns()
         self.samples += samples
@@ -68,11 +84,17 @@ class DeviceStats:
         if now - self._window_start >= 10.0:
             self.samples_per_s = self._window_samples / (now - self._window_start)
             self._window_start, self._window_samples = now, 0
+        return "up" if came_up else None
 
-    def failed(self, status: str, error: str) -> None:
+    def failed(self, status: str, error: str) -> str | None:
         self.status = status
         self.last_error = error
         self.errors += 1
+        self.consecutive_failures += 1
+        if not self.down and self.consecutive_failures >= self.down_after:
+            self.down = True
+            return "down"
+        return None
 
 
 @dataclass
@@ -85,6 +107,19 @@ class CollectorContext:
 
 
 Collector = Callable[[CollectorContext], Awaitable[None]]
+
+
+async def attempt_ok(ctx: CollectorContext, samples: int) -> None:
+    """Count a successful attempt; announce ``device_up`` when it ends a down period."""
+    if ctx.stats.ok(samples) == "up":
+        await ctx.publish.event("device_up", "collecting again")
+
+
+async def attempt_failed(ctx: CollectorContext, status: str, error: str) -> None:
+    """Count a failed attempt; announce ``device_down`` when it is the N-th in a row."""
+    if ctx.stats.failed(status, error) == "down":
+        await ctx.publish.event("device_down", f"{ctx.stats.consecutive_failures} failed attempts in a row; "
+                                               f"last: {status}: {error}")
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:

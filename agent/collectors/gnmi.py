@@ -28,7 +28,7 @@ import grpc
 from gnmi_pb import gnmi_pb2, gnmi_pb2_grpc
 
 from swtel.agent.collectors import gnmi_paths
-from swtel.agent.collectors.base import CollectorContext, backoff
+from swtel.agent.collectors.base import CollectorContext, attempt_failed, attempt_ok, backoff
 from swtel.shared import wire
 
 log = logging.getLogger("swtel.agent.gnmi")
@@ -186,7 +186,7 @@ class Batcher:
                 for i in range(0, len(buf), MAX_BATCH):
                     chunk = buf[i : i + MAX_BATCH]
                     await self.ctx.publish.batch(self.subscription, chunk)
-                    self.ctx.stats.ok(len(chunk))
+                    await attempt_ok(self.ctx, len(chunk))
                     if task.cancelling():  # a cancellation swallowed inside a library's wait_for
                         raise asyncio.CancelledError
         finally:
@@ -256,11 +256,37 @@ async def open_channel(ctx: CollectorContext) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(target, creds, options=options)
 
 
+def call_metadata(ctx: CollectorContext) -> tuple[tuple[str, str], ...]:
+    cred = ctx.credential
+    return (("username", cred.username), ("password", cred.password)) if cred else ()
+
+
+async def capabilities(stub: gnmi_pb2_grpc.gNMIStub, metadata: tuple[tuple[str, str], ...]) -> gnmi_pb2.CapabilityResponse:
+    """The Capabilities RPC, bounded; failures raise :class:`SessionError` (also used by discovery)."""
+    try:
+        caps = await stub.Capabilities(gnmi_pb2.CapabilityRequest(), metadata=metadata, timeout=RPC_TIMEOUT_S)
+    except grpc.aio.AioRpcError as e:
+        raise _classify(e, "Capabilities") from None
+    if caps is None:  # grpc.aio returns None for a response it cannot deserialize
+        raise SessionError("error", "error", "Capabilities: the device sent a malformed message")
+    return caps
+
+
+def choose_encoding(device: wire.Device, caps: gnmi_pb2.CapabilityResponse) -> int:
+    wanted = device.tags.get("gnmi-encoding", "").lower()
+    supported = set(caps.supported_encodings)
+    if wanted in _ENCODINGS:
+        return _ENCODINGS[wanted]
+    for enc in (gnmi_pb2.PROTO, gnmi_pb2.JSON_IETF, gnmi_pb2.JSON):
+        if enc in supported:
+            return enc
+    return gnmi_pb2.PROTO  # devices that list nothing usually mean PROTO
+
+
 class GnmiSession:
     def __init__(self, ctx: CollectorContext) -> None:
         self.ctx = ctx
-        cred = ctx.credential
-        self.metadata = (("username", cred.username), ("password", cred.password)) if cred else ()
+        self.metadata = call_metadata(ctx)
         self.delivered = False  # did this session publish anything (resets the backoff)
         self.detail = ""
 
@@ -268,14 +294,8 @@ class GnmiSession:
         channel = await open_channel(self.ctx)
         try:
             stub = gnmi_pb2_grpc.gNMIStub(channel)
-            try:
-                caps = await stub.Capabilities(gnmi_pb2.CapabilityRequest(), metadata=self.metadata,
-                                               timeout=RPC_TIMEOUT_S)
-            except grpc.aio.AioRpcError as e:
-                raise _classify(e, "Capabilities") from None
-            if caps is None:  # grpc.aio returns None for a response it cannot deserialize
-                raise SessionError("error", "error", "Capabilities: the device sent a malformed message")
-            encoding = self._encoding(caps)
+            caps = await capabilities(stub, self.metadata)
+            encoding = choose_encoding(self.ctx.device, caps)
             self.detail = f"gNMI {caps.gNMI_version or '?'}, {gnmi_pb2.Encoding.Name(encoding)}"
             await self.ctx.publish.event("session_up", self.detail)
             async with asyncio.TaskGroup() as tg:
@@ -287,16 +307,6 @@ class GnmiSession:
                 await asyncio.get_running_loop().create_future()
         finally:
             await channel.close(grace=None)
-
-    def _encoding(self, caps: gnmi_pb2.CapabilityResponse) -> int:
-        wanted = self.ctx.device.tags.get("gnmi-encoding", "").lower()
-        supported = set(caps.supported_encodings)
-        if wanted in _ENCODINGS:
-            return _ENCODINGS[wanted]
-        for enc in (gnmi_pb2.PROTO, gnmi_pb2.JSON_IETF, gnmi_pb2.JSON):
-            if enc in supported:
-                return enc
-        return gnmi_pb2.PROTO  # devices that list nothing usually mean PROTO
 
     def _request(self, sub: wire.Subscription, encoding: int, list_mode: int) -> gnmi_pb2.SubscribeRequest:
         interval_ns = int(sub.interval_s * 1e9)
@@ -450,7 +460,7 @@ def _first(group: BaseExceptionGroup) -> Exception:
 
 async def _failed(ctx: CollectorContext, session: GnmiSession, status: str, kind: str, message: str,
                   announced: str) -> None:
-    ctx.stats.failed(status, message)
+    await attempt_failed(ctx, status, message)
     repeated = not session.detail and kind == announced
     log.log(logging.DEBUG if repeated else logging.INFO, "%s: %s", ctx.device.name, message)
     if session.detail:  # the session was up: it is now down, whatever the reason

@@ -20,7 +20,7 @@ import asyncssh
 from swtel.shared import inventory, wire
 
 from . import paths
-from .base import CollectorContext, backoff
+from .base import CollectorContext, attempt_failed, attempt_ok, backoff
 
 log = logging.getLogger("swtel.agent.polling")
 
@@ -53,14 +53,14 @@ class Status:
         self.detail = detail
 
     async def ok(self, samples: int) -> None:
-        self.ctx.stats.ok(samples)
+        await attempt_ok(self.ctx, samples)
         self.reported = None
         if not self.announced:
             self.announced = True
             await self.ctx.publish.event("session_up", self.detail)
 
     async def fail(self, status: str, detail: str, session_lost: bool = True) -> None:
-        self.ctx.stats.failed(status, detail)
+        await attempt_failed(self.ctx, status, detail)
         if session_lost and self.announced:
             self.announced = False
             await self.ctx.publish.event("session_down", detail)

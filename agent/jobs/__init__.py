@@ -18,7 +18,7 @@ from swtel.shared.settings import Settings
 
 Job = Callable[[CollectorContext], Awaitable[None]]
 
-JOB_MODULES: tuple[str, ...] = ("swtel.agent.jobs.backup",)
+JOB_MODULES: tuple[str, ...] = ("swtel.agent.jobs.discovery", "swtel.agent.jobs.backup")
 
 
 def jobs_for(device: wire.Device, settings: Settings) -> list[Job]:

@@ -157,8 +157,10 @@ def nxos_show_environment_temperature(dev: SimDevice) -> str:
 
 
 def nxos_show_version(dev: SimDevice) -> str:
+    up = dev.uptime_s()
     return _json({"chassis_id": f"Nexus9000 {dev.facts['model']} chassis", "nxos_ver_str": dev.facts["os_version"],
-                  "host_name": dev.name, "proc_board_id": dev.serial, "kern_uptm_secs": dev.uptime_s() % 60})
+                  "host_name": dev.name, "proc_board_id": dev.serial, "kern_uptm_days": up // 86400,
+                  "kern_uptm_hrs": up // 3600 % 24, "kern_uptm_mins": up // 60 % 60, "kern_uptm_secs": up % 60})
 
 
 # ---- Juniper Junos (text) -----------------------------------------------------------------------------
@@ -301,7 +303,21 @@ def generic_show_system_resources(dev: SimDevice) -> str:
 
 def generic_show_version(dev: SimDevice) -> str:
     f = dev.facts
-    return f"{f['vendor']} {f['model']} version {f['os_version']} serial {f['serial']}\n"
+    return (f"{f['vendor']} {f['model']} version {f['os_version']} serial {f['serial']}\n"
+            f"hostname: {dev.name}\nuptime: {dev.uptime_s()} seconds\n")
+
+
+def eos_show_hostname(dev: SimDevice) -> str:
+    return _json({"hostname": dev.name, "fqdn": dev.name})
+
+
+def iosxr_show_version(dev: SimDevice) -> str:
+    up = dev.uptime_s()
+    return (f"Cisco IOS XR Software, Version {dev.facts['os_version']}\n"
+            "Copyright (c) 2013-2023 by Cisco Systems, Inc.\n\n"
+            f"{dev.name} uptime is {up // 86400} days, {up // 3600 % 24} hours, {up // 60 % 60} minutes\n"
+            f"cisco {dev.facts['model']} () processor with 32G bytes of memory.\n"
+            f"Processor board ID {dev.serial}\n")
 
 
 _COMMANDS = {
@@ -310,6 +326,7 @@ _COMMANDS = {
         "show interfaces counters | json": eos_show_interfaces_counters,
         "show interfaces status | json": eos_show_interfaces_status,
         "show version | json": eos_show_version,
+        "show hostname | json": eos_show_hostname,
         "show processes top once | json": eos_show_processes_top,
         "show system environment temperature | json": eos_show_temperature,
         "show running-config": _running_config,
@@ -332,6 +349,7 @@ _COMMANDS = {
         "show processes cpu": iosxr_show_processes_cpu,
         "show memory summary": iosxr_show_memory_summary,
         "show environment temperature": iosxr_show_environment_temperature,
+        "show version": iosxr_show_version,
         "show running-config": _running_config,
     },
     "generic": {

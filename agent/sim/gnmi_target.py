@@ -101,7 +101,8 @@ class GnmiTarget:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"encoding {encoding} is not supported")
         notifs = []
         for path in request.path or [gnmi_pb2.Path()]:
-            leaves = self._leaves(request.prefix, path)
+            want = gnmi_paths.elems_of(request.prefix) + gnmi_paths.elems_of(path)
+            leaves = tree.match(self.leaves + tree.FACT_LEAVES, want)
             if not leaves:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no data at {gnmi_paths.path_string((), path)}")
             notifs.append(self._notification(leaves, encoding))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import struct
+import time
 from dataclasses import dataclass
 
 from gnmi_pb import gnmi_pb2
@@ -89,6 +90,17 @@ def leaves_for(platform: str, interfaces: int) -> tuple[Leaf, ...]:
     return tuple(out)
 
 
+FACT_LEAVES: tuple[Leaf, ...] = tuple(
+    Leaf(e, kind, counter=fact, path_bytes=_path_bytes(e)) for e, kind, fact in (
+        ((("system", ()), ("state", ()), ("software-version", ())), "fact", "os_version"),
+        ((("system", ()), ("state", ()), ("boot-time", ())), "boot-time", ""),
+        ((("components", ()), ("component", (("name", "Chassis"),)), ("state", ()), ("mfg-name", ())), "fact", "vendor"),
+        ((("components", ()), ("component", (("name", "Chassis"),)), ("state", ()), ("part-no", ())), "fact", "model"),
+        ((("components", ()), ("component", (("name", "Chassis"),)), ("state", ()), ("serial-no", ())), "fact", "serial"),
+    ))
+"""Inventory leaves (what discovery reads): answered by Get only, so subscriptions stream what they did."""
+
+
 def _elem_matches(want: tuple[str, tuple[tuple[str, str], ...]], have: tuple[str, tuple[tuple[str, str], ...]]) -> bool:
     name, keys = want
     if name != "*" and name != have[0]:
@@ -128,6 +140,10 @@ class Reader:
             return d.memory(now)[1]
         if kind == "temp":
             return d.temperature(now)
+        if kind == "fact":
+            return d.facts[leaf.counter]
+        if kind == "boot-time":  # ns since the epoch, as openconfig-system has it
+            return time.time_ns() - d.uptime_s() * 1_000_000_000
         return d.name
 
 

@@ -90,7 +90,10 @@ def oc_interfaces(dev: SimDevice) -> ET.Element:
 def oc_system(dev: SimDevice) -> ET.Element:
     q = f"{{{NS_OC_SYS}}}"
     root = ET.Element(q + "system")
-    _sub(_sub(root, q + "state"), q + "hostname", dev.name)
+    state = _sub(root, q + "state")
+    _sub(state, q + "hostname", dev.name)
+    _sub(state, q + "software-version", dev.facts["os_version"])
+    _sub(state, q + "boot-time", time.time_ns() - dev.uptime_s() * 1_000_000_000)
     cpu = _sub(_sub(root, q + "cpus"), q + "cpu")
     _sub(cpu, q + "index", "ALL")
     cpu_state = _sub(cpu, q + "state")
@@ -112,6 +115,29 @@ def oc_components(dev: SimDevice) -> ET.Element:
     state = _sub(comp, q + "state")
     _sub(state, q + "name", name)
     _sub(_sub(state, q + "temperature"), q + "instant", dev.temperature())
+    chassis = _sub(root, q + "component")  # what discovery reads: maker, part number, serial
+    _sub(chassis, q + "name", "Chassis")
+    cstate = _sub(chassis, q + "state")
+    _sub(cstate, q + "name", "Chassis")
+    _sub(cstate, q + "type", "CHASSIS")
+    _sub(cstate, q + "mfg-name", dev.facts["vendor"])
+    _sub(cstate, q + "part-no", dev.facts["model"])
+    _sub(cstate, q + "serial-no", dev.serial)
+    return root
+
+
+def ietf_system_state(dev: SimDevice) -> ET.Element:
+    """RFC 7317 system-state: platform (OS name, release, machine) and boot time."""
+    q = f"{{{NS_IETF_SYS}}}"
+    root = ET.Element(q + "system-state")
+    platform = _sub(root, q + "platform")
+    _sub(platform, q + "os-name", f"{dev.facts['vendor']} {dev.platform.upper()}")
+    _sub(platform, q + "os-release", dev.facts["os_version"])
+    _sub(platform, q + "os-version", dev.facts["os_version"])
+    _sub(platform, q + "machine", dev.facts["model"])
+    clock = _sub(root, q + "clock")
+    _sub(clock, q + "current-datetime", _iso(time.time()))
+    _sub(clock, q + "boot-datetime", _iso(time.time() - dev.uptime_s()))
     return root
 
 
@@ -129,6 +155,7 @@ def operational(models: tuple[str, ...]) -> dict[str, Builder]:
     out: dict[str, Builder] = {}
     if "ietf" in models:
         out[f"{{{NS_IETF_IF}}}interfaces"] = ietf_interfaces
+        out[f"{{{NS_IETF_SYS}}}system-state"] = ietf_system_state
     if "openconfig" in models:
         out[f"{{{NS_OC_IF}}}interfaces"] = oc_interfaces
         out[f"{{{NS_OC_SYS}}}system"] = oc_system

@@ -96,7 +96,7 @@ class DeviceLive:
     """What the live view knows of one device from its telemetry and events."""
 
     __slots__ = ("name", "series", "agent", "token", "last_mono", "last_ms", "samples", "event", "event_ms",
-                 "event_mono", "sps", "_window")
+                 "event_mono", "sps", "_window", "down")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -110,6 +110,7 @@ class DeviceLive:
         self.event_ms = 0
         self.event_mono = 0.0
         self.sps = 0.0  # samples per second over the recent window
+        self.down = False  # the agent said device_down (after N failed attempts), not yet device_up/session_up
         self._window: deque[tuple[float, int]] = deque()
 
     def roll(self, now: float, window_s: float) -> None:
@@ -203,7 +204,12 @@ class LiveCache:
 
     def apply_event(self, ev: wire.Event) -> None:
         d = self.device(ev.device)
-        if ev.kind not in ("lease_acquired", "lease_released"):  # lease moves say nothing about the session
+        if ev.kind == "device_down":
+            d.down = True
+        elif ev.kind in ("device_up", "session_up"):  # a new holder starts its count afresh: its session_up is up
+            d.down = False
+        if ev.kind not in ("lease_acquired", "lease_released", "device_down", "device_up"):
+            # lease moves say nothing about the session; down/up keep the failure that caused them readable
             d.event, d.event_ms, d.event_mono = ev.kind, ev.ts // 1_000_000, self.clock()
         view = {"device": ev.device, "agent": ev.agent, "kind": ev.kind, "ts_ms": ev.ts // 1_000_000,
                 "detail": ev.detail}

@@ -23,11 +23,9 @@ from .cache import LiveCache
 log = logging.getLogger("swtel.hub.live")
 
 # Status of a device, in the words the fleet page uses.
-COLLECTING, AUTH_FAILED, UNREACHABLE, UNASSIGNED, WAITING = (
-    "collecting", "auth failed", "unreachable", "unassigned", "waiting")
-STATUSES = (COLLECTING, AUTH_FAILED, UNREACHABLE, UNASSIGNED, WAITING)
-FAILURE_EVENTS = {"auth_failed": AUTH_FAILED, "timeout": UNREACHABLE, "session_down": UNREACHABLE,
-                  "error": UNREACHABLE}
+COLLECTING, AUTH_FAILED, UNREACHABLE, UNASSIGNED, WAITING, DOWN = (
+    "collecting", "auth failed", "unreachable", "unassigned", "waiting", "down")
+STATUSES = (COLLECTING, AUTH_FAILED, UNREACHABLE, UNASSIGNED, WAITING, DOWN)
 STALE_INTERVALS = 3  # no telemetry for this many collection intervals: unreachable
 
 
@@ -119,8 +117,10 @@ class FleetState:
         live = self.cache.devices.get(name)
         if live is None:
             return WAITING
-        if live.event_mono > live.last_mono and live.event in FAILURE_EVENTS:
-            return FAILURE_EVENTS[live.event]
+        # Hysteresis (docs/DISCOVERY.md): one failed attempt changes nothing here; the agent says
+        # device_down after N in a row. A refused login is the likeliest cause worth naming.
+        if live.down:
+            return AUTH_FAILED if live.event == "auth_failed" else DOWN
         if live.last_mono == 0:
             return WAITING
         if now - live.last_mono > STALE_INTERVALS * self.interval(name):

@@ -16,6 +16,7 @@ async function failure(r, url) {
 }
 
 export const device = (name) => getJSON(`/api/devices/${encodeURIComponent(name)}`);
+export const facts = (name) => getJSON(`/api/devices/${encodeURIComponent(name)}/facts`);
 export const series = (name) => getJSON(`/api/series?device=${encodeURIComponent(name)}`);
 
 // History of one series as [[ms, y], ...]. The query API's exact response shape is adapted here and only

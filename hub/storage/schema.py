@@ -156,12 +156,19 @@ def _package_sql(package: str) -> str:
     return files(package).joinpath("schema.sql").read_text()
 
 
+def _module_sql(module: str) -> str:
+    import importlib
+
+    return str(importlib.import_module(module).SCHEMA)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "narrow schema", COMMON_V1, PLAIN_V1, TIMESCALE_V1),
     # users, sessions, API tokens (hub/auth/schema.sql) and alerting (hub/alerts/schema.sql): the same on
     # both backends; the files are idempotent, so databases that ran them by hand migrate cleanly
     Migration(2, "hub users and tokens", _package_sql("swtel.hub.auth"), "", ""),
     Migration(3, "alerting", _package_sql("swtel.hub.alerts"), "", ""),
+    Migration(4, "device facts and status", _module_sql("swtel.hub.devstatus"), "", ""),
 )
 
 

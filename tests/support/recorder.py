@@ -14,11 +14,15 @@ from swtel.shared import wire
 from .waits import eventually
 
 
+TRANSITIONS = ("device_down", "device_up")
+
+
 class Recorder:
     def __init__(self) -> None:
         self.batches: list[tuple[str, list[wire.Sample]]] = []
         self.events: list[tuple[str, str]] = []
         self.configs: list[tuple[str, str]] = []  # (format, text)
+        self.facts_seen: list[wire.DeviceFacts] = []
 
     async def batch(self, subscription: str, samples: list[wire.Sample]) -> None:
         self.batches.append((subscription, samples))
@@ -30,8 +34,16 @@ class Recorder:
         self.configs.append((format, text))
         return True
 
+    async def facts(self, facts: wire.DeviceFacts) -> bool:
+        self.facts_seen.append(facts)
+        return True
+
     def kinds(self) -> list[str]:
-        return [k for k, _ in self.events]
+        """Session events; the hysteresis transitions (device_down/device_up) are in :meth:`transitions`."""
+        return [k for k, _ in self.events if k not in TRANSITIONS]
+
+    def transitions(self) -> list[str]:
+        return [k for k, _ in self.events if k in TRANSITIONS]
 
     def values(self, subscription: str | None = None) -> dict[str, Any]:
         """The latest value of every path published (for one subscription or all)."""

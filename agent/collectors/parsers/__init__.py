@@ -32,3 +32,18 @@ def platform(name: str) -> ModuleType:
     from . import eos, generic, iosxr, junos, nxos
 
     return {"eos": eos, "nxos": nxos, "junos": junos, "iosxr": iosxr}.get(name, generic)
+
+
+# ---- discovery: each platform module also has FACTS_COMMANDS and facts(outputs) -> dict ---------------
+# ``facts`` gets {command: output} for the FACTS_COMMANDS that answered and returns the fields of
+# wire.DeviceFacts it could read (vendor, model, os_version, serial, hostname, uptime_s, interfaces).
+
+_UNITS = {"year": 365 * 86400, "week": 7 * 86400, "day": 86400, "hour": 3600, "minute": 60, "second": 1}
+
+
+def uptime_text(text: str) -> int | None:
+    """``1 week, 2 days, 3 hours, 4 minutes`` → seconds; None when no unit is found."""
+    import re
+
+    found = re.findall(r"(\d+)\s+(year|week|day|hour|minute|second)s?", text)
+    return sum(int(n) * _UNITS[u] for n, u in found) if found else None

@@ -75,3 +75,25 @@ _PARSERS = {
     "show version | json": memory,
     "show system environment temperature | json": temperature,
 }
+
+
+FACTS_COMMANDS = ["show version | json", "show hostname | json", "show interfaces status | json"]
+
+
+def facts(outputs: dict[str, str]) -> dict[str, Any]:
+    from swtel.shared.wire import InterfaceFact
+
+    out: dict[str, Any] = {}
+    if text := outputs.get("show version | json"):
+        v = load_json("show version | json", text)
+        out.update(vendor=v.get("mfgName", "Arista"), model=v.get("modelName", ""), os_version=v.get("version", ""),
+                   serial=v.get("serialNumber", ""), uptime_s=int(v["uptime"]) if "uptime" in v else None)
+    if text := outputs.get("show hostname | json"):
+        out["hostname"] = load_json("show hostname | json", text).get("hostname", "")
+    if text := outputs.get("show interfaces status | json"):
+        statuses = load_json("show interfaces status | json", text).get("interfaceStatuses", {})
+        out["interfaces"] = [
+            InterfaceFact(name, description=st.get("description", ""), speed_bps=int(st.get("bandwidth") or 0),
+                          oper_status="UP" if st.get("linkStatus") == "connected" else "DOWN")
+            for name, st in statuses.items()]
+    return out

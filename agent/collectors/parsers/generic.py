@@ -8,7 +8,7 @@ import re
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError
+from . import ParseError, uptime_text
 
 COMMANDS = {
     "interfaces": ["show interfaces counters"],
@@ -67,3 +67,21 @@ def _is_float(v: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+FACTS_COMMANDS = ["show version"]
+_VERSION = re.compile(r"^(\S+) (.+?) version (\S+) serial (\S+)", re.MULTILINE)
+
+
+def facts(outputs: dict[str, str]) -> dict[str, object]:
+    text = outputs.get("show version", "")
+    out: dict[str, object] = {}
+    if m := _VERSION.search(text):
+        out.update(vendor=m.group(1), model=m.group(2), os_version=m.group(3), serial=m.group(4))
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "hostname":
+            out["hostname"] = value.strip()
+        elif sep and key.strip() == "uptime":
+            out["uptime_s"] = uptime_text(value)
+    return out

@@ -7,7 +7,7 @@ import re
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError
+from . import ParseError, uptime_text
 
 COMMANDS = {
     "interfaces": ["show interfaces"],
@@ -97,3 +97,24 @@ _PARSERS = {
     "show memory summary": memory,
     "show environment temperature": temperature,
 }
+
+
+FACTS_COMMANDS = ["show version"]
+_XR_VERSION = re.compile(r"IOS XR Software, Version (\S+)")
+_XR_MODEL = re.compile(r"^cisco (\S+) .*processor", re.MULTILINE | re.IGNORECASE)
+_XR_UPTIME = re.compile(r"^(\S+) uptime is (.+)$", re.MULTILINE)
+_XR_SERIAL = re.compile(r"Processor board ID (\S+)")
+
+
+def facts(outputs: dict[str, str]) -> dict[str, object]:
+    text = outputs.get("show version", "")
+    out: dict[str, object] = {}
+    if m := _XR_VERSION.search(text):
+        out.update(vendor="Cisco", os_version=m.group(1))
+    if m := _XR_MODEL.search(text):
+        out["model"] = m.group(1)
+    if m := _XR_SERIAL.search(text):
+        out["serial"] = m.group(1)
+    if m := _XR_UPTIME.search(text):
+        out.update(hostname=m.group(1).rpartition(":")[2], uptime_s=uptime_text(m.group(2)))
+    return out

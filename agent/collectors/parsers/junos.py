@@ -85,3 +85,15 @@ def routing_engine(text: str, ts: int) -> list[Sample]:
     if not out:
         raise ParseError("'show chassis routing-engine': nothing recognised")
     return out
+
+
+FACTS_COMMANDS = ["show version"]
+
+
+def facts(outputs: dict[str, str]) -> dict[str, object]:
+    text = outputs.get("show version", "")
+    kv = {k.strip(): v.strip() for k, sep, v in (line.partition(":") for line in text.splitlines()) if sep}
+    if not kv:
+        return {}
+    return {"vendor": "Juniper", "model": kv.get("Model", "").upper(), "hostname": kv.get("Hostname", ""),
+            "os_version": kv.get("Junos", "")}

@@ -74,3 +74,20 @@ _PARSERS = {
     "show system resources | json": resources,
     "show environment temperature | json": temperature,
 }
+
+
+FACTS_COMMANDS = ["show version | json"]
+
+
+def facts(outputs: dict[str, str]) -> dict[str, Any]:
+    text = outputs.get("show version | json")
+    if not text:
+        return {}
+    v = load_json("show version | json", text)
+    # chassis_id reads "Nexus9000 C93180YC-FX chassis": the model is the word before "chassis"
+    words = [w for w in str(v.get("chassis_id", "")).split() if w.lower() != "chassis"]
+    uptime = sum(int(v.get(k, 0)) * m for k, m in (("kern_uptm_days", 86400), ("kern_uptm_hrs", 3600),
+                                                    ("kern_uptm_mins", 60), ("kern_uptm_secs", 1)))
+    return {"vendor": "Cisco", "model": words[-1] if words else "", "os_version": v.get("nxos_ver_str", ""),
+            "serial": v.get("proc_board_id", ""), "hostname": v.get("host_name", ""),
+            "uptime_s": uptime if any(k.startswith("kern_uptm") for k in v) else None}

@@ -12,6 +12,7 @@ export function mount(root, live, [name]) {
   root.innerHTML = `
     <h1><a href="#/fleet">Fleet</a> / ${esc(name)} <a class="sub" href="#/config/${encodeURIComponent(name)}">config backups</a></h1>
     <div class="muted" id="info">…</div>
+    <div class="muted facts" id="facts"></div>
     <div class="grid" style="margin-top:12px">
       <div class="card"><div class="label">CPU</div><div class="value" id="cpu">–</div><div class="bar"><span id="cpubar" style="width:0"></span></div></div>
       <div class="card"><div class="label">memory</div><div class="value" id="mem">–</div><div class="bar"><span id="membar" style="width:0"></span></div></div>
@@ -41,6 +42,17 @@ export function mount(root, live, [name]) {
     root.querySelector("#info").innerHTML = `${esc(d.address)}:${d.port} · ${esc(d.protocol)} · ${esc(d.platform)}`
       + ` · agent <b>${esc(d.agent || "none")}</b>` + (d.pinned ? ` · pinned to ${esc(d.pinned)}` : "");
   }).catch((e) => { root.querySelector("#info").innerHTML = `<span class="error">${esc(e.message)}</span>`; });
+  // Discovery facts: a small panel; a device never discovered (or no database) just says so.
+  api.facts(name).then((f) => {
+    const up = f.uptime_s == null ? "" : ` · up ${age(f.uptime_s * 1000)}`;
+    const down = f.status && f.status.down ? ` · <span class="error">down since ${esc(f.status.since)}</span>` : "";
+    const caps = f.gnmi_version ? ` · gNMI ${esc(f.gnmi_version)} (${esc(f.encodings.join(", "))})` : "";
+    root.querySelector("#facts").innerHTML = `<b>${esc(f.vendor || "?")} ${esc(f.model || "")}</b>`
+      + ` · OS ${esc(f.os_version || "?")} · serial ${esc(f.serial || "?")} · host ${esc(f.hostname || "?")}${up}`
+      + `${caps} · ${(f.interfaces || []).length} interfaces · ${(f.models || []).length} models`
+      + ` · discovered ${esc(new Date(f.discovered_at).toLocaleString())} by ${esc(f.agent)}${down}`
+      + ((f.errors || []).length ? ` · <span class="error">${esc(f.errors.join("; "))}</span>` : "");
+  }).catch(() => { root.querySelector("#facts").textContent = "not discovered yet"; });
   api.series(name).then((s) => { seriesIds = s; loadHistory(); }).catch(() => { seriesIds = []; });
 
   const cpuPath = () => [...series.keys()].filter((p) => /\/cpus?\/cpu.*\/total\/instant$/.test(p));

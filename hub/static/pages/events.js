@@ -4,7 +4,8 @@ import { esc } from "../format.js";
 
 const KEEP = 500;
 const CLASS = { session_up: "collecting", session_down: "unreachable", timeout: "unreachable", error: "unreachable",
-  auth_failed: "auth failed", lease_acquired: "waiting", lease_released: "unassigned" };
+  auth_failed: "auth failed", lease_acquired: "waiting", lease_released: "unassigned",
+  device_down: "down", device_up: "collecting" };
 
 export function mount(root, live) {
   root.innerHTML = `

@@ -5,7 +5,7 @@
 import { age, badge, esc, si } from "../format.js";
 
 const ROW = 28, OVERSCAN = 10;
-const STATUSES = ["collecting", "auth failed", "unreachable", "waiting", "unassigned"];
+const STATUSES = ["collecting", "down", "auth failed", "unreachable", "waiting", "unassigned"];
 
 export function mount(root, live) {
   root.innerHTML = `
