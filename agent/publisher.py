@@ -120,7 +120,7 @@ class DevicePublish:
         payload = wire.encode(wire.ConfigBackup(device=self.device, agent=p.agent_id, token=self.token, ts=ts,
                                                 format=format, text=text))
         return await p.publish_batch(naming.config_subject(self.device), payload,
-                                     f"{self.device}:{self.token}:config:{ts}")
+                                     f"{naming.msg_id(self.device, self.token, 0)}:config:{ts}")
 
     async def facts(self, facts: wire.DeviceFacts) -> bool:
         """Discovery results, through JetStream (kept in SWTEL_EVENTS); the message id makes a re-send

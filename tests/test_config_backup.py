@@ -16,7 +16,7 @@ from support.telemetry import db, hub_settings, migrate
 from support.waits import eventually
 from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
-from swtel.agent.jobs import backup, jobs_for
+from swtel.agent.jobs import backup
 from swtel.agent.publisher import DevicePublish, Publisher
 from swtel.agent.sim.model import Faults, SimDevice
 from swtel.agent.sim.netconf_server import serve_netconf
@@ -59,8 +59,8 @@ async def stop(task: asyncio.Task[None]) -> None:
 def test_jobs_for_ssh_and_netconf_devices_only_and_not_when_off() -> None:
     on, off = Settings(), Settings(config_backup_interval_s=0)
     for proto, n in (("ssh", 1), ("netconf", 1), ("gnmi", 0)):
-        assert len(jobs_for(device("d", 1, proto), on)) == n
-        assert jobs_for(device("d", 1, proto), off) == []
+        assert len(backup.jobs_for(device("d", 1, proto), on)) == n
+        assert backup.jobs_for(device("d", 1, proto), off) == []
     assert backup.command_for("junos") == "show configuration" and backup.command_for("srl") == "info"
     assert backup.command_for("eos") == "show running-config"
 
