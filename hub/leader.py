@@ -81,7 +81,7 @@ class Election:
     # ---- the loop --------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        nc = None
+        nc, warned = None, False
         try:
             while not self._stop.is_set() and self._kv is None:
                 try:
@@ -97,7 +97,9 @@ class Election:
                         self.candidate = False
                 except Exception as e:  # noqa: BLE001 (NATS down or bucket missing: keep trying, quietly)
                     self._kv = None
-                    log.warning("fleet-work election not ready (%s); retrying", e)
+                    log.log(logging.DEBUG if warned else logging.WARNING,
+                            "fleet-work election not ready (%s); retrying every %gs", e, RETRY_SETUP_S)
+                    warned = True
                     await self._sleep(RETRY_SETUP_S)
             while not self._stop.is_set():
                 if self._task is not None:
