@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from swtel.shared import wire
+
 from .alerts import db as alert_db
 from .alerts.hubsource import HubSource
 from .alerts.service import AlertService
@@ -41,7 +43,7 @@ class FleetWork:
         self.alerts = AlertService(hub.pool, source, interval_s=hub.settings.alert_interval_s)
         self._stop = asyncio.Event()
 
-    async def _devices(self) -> list:  # type: ignore[type-arg]
+    async def _devices(self) -> list[wire.Device]:
         return await (await self.hub.inventory()).list()
 
     async def run(self) -> None:

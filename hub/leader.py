@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from nats.js.errors import BucketNotFoundError
+
 from swtel.shared import kvcas, naming, wire
 from swtel.shared.natsconn import connect
 from swtel.shared.settings import Settings
@@ -97,8 +99,10 @@ class Election:
                         self.candidate = False
                 except Exception as e:  # noqa: BLE001 (NATS down or bucket missing: keep trying, quietly)
                     self._kv = None
+                    reason = (f"bucket {naming.BUCKET_HUBS} is missing: run `swtel nats init`"
+                              if isinstance(e, BucketNotFoundError) else repr(e))
                     log.log(logging.DEBUG if warned else logging.WARNING,
-                            "fleet-work election not ready (%s); retrying every %gs", e, RETRY_SETUP_S)
+                            "fleet-work election not ready (%s); retrying every %gs", reason, RETRY_SETUP_S)
                     warned = True
                     await self._sleep(RETRY_SETUP_S)
             while not self._stop.is_set():
