@@ -30,7 +30,7 @@ from .storage import Storage, open_storage
 from .storage.connect import create_pool
 
 log = logging.getLogger("swtel.hub")
-JOB_CHECK_EVERY_S = 30.0
+JOB_CHECK_EVERY_S = 300.0  # as often as maintenance; /api/health also refreshes it
 STOP_GRACE_S = 10.0
 
 
