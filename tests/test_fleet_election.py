@@ -128,6 +128,7 @@ async def test_hub_that_loses_nats_stops_fleet_work_before_its_key_can_expire(
             return hub.election.is_leader and bool(hub.last_maintenance)
 
         await eventually(leading, timeout=10, what="the only hub to lead and run maintenance")
+        assert "swtel_hub_fleet_work_leader 1" in hub.metrics.render()
         ttl = hub.election.ttl
         t_pause = time.monotonic()
         nats_server.pause()
@@ -144,6 +145,7 @@ async def test_hub_that_loses_nats_stops_fleet_work_before_its_key_can_expire(
             print(f"fenced {stopped_at - t_pause:.2f}s after the pause, "
                   f"{hub.election.renewed_sent + ttl - stopped_at:.2f}s before the key could expire")
             assert hub.election.fenced == 1 and hub.metrics.fleet_fenced == 1 and not hub.metrics.fleet_leader
+            assert "swtel_hub_fleet_work_leader 0" in hub.metrics.render()
         finally:
             nats_server.resume()
         await eventually(leading, timeout=15, what="the hub to lead again once NATS answers")
