@@ -10,8 +10,9 @@ import time
 import pytest
 
 from support.natsserver import NatsServer
-from support.telemetry import hub_settings, make_batch, migrate
+from support.telemetry import db, hub_settings, migrate
 from support.waits import eventually
+from swtel.hub.alerts import db as alert_db
 from swtel.hub.alerts.hubsource import HubSource
 from swtel.hub.alerts.rules import Rule
 from swtel.hub.leader import Election
@@ -229,9 +230,6 @@ async def test_hub_source_reads_latest_points_rates_and_down_devices(bootstrappe
 
 @pytest.mark.asyncio
 async def test_maintenance_prunes_old_alert_history_but_not_what_is_still_to_be_sent(database_url: str) -> None:
-    from support.telemetry import db
-    from swtel.hub.alerts import db as alert_db
-
     await migrate(database_url)
     async with db(database_url) as conn:
         hist = """INSERT INTO alert_history (instance_id, instance_version, rule_id, rule_name, device, path, severity,
