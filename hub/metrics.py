@@ -40,6 +40,9 @@ class HubMetrics:
     ack_pending: int = 0
     db_up: bool = True
     job_failures: int = 0  # TimescaleDB background jobs whose runs failed
+    fleet_leader: bool = False  # this hub runs fleet work (hub/leader.py)
+    fleet_elected: int = 0  # times this hub won the fleet-work election
+    fleet_fenced: int = 0  # times it stopped fleet work because it could not keep the key
     write_latency: Histogram = field(default_factory=Histogram)
 
     def drop(self, reason: str, n: int = 1) -> None:
@@ -73,6 +76,12 @@ class HubMetrics:
                [("", int(self.db_up))])
         metric("swtel_hub_timescaledb_job_failures", "gauge", "TimescaleDB jobs whose runs failed",
                [("", self.job_failures)])
+        metric("swtel_hub_fleet_work_leader", "gauge", "1 while this hub is the elected one running fleet work",
+               [("", int(self.fleet_leader))])
+        metric("swtel_hub_fleet_work_elections_total", "counter", "times this hub won the fleet-work election",
+               [("", self.fleet_elected)])
+        metric("swtel_hub_fleet_work_fenced_total", "counter",
+               "times this hub stopped fleet work because it could not keep the election key", [("", self.fleet_fenced)])
         h = self.write_latency
         name = "swtel_hub_db_write_seconds"
         out.append(f"# HELP {name} ingest transaction latency")

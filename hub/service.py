@@ -1,16 +1,17 @@
-"""The hub's running parts behind the web app: NATS, the database pool, storage, ingest, upkeep.
+"""The hub's running parts behind the web app: NATS, the database pool, storage, ingest, fleet work.
 
 :class:`HubCore` is what request handlers reach (as the ``hub`` dependency). It connects what it was not
-given, runs ingest and periodic maintenance as background tasks, and on ``stop()`` lets ingest finish
-its current transaction for a bounded time, then cancels.
+given, runs ingest and the fleet-work election as background tasks (the elected hub runs maintenance,
+the inventory mirror and alerting: hub/fleet.py), and on ``stop()`` first hands fleet work over, then
+lets ingest finish its current transaction for a bounded time, then cancels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -21,14 +22,15 @@ from swtel.shared.inventory import Inventory
 from swtel.shared.natsconn import connect
 from swtel.shared.settings import Settings
 
+from .fleet import FleetWork
 from .ingest import Ingest
+from .leader import Election
 from .metrics import HubMetrics
 from .storage import Storage, open_storage
 from .storage.connect import create_pool
 
 log = logging.getLogger("swtel.hub")
-MAINTAIN_EVERY_S = 300.0
-SYNC_EVERY_S = 30.0
+JOB_CHECK_EVERY_S = 300.0  # as often as maintenance; /api/health also refreshes it
 STOP_GRACE_S = 10.0
 
 
@@ -47,7 +49,12 @@ class HubCore:
         self._inventory: Inventory | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self.last_maintenance: dict[str, Any] = {}
+        self.last_maintenance: dict[str, Any] = {}  # the last maintenance this hub ran (as the leader)
+        self.hub_id = settings.resolved_hub_id
+        # set by the device status model: devices that count as silent for `absent` alert rules
+        self.down_devices: Callable[[], Awaitable[set[str]]] | None = None
+        self.election = Election(settings, self.hub_id, lambda: FleetWork(self, self.down_devices),
+                                 candidate=settings.hub_fleet_work, on_change=self._election_changed)
 
     async def start(self) -> None:
         try:
@@ -74,9 +81,11 @@ class HubCore:
             if self.ingest is not None:
                 tg.create_task(self.ingest.run(), name="ingest")
             tg.create_task(self._upkeep(), name="upkeep")
+            tg.create_task(self.election.run(), name="election")
 
     async def stop(self) -> None:
         self._stop.set()
+        await self.election.stop()  # its task stops the fleet work and frees the key for another hub
         if self.ingest is not None:
             await self.ingest.close()
         if self._task is not None:
@@ -98,6 +107,10 @@ class HubCore:
             await self.nc.close()
             self.nc = None
 
+    def _election_changed(self, e: Election) -> None:
+        self.metrics.fleet_leader, self.metrics.fleet_elected, self.metrics.fleet_fenced = (
+            e.is_leader, e.elected, e.fenced)
+
     # ---- helpers for handlers --------------------------------------------------------------------
 
     async def inventory(self) -> Inventory:
@@ -113,39 +126,16 @@ class HubCore:
     # ---- periodic upkeep -------------------------------------------------------------------------
 
     async def _upkeep(self) -> None:
-        next_maintain = 0.0
-        loop = asyncio.get_running_loop()
+        """Every hub: TimescaleDB job failures for health and metrics."""
         while not self._stop.is_set():
-            now = loop.time()
-            if now >= next_maintain:
-                try:
-                    self.last_maintenance = await self.require_storage().maintain()
-                    failures = await self.require_storage().job_failures()
-                    self.metrics.job_failures = len(failures)
-                    next_maintain = now + MAINTAIN_EVERY_S
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-                    log.warning("maintenance failed (%s); retrying soon", e)
-                    next_maintain = now + 10.0
-            await self._sync_inventory()
             try:
-                await asyncio.wait_for(self._stop.wait(), SYNC_EVERY_S)
+                self.metrics.job_failures = len(await self.require_storage().job_failures())
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+                log.debug("job failures not read: %r", e)
+            try:
+                await asyncio.wait_for(self._stop.wait(), JOB_CHECK_EVERY_S)
             except TimeoutError:
                 pass
-
-    async def _sync_inventory(self) -> None:
-        """Mirror the NATS inventory into the ``devices`` table for SQL joins (best effort)."""
-        try:
-            inv = await self.inventory()
-            devices = await inv.list()
-            leases = {lease.device: (lease, tok) for lease, tok in await inv.lease_list()}
-            rows = []
-            for d in devices:
-                lease, tok = leases.get(d.name, (None, None))
-                rows.append((d.name, d.address, d.protocol, d.platform,
-                             json.dumps(d.tags), lease.agent if lease else None, tok))
-            await self.require_storage().sync_devices(rows)
-        except Exception as e:  # noqa: BLE001 (NATS, KV or database trouble: the next round retries)
-            log.debug("inventory mirror not refreshed: %r", e)
 
 
 # What handlers declare to receive the hub: ``async def handler(hub: HubDep)``.

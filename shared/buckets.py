@@ -71,6 +71,12 @@ def specs(settings: Settings, *, replicas: int, markers: bool) -> list[StreamSpe
             description="switch-telemetry agent presence (expires without heartbeat)",
         ),
         kv(naming.BUCKET_LEASES, max_age_s=None, marker_ttl_s=marker, description="switch-telemetry device leases"),
+        kv(
+            naming.BUCKET_HUBS,
+            max_age_s=settings.presence_ttl_s,
+            marker_ttl_s=marker,
+            description="switch-telemetry fleet-work election (expires without refresh)",
+        ),
         StreamSpec(
             name=naming.STREAM_TELEMETRY,
             subjects=(naming.TELEMETRY_ALL,),

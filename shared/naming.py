@@ -22,6 +22,8 @@ _TOKEN_RE = re.compile(r"^(?:[A-Za-z0-9_\-]|=[0-9A-F]{2})+$")
 BUCKET_DEVICES = "swtel_devices"
 BUCKET_AGENTS = "swtel_agents"
 BUCKET_LEASES = "swtel_leases"
+BUCKET_HUBS = "swtel_hubs"  # the fleet-work election (hub/leader.py)
+FLEET_WORK_KEY = "fleet-work"
 STREAM_TELEMETRY = "SWTEL_TELEMETRY"
 STREAM_EVENTS = "SWTEL_EVENTS"
 

@@ -75,6 +75,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     partitions_ahead_days: Annotated[int, D(ge=1, le=60, description="plain PostgreSQL: daily partitions created this many days ahead")] = 3
     compress_after_days: Annotated[int, D(ge=1, description="TimescaleDB: compress chunks older than this")] = 2
     aggregate_retention_days: Annotated[int, D(ge=1, description="TimescaleDB: 1 m / 1 h aggregates kept this many days")] = 400
+    hub_id: Annotated[str, D(description="this hub's id in the fleet-work election (default: host name and process id)")] = ""
+    hub_fleet_work: Annotated[bool, D(description="take part in the fleet-work election (maintenance, alerting); false: never lead")] = True
+    alert_interval_s: Annotated[float, D(gt=0, description="the elected hub evaluates alert rules this often")] = 60.0
+    alert_history_days: Annotated[int, D(ge=1, description="alert history and delivered notifications kept this many days")] = 90
     live_allowed_origins: Annotated[str, D(description="extra browser origins allowed on /ws/live, comma-separated (same-origin always allowed; * allows any)")] = ""
     live_frame_interval_s: Annotated[float, D(ge=0.05, description="least time between two WebSocket frames to one client")] = 0.2
     live_send_timeout_s: Annotated[float, D(gt=0, description="a client whose frame is not taken within this long is disconnected")] = 5.0
@@ -117,6 +121,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def resolved_agent_id(self) -> str:
         return self.agent_id or socket.gethostname().split(".")[0]
+
+    @property
+    def resolved_hub_id(self) -> str:
+        return self.hub_id or f"{socket.gethostname().split('.')[0]}-{os.getpid()}"
 
 
 FIELDS = {f.name: f for f in msgspec.structs.fields(Settings)}

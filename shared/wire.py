@@ -84,6 +84,17 @@ class Lease(msgspec.Struct, omit_defaults=True):
     v: int = KV_VERSION
 
 
+class FleetLeader(msgspec.Struct, omit_defaults=True):
+    """``swtel_hubs/fleet-work``: the hub that runs fleet work (maintenance, alerting). Rewritten every
+    heartbeat; the bucket's max age expires a silent leader. The entry's revision is the fencing token."""
+
+    hub: str
+    incarnation: str
+    host: str = ""
+    since_ns: int = 0
+    v: int = KV_VERSION
+
+
 # ---- messages (MessagePack) ---------------------------------------------------------------------------
 
 
@@ -181,11 +192,12 @@ json_encoder = msgspec.json.Encoder()
 device_decoder = msgspec.json.Decoder(Device)
 presence_decoder = msgspec.json.Decoder(AgentPresence)
 lease_decoder = msgspec.json.Decoder(Lease)
+leader_decoder = msgspec.json.Decoder(FleetLeader)
 
 
 def encode(msg: Message) -> bytes:
     return msgpack_encoder.encode(msg)
 
 
-def encode_kv(value: Device | AgentPresence | Lease) -> bytes:
+def encode_kv(value: Device | AgentPresence | Lease | FleetLeader) -> bytes:
     return json_encoder.encode(value)

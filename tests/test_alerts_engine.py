@@ -117,6 +117,20 @@ async def test_absent_fires_when_a_series_goes_silent_and_when_a_device_never_re
 
 
 @pytest.mark.asyncio
+async def test_absent_on_a_pattern_resolves_the_silent_device_once_it_reports(database_url: str) -> None:
+    src = LiveSource([dev("quiet", site="x")])
+    async with alert_pool(database_url) as pool:
+        await add(pool, tags={"site": "x"}, path=ERR_ANY, condition="absent", threshold=300)
+        eng = Engine(pool, src)
+        await eng.evaluate_once(T0)
+        await eng.evaluate_once(T0 + 301)
+        assert await states(pool) == {("quiet", ERR_ANY): "firing"}
+        src.observe("quiet", ERR, 1, T0 + 302)  # a series matching the pattern, not the pattern itself
+        await eng.evaluate_once(T0 + 303)
+        assert await states(pool) == {("quiet", ERR_ANY): "resolved"}
+
+
+@pytest.mark.asyncio
 async def test_resolved_goes_back_to_ok_after_keep_and_refires_as_a_new_episode(database_url: str) -> None:
     src = LiveSource([dev("sw1")])
     async with alert_pool(database_url) as pool:

@@ -4,10 +4,7 @@ restarted. Rows are counted against what was published."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
+from support.hubs import hub_proc as _hub_proc
 from support.natsserver import NatsServer
 from support.pgproc import PrivatePostgres
 from support.ports import free_port
@@ -61,17 +59,6 @@ async def stored_exactly(database_url: str, expected: int, timeout: float) -> No
 
     counts = await eventually(probe, timeout=timeout, what=f"{expected} points stored")
     assert counts == (expected, expected), f"rows, distinct (series, time): {counts}; expected {expected}"
-
-
-def _hub_proc(nats_url: str, database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWTEL_")}
-    env.update(SWTEL_HUB_FETCH_BATCH="64", SWTEL_HUB_ACK_WAIT_S="2", SWTEL_LOG_LEVEL="WARNING")
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "swtel.cli", "hub", "run", "--nats", nats_url, "--db", database_url,
-             "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.mark.asyncio

@@ -385,6 +385,39 @@ async def test_hub_cannot_write_buckets_or_publish(clients: dict[str, Client]) -
     assert (await admin.js.stream_info(naming.STREAM_TELEMETRY)).state.messages == 0
 
 
+@pytest.mark.asyncio
+async def test_hub_runs_the_fleet_work_election_and_agents_cannot(clients: dict[str, Client], secured: ConfiguredServer) -> None:
+    from swtel.hub.leader import Election
+
+    class Idle:
+        async def run(self) -> None:
+            await asyncio.Event().wait()
+
+        def close(self) -> None:
+            pass
+
+    election = Election(role_settings(secured.url, "hub"), "hub-1", Idle)
+    task = asyncio.create_task(election.run())
+    try:
+        await eventually(lambda: _true(election.is_leader), timeout=10, what="the hub role to win the election")
+        first = election.revision
+        await eventually(lambda: _true((election.revision or 0) > (first or 0)), timeout=5,
+                         what="the hub role to refresh the key")
+        # an agent can neither open the bucket nor write the key
+        subject = f"$KV.{naming.BUCKET_HUBS}.{naming.FLEET_WORK_KEY}"
+        await clients["agent"].refused(clients["agent"].js.publish(subject, b"{}"), f'"{subject}"')
+    finally:
+        await election.stop()
+        await task
+    assert election.fenced == 0
+    with pytest.raises(KeyNotFoundError):  # deleted on the way out
+        await (await clients["admin"].js.key_value(naming.BUCKET_HUBS)).get(naming.FLEET_WORK_KEY)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 # ---- admin (the CLI) --------------------------------------------------------------------------------
 
 

@@ -249,3 +249,15 @@ async def outbox(conn: asyncpg.Connection, *, limit: int = 200) -> list[OutboxVi
                               attempts=r["attempts"], next_attempt_at=r["next_attempt_at"].isoformat(),
                               last_error=r["last_error"], alert_id=p["alert_id"], rule=p["rule"]))
     return out
+
+
+async def prune(conn: asyncpg.Connection, keep_days: int) -> dict[str, int]:
+    """Delete delivered (or given-up) notifications and history older than ``keep_days``. History rows a
+    pending notification still refers to stay. Each DELETE is one statement: interrupted, it did nothing."""
+    r1 = await conn.execute(
+        "DELETE FROM alert_outbox WHERE status IN ('sent', 'failed') AND created_at < now() - make_interval(days => $1)",
+        keep_days)
+    r2 = await conn.execute(
+        """DELETE FROM alert_history h WHERE h.at < now() - make_interval(days => $1)
+           AND NOT EXISTS (SELECT 1 FROM alert_outbox o WHERE o.history_id = h.id)""", keep_days)
+    return {"alert_outbox_pruned": int(r1.split()[-1]), "alert_history_pruned": int(r2.split()[-1])}

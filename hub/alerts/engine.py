@@ -109,12 +109,16 @@ class Engine:
         selected = [d.name for d in devices if rule.selects(d.name, d.tags)]
         observations = {(o.device, o.path): o for o in await self.source.samples(rule, selected, now)}
         stats.series += len(observations)
+        reporting: set[tuple[str, str]] = set()
         if rule.condition == "absent":
-            # a selected device with no matching series at all is silent on the pattern itself
+            # a selected device with no matching series at all is silent on the pattern itself; once it
+            # reports a matching series again, that device-level instance is no longer silent
             seen = {dev for dev, _ in observations}
             for dev in selected:
                 if dev not in seen:
                     observations[(dev, rule.path)] = Observation(dev, rule.path, None, None)
+                elif (dev, rule.path) not in observations:
+                    reporting.add((dev, rule.path))
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(f"SELECT {_INSTANCE_COLS} FROM alert_instances WHERE rule_id = $1", rule.id)
             instances = {(r["device"], r["path"]): r for r in rows}
@@ -124,8 +128,9 @@ class Engine:
             for key in observations.keys() | instances.keys():
                 obs, inst = observations.get(key), instances.get(key)
                 if obs is None:
-                    # no data: a device that left the selection is resolved; otherwise wait and see
-                    conds[key] = (False if key[0] not in selected_set else None, None)
+                    # no data: a device that left the selection (or, for absent, reports again) is resolved;
+                    # otherwise wait and see
+                    conds[key] = (False if key[0] not in selected_set or key in reporting else None, None)
                     continue
                 conds[key] = (self._condition(rule, obs, inst, now), obs.value)
                 if inst is None and (conds[key][0] or (rule.condition == "absent" and obs.ts is None)):

@@ -20,6 +20,10 @@ class Health(msgspec.Struct):
     job_failures: list[dict[str, Any]]
     samples_ingested: int
     consumer_pending: int
+    hub_id: str = ""
+    fleet_work: bool = False  # this hub is the elected one (maintenance, inventory mirror, alerting)
+    leader: str | None = None  # the elected hub's id, as this hub last saw it
+    last_maintenance: dict[str, Any] = {}  # what this hub's last maintenance did ({} if it never led)
 
 
 async def _nats_ok(hub: HubDep) -> bool:
@@ -42,7 +46,8 @@ async def health(hub: HubDep) -> Response[Health]:
     healthy = nats_ok and db_ok
     status = "unhealthy" if not healthy else ("degraded" if failures or not ingest_ok else "ok")
     body = Health(status, nats_ok, db_ok, ingest_ok, storage.backend, failures, hub.metrics.samples,
-                  hub.metrics.pending)
+                  hub.metrics.pending, hub_id=hub.hub_id, fleet_work=hub.election.is_leader,
+                  leader=hub.election.leader, last_maintenance=hub.last_maintenance)
     return Response(body, status_code=200 if healthy else 503)
 
 

@@ -291,7 +291,8 @@ class Storage:
     # ---- upkeep ------------------------------------------------------------------------------------
 
     async def maintain(self) -> dict[str, Any]:
-        """Periodic upkeep (every hub runs it; an advisory lock lets one at a time do the work)."""
+        """Periodic upkeep, run by the hub elected for fleet work (hub/fleet.py); an advisory lock still lets
+        one caller at a time do the work (an older hub during a rolling upgrade, an operator)."""
         async with self.pool.acquire() as conn:
             got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINT_LOCK)
             if not got:
