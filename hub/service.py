@@ -22,6 +22,7 @@ from swtel.shared.inventory import Inventory
 from swtel.shared.natsconn import connect
 from swtel.shared.settings import Settings
 
+from . import devstatus
 from .fleet import FleetWork
 from .ingest import Ingest
 from .leader import Election
@@ -51,10 +52,14 @@ class HubCore:
         self._stop = asyncio.Event()
         self.last_maintenance: dict[str, Any] = {}  # the last maintenance this hub ran (as the leader)
         self.hub_id = settings.resolved_hub_id
-        # set by the device status model: devices that count as silent for `absent` alert rules
-        self.down_devices: Callable[[], Awaitable[set[str]]] | None = None
+        # devices their agent reports down (hub/devstatus.py) count as silent for `absent` alert rules
+        self.down_devices: Callable[[], Awaitable[set[str]]] | None = self._down_devices
         self.election = Election(settings, self.hub_id, lambda: FleetWork(self, self.down_devices),
                                  candidate=settings.hub_fleet_work, on_change=self._election_changed)
+
+    async def _down_devices(self) -> set[str]:
+        assert self.pool is not None
+        return await devstatus.down_devices(self.pool)
 
     async def start(self) -> None:
         try:

@@ -245,3 +245,29 @@ async def test_maintenance_prunes_old_alert_history_but_not_what_is_still_to_be_
         assert await alert_db.prune(conn, 90) == {"alert_outbox_pruned": 0, "alert_history_pruned": 0}  # idempotent
         assert sorted(await conn.fetchval("SELECT array_agg(id) FROM alert_history")) == [old_pending, recent]
         assert await conn.fetchval("SELECT count(*) FROM alert_outbox") == 2
+
+
+@pytest.mark.asyncio
+async def test_the_hub_feeds_reported_down_devices_to_alerts_and_forgets_removed_ones(
+        bootstrapped: str, database_url: str) -> None:
+    from swtel.hub import devstatus
+
+    s = hub_settings(bootstrapped, database_url)
+    await migrate(database_url)
+    pool = await create_pool(database_url, max_size=2)
+    try:
+        hub = HubCore(s, pool=pool, ingest=False)
+        hub.storage = await open_storage(pool, s)
+        t = time.time_ns()
+        ev = [wire.Event(device=d, agent="a1", kind="device_down", ts=t) for d in ("sw1", "sw2")]
+        async with pool.acquire() as conn:
+            await devstatus.record(conn, [], ev)
+        assert hub.down_devices is not None and await hub.down_devices() == {"sw1", "sw2"}
+        # the inventory mirror (fleet work) drops the status of a device removed from the inventory
+        rows = [(d, "10.0.0.1", "gnmi", "eos", "{}", None, None) for d in ("sw1", "sw2")]
+        await hub.storage.sync_devices(rows)
+        assert await hub.down_devices() == {"sw1", "sw2"}
+        await hub.storage.sync_devices(rows[:1])
+        assert await hub.down_devices() == {"sw1"}
+    finally:
+        await pool.close()

@@ -329,7 +329,11 @@ class Storage:
                 "updated_at = now()",
                 *([list(col) for col in zip(*rows)] if rows else [[]] * 7),
             )
-            await conn.execute("DELETE FROM devices WHERE NOT (name = ANY($1::text[]))", [r[0] for r in rows])
+            removed = [r["name"] for r in await conn.fetch(
+                "DELETE FROM devices WHERE NOT (name = ANY($1::text[])) RETURNING name", [r[0] for r in rows])]
+            if removed:  # their status and facts go with them (a removed device is not "down" forever)
+                await conn.execute("DELETE FROM device_status WHERE device = ANY($1::text[])", removed)
+                await conn.execute("DELETE FROM device_facts WHERE device = ANY($1::text[])", removed)
 
     # ---- queries -----------------------------------------------------------------------------------
 
