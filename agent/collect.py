@@ -36,6 +36,7 @@ COLLECTORS = {  # protocol → module; imported when first needed
     "netconf": "swtel.agent.collectors.netconf",
 }
 CREDENTIAL_RETRY_S = 30.0
+JOB_STOP_TIMEOUT_S = 2.0
 
 
 def collector_for(protocol: str, settings: Settings | None = None) -> Collector | None:
@@ -50,6 +51,10 @@ def collector_for(protocol: str, settings: Settings | None = None) -> Collector 
         opts = SshOptions.from_settings(settings) if settings is not None else SshOptions()
         return module.collector(opts)  # type: ignore[no-any-return]
     return module.run  # type: ignore[no-any-return]
+
+
+def _job_name(job: Any) -> str:
+    return getattr(job, "func", job).__module__.rsplit(".", 1)[-1]  # "discovery", "backup"
 
 
 def stats_dict(stats: DeviceStats) -> dict[str, Any]:
@@ -82,13 +87,18 @@ class Collection:
             ctx = CollectorContext(device, token, publish, None, stats)
             ctx.credential = await self._credential(ctx)
             # device work beside collection starts and stops with the slot (and so with the lease)
-            side = [asyncio.create_task(job(ctx), name=f"job-{device.name}") for job in jobs_for(device, self.settings)]
+            side = [asyncio.create_task(job(ctx), name=f"{_job_name(job)}-{device.name}")
+                    for job in jobs_for(device, self.settings)]
             try:
                 await collector(ctx)  # type: ignore[misc]
             finally:
                 for task in side:
                     task.cancel()
-                await asyncio.gather(*side, return_exceptions=True)
+                if side:  # bounded, like the slot's own stop: a job that ignores its cancel is reported
+                    _, stuck = await asyncio.wait(side, timeout=JOB_STOP_TIMEOUT_S)
+                    for task in stuck:
+                        log.error("%s: device job %s did not stop within %.0fs", device.name, task.get_name(),
+                                  JOB_STOP_TIMEOUT_S)
         finally:
             if self.stats.get(device.name, (0, "", None))[2] is stats:
                 del self.stats[device.name]

@@ -53,7 +53,8 @@ def start_job(ctx: CollectorContext, interval_s: float = 0.2) -> asyncio.Task[No
 
 async def stop(task: asyncio.Task[None]) -> None:
     task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done, "the backup job did not end when cancelled"
 
 
 def test_jobs_for_ssh_and_netconf_devices_only_and_not_when_off() -> None:

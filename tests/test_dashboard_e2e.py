@@ -30,9 +30,9 @@ PASSWORD = "correct horse battery staple"
 
 
 @contextlib.asynccontextmanager
-async def running_hub(nats_url: str, database_url: str) -> AsyncIterator[str]:
+async def running_hub(nats_url: str, database_url: str, **extra: object) -> AsyncIterator[str]:
     port = free_port()
-    app = create_app(hub_settings(nats_url, database_url))
+    app = create_app(hub_settings(nats_url, database_url, **extra))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            ws_per_message_deflate=False))
     task = asyncio.create_task(server.serve())

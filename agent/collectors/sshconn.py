@@ -132,14 +132,14 @@ async def connect(device: wire.Device, credential: Credential | None, opts: SshO
     auth: dict[str, Any] = {}
     if credential is not None:
         auth = {"username": credential.username, "password": credential.password, "client_keys": None}
-    conn = await asyncio.wait_for(
-        asyncssh.connect(
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the
+    # connection completes, and a collector or job that loses its cancel keeps running after its slot stopped
+    async with asyncio.timeout(opts.timeout_s + 1):
+        conn = await asyncssh.connect(
             device.address, device.port, known_hosts=known, config=None, agent_path=None,
             connect_timeout=opts.timeout_s, login_timeout=opts.timeout_s,
             keepalive_interval=opts.keepalive_s, keepalive_count_max=3, **auth,
-        ),
-        opts.timeout_s + 1,
-    )
+        )
     if learn:
         key = conn.get_server_host_key()
         if key is not None:
@@ -151,6 +151,7 @@ async def close(conn: asyncssh.SSHClientConnection) -> None:
     """Close without waiting on a peer that does not answer."""
     conn.close()
     try:
-        await asyncio.wait_for(conn.wait_closed(), 2.0)
+        async with asyncio.timeout(2.0):  # not wait_for: see connect()
+            await conn.wait_closed()
     except (TimeoutError, asyncssh.Error, OSError):
         conn.abort()
