@@ -11,8 +11,11 @@ Parsers raise :class:`ParseError` for output they cannot read; they are tested o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
+
+from swtel.shared.wire import Sample
 
 from ..polling import DeviceError
 
@@ -26,6 +29,19 @@ def load_json(command: str, text: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise ParseError(f"{command!r}: output is not JSON") from None
+
+
+def parse_json_object(parsers: dict[str, Callable[[dict[str, Any], int], list[Sample]]], command: str,
+                      text: str, ts: int) -> list[Sample]:
+    """The ``| json`` platforms (EOS, NX-OS): one JSON object per command, read by that command's parser;
+    any surprise in it is a :class:`ParseError` naming the command."""
+    doc = load_json(command, text)
+    if not isinstance(doc, dict):
+        raise ParseError(f"{command!r}: expected a JSON object")
+    try:
+        return parsers[command](doc, ts)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ParseError(f"{command!r}: unexpected output ({type(e).__name__}: {e})") from None
 
 
 def platform(name: str) -> ModuleType:

@@ -9,7 +9,7 @@ from typing import Any
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError, load_json
+from . import load_json, parse_json_object
 
 COMMANDS = {
     "interfaces": ["show interface | json"],
@@ -26,13 +26,7 @@ _COUNTERS = {"eth_inbytes": "in-octets", "eth_outbytes": "out-octets", "eth_inuc
 
 
 def parse(command: str, text: str, ts: int) -> list[Sample]:
-    doc = load_json(command, text)
-    if not isinstance(doc, dict):
-        raise ParseError(f"{command!r}: expected a JSON object")
-    try:
-        return _PARSERS[command](doc, ts)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise ParseError(f"{command!r}: unexpected output ({type(e).__name__}: {e})") from None
+    return parse_json_object(_PARSERS, command, text, ts)
 
 
 def rows(doc: dict[str, Any], table: str) -> list[dict[str, Any]]:
