@@ -5,6 +5,8 @@ exists exactly when its transition does. Delivery is at least once: a worker cla
 (``FOR UPDATE SKIP LOCKED``, then ``status = 'sending'`` with a lock deadline), sends, and records the
 outcome; rows claimed by a worker that died become due again when the lock deadline passes. Receivers
 that must not see a duplicate can use the ``Idempotency-Key`` header (``swtel-alert-<outbox id>``).
+Each channel gets its rows in outbox order, one at a time (channels in parallel), so a "resolved" never
+arrives before its "firing"; after a failure the channel's later rows of the round wait for their retry.
 Failed attempts are retried after ``backoff_base_s × 2^(attempt-1)`` (capped) until ``max_attempts``,
 then the row is ``failed``; ``swtel alert outbox`` and the API show status, attempts and the last error.
 Any number of hubs may run a notifier; in practice the elected one does.
@@ -95,23 +97,42 @@ class Notifier:
             channels = {r["name"]: (r["kind"], json.loads(r["config"])) for r in await conn.fetch(
                 "SELECT name, kind, config FROM alert_channels WHERE name = ANY($1)", list({r["channel"] for r in rows}))}
         outcomes: list[tuple[Any, str | None]] = []
+        deferred: list[Any] = []
+        loop = asyncio.get_running_loop()
+        budget_end = loop.time() + self.lock_s / 2  # claimed rows must be settled well before their lock ends
 
-        async def attempt(row: Any) -> None:
-            ch = channels.get(row["channel"])
-            try:
-                if ch is None:
-                    raise DeliveryError(f"channel {row['channel']!r} no longer exists")
-                await self.sender.send(ch[0], ch[1], json.loads(row["payload"]), f"swtel-alert-{row['id']}")
-                outcomes.append((row, None))
-            except DeliveryError as e:
-                outcomes.append((row, str(e)))
+        async def deliver(channel: str, queue: list[Any]) -> None:
+            """One channel's rows in order (a resolved never arrives before its firing); after a failure
+            the rest wait for the retry, so the order holds across retries too."""
+            ch = channels.get(channel)
+            failed: str | None = None if ch is not None else f"channel {channel!r} no longer exists"
+            for row in queue:
+                if failed is not None:
+                    outcomes.append((row, failed if ch is None else f"not sent: waits for an earlier one ({failed})"))
+                    continue
+                if loop.time() > budget_end:
+                    deferred.append(row)
+                    continue
+                try:
+                    await self.sender.send(ch[0], ch[1], json.loads(row["payload"]), f"swtel-alert-{row['id']}")
+                    outcomes.append((row, None))
+                except DeliveryError as e:
+                    failed = str(e)
+                    outcomes.append((row, failed))
 
-        async with asyncio.TaskGroup() as tg:
-            for row in rows:
-                tg.create_task(attempt(row))
+        by_channel: dict[str, list[Any]] = {}
+        for row in sorted(rows, key=lambda r: r["id"]):
+            by_channel.setdefault(row["channel"], []).append(row)
+        async with asyncio.TaskGroup() as tg:  # channels in parallel
+            for channel, queue in by_channel.items():
+                tg.create_task(deliver(channel, queue))
         async with self.pool.acquire() as conn:
             for row, error in outcomes:
                 await self._record(conn, row, error)
+            for row in deferred:  # not attempted: back to pending, the attempt not counted
+                await conn.execute(
+                    """UPDATE alert_outbox SET status = 'pending', attempts = attempts - 1, locked_until = NULL
+                       WHERE id = $1 AND attempts = $2""", row["id"], row["attempts"])
         return len(rows)
 
     async def _record(self, conn: asyncpg.Connection, row: Any, error: str | None) -> None:
