@@ -241,3 +241,22 @@ async def test_alert_service_evaluates_periodically_and_notifies_until_closed(da
             service.close()
         assert [r.body["state"] for r in hook.received] == ["firing", "resolved"]
     await hook.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_channel_gets_its_notifications_in_order_across_retries(database_url: str) -> None:
+    hook = await WebhookReceiver(status=500).start()
+    async with alert_pool(database_url) as pool:
+        async with pool.acquire() as conn:
+            await db.add_channel(conn, "hook", "webhook", {"url": hook.url})
+        notifier = fast_notifier(pool, backoff_base_s=0.5)
+        await fire_and_resolve(pool, ["hook"])
+        # the firing notification failed once and waits for its retry; the resolved one is due meanwhile
+        await pool.execute("UPDATE alert_outbox SET status = 'pending', attempts = 1, "
+                           "next_attempt_at = now() + interval '1 hour' WHERE kind = 'firing'")
+        assert await notifier.deliver_once() == 0, "the resolved notification overtook its firing"
+        await pool.execute("UPDATE alert_outbox SET next_attempt_at = now() WHERE kind = 'firing'")
+        hook.status = 200
+        assert await notifier.deliver_once() == 2
+        assert [r.body["state"] for r in hook.received] == ["firing", "resolved"]
+    await hook.stop()

@@ -85,9 +85,16 @@ class Notifier:
             rows = await conn.fetch(
                 """UPDATE alert_outbox SET status = 'sending', attempts = attempts + 1,
                           locked_until = now() + make_interval(secs => $1)
-                   WHERE id IN (SELECT id FROM alert_outbox
-                                WHERE (status = 'pending' AND next_attempt_at <= now())
-                                   OR (status = 'sending' AND locked_until < now())
+                   WHERE id IN (SELECT id FROM alert_outbox o
+                                WHERE ((status = 'pending' AND next_attempt_at <= now())
+                                       OR (status = 'sending' AND locked_until < now()))
+                                  -- in order per channel: nothing overtakes an earlier row still waiting
+                                  -- for its retry or being sent
+                                  AND NOT EXISTS (
+                                      SELECT 1 FROM alert_outbox e
+                                      WHERE e.channel = o.channel AND e.id < o.id
+                                        AND ((e.status = 'pending' AND e.next_attempt_at > now())
+                                             OR (e.status = 'sending' AND e.locked_until >= now())))
                                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
                    RETURNING id, channel, kind, payload, attempts""",
                 self.lock_s, self.batch,
@@ -103,7 +110,7 @@ class Notifier:
 
         async def deliver(channel: str, queue: list[Any]) -> None:
             """One channel's rows in order (a resolved never arrives before its firing); after a failure
-            the rest wait for the retry, so the order holds across retries too."""
+            the rest wait for their retry; the claim query keeps that order across retries."""
             ch = channels.get(channel)
             failed: str | None = None if ch is not None else f"channel {channel!r} no longer exists"
             for row in queue:
