@@ -281,3 +281,45 @@ async def test_status_rows_follow_event_time_not_arrival_order(database_url: str
     finally:
         await pool.close()
         await conn.close()
+
+
+@pytest.mark.asyncio
+async def test_an_agent_runs_a_bounded_number_of_discoveries_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failover an agent claims many devices at once: their discoveries queue, all still complete."""
+    from support.recorder import Recorder, device
+
+    from swtel.agent.collectors.base import CollectorContext, Credential
+    from swtel.agent.collectors.sshconn import SshOptions
+    from swtel.agent.jobs import discovery
+
+    monkeypatch.setattr(discovery, "MAX_CONCURRENT", 3)
+    sims = [SimDevice(f"sw{i}", "eos", 2) for i in range(12)]
+    servers = await serve_ssh(sims, "127.0.0.1", [0] * len(sims))
+    running = peak = 0
+    real_discover = discovery.discover
+
+    async def counted(ctx: CollectorContext, opts: SshOptions) -> wire.DeviceFacts:  # the real discovery, counted
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await asyncio.sleep(0.05)  # hold the slot a little so overlaps would show
+            return await real_discover(ctx, opts)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(discovery, "discover", counted)
+    recs = [Recorder() for _ in sims]
+    opts = SshOptions(host_key_policy="off")
+    tasks = [asyncio.create_task(discovery.run(
+        CollectorContext(device(s.name, port, "ssh", "eos"), 1, rec, Credential("admin", "admin")),
+        interval_s=3600, opts=opts)) for s, port, rec in zip(sims, servers.ports, recs)]
+    try:
+        await eventually(lambda: _now(all(r.facts_seen for r in recs)), timeout=30, what="facts of all 12 devices")
+        assert peak == 3, f"{peak} discoveries ran at once"
+        assert {r.facts_seen[0].hostname for r in recs} == {s.name for s in sims}
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await servers.close()

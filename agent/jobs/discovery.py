@@ -24,6 +24,7 @@ import asyncio
 import functools
 import logging
 import time
+import weakref
 from typing import Any
 
 from swtel.agent.collectors.base import CollectorContext, backoff
@@ -35,6 +36,18 @@ log = logging.getLogger("swtel.agent.discovery")
 
 TIMEOUT_S = 60.0  # one whole discovery, whatever the protocol
 RETRY_BASE_S = 5.0
+# At most this many discoveries at once per agent process: after a failover an agent claims hundreds of
+# devices in a second, and their collectors already open a session each; discoveries queue behind these.
+MAX_CONCURRENT = 16
+_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _limit() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()  # a semaphore belongs to one event loop
+    sem = _limits.get(loop)
+    if sem is None:
+        sem = _limits[loop] = asyncio.Semaphore(MAX_CONCURRENT)
+    return sem
 
 
 def jobs_for(device: wire.Device, settings: Settings) -> list[Any]:
@@ -48,7 +61,7 @@ async def run(ctx: CollectorContext, *, interval_s: float, opts: SshOptions) -> 
     while True:
         facts = None
         try:
-            async with asyncio.timeout(TIMEOUT_S):
+            async with _limit(), asyncio.timeout(TIMEOUT_S):  # the timeout starts once it may run
                 facts = await discover(ctx, opts)
         except Exception as e:  # noqa: BLE001 - a device fault or a bug: logged, retried
             log.info("%s: discovery failed: %s", ctx.device.name, _reason(e))
