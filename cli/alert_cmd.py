@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 import typer
-from rich.markup import escape
 
 from swtel.hub.alerts import db
 from swtel.hub.alerts.channels import parse_hostport, redacted
@@ -36,7 +35,7 @@ def _say(text: str) -> None:
 
 
 def _table(columns: list[str], rows: list[tuple[Any, ...]], *, empty: str) -> None:
-    common.print_table(columns, [tuple(escape(v) if isinstance(v, str) else v for v in r) for r in rows], empty=empty)
+    common.print_table(columns, rows, empty=empty)
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from nats import errors as nats_errors
 from nats.js import errors as nats_js_errors
@@ -73,13 +74,23 @@ def print_json(rows: Any) -> None:
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str = "nothing to show") -> None:
+    """A table: rich on a terminal; when piped, plain space-aligned columns at full width (a name is never
+    cut to fit 80 columns, so ``grep`` and ``awk`` see every character)."""
     rows = list(rows)
     if not rows:
         err_console.print(f"[dim]{empty}[/dim]")
         return
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    if not console.is_terminal:
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+        out = sys.stdout
+        for r in (list(columns), *cells):
+            out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+        out.flush()
+        return
     table = Table(*columns, box=None, header_style="bold", pad_edge=False)
-    for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
+    for r in cells:
+        table.add_row(*(Text(c) for c in r))  # data, not markup: gNMI paths hold [k=v]
     console.print(table)
 
 

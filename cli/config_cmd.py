@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import typer
-from rich.markup import escape
 
 from swtel.hub.alerts.db import connect
 from swtel.hub.storage import configs
@@ -56,7 +55,7 @@ def config_list(
         common.print_json(rows)
         return
     common.print_table(["VERSION", "TIME", "AGENT", "FORMAT", "SIZE", "SHA256"],
-                       [(r["version"], _when(r["time"]), escape(r["agent"]), r["format"], r["size"], r["sha256"][:12])
+                       [(r["version"], _when(r["time"]), r["agent"], r["format"], r["size"], r["sha256"][:12])
                         for r in rows])
 
 
