@@ -20,7 +20,7 @@ from nats import errors as nats_errors
 from nats.js import errors as nats_js_errors
 
 from swtel.shared import settings as settings_mod
-from swtel.shared.errors import ServerUnavailable
+from swtel.shared.errors import InvalidInput, ServerUnavailable
 from swtel.shared.inventory import Inventory
 from swtel.shared.natsconn import connect
 
@@ -32,7 +32,7 @@ err_console = Console(stderr=True)
 def settings(ctx: typer.Context, **flags: Any) -> settings_mod.Settings:
     """Settings with the root options (``--nats``, ``--config``) and this command's flags applied."""
     root = ctx.find_root().obj or {}
-    merged = {"nats_url": root.get("nats_url"), **flags}
+    merged = {"nats_url": root.get("nats_url"), "log_level": root.get("log_level"), **flags}
     return settings_mod.load(merged, config_file=root.get("config"))
 
 
@@ -67,6 +67,17 @@ async def jetstream(s: settings_mod.Settings) -> AsyncIterator[JetStreamContext]
 async def inventory(s: settings_mod.Settings) -> AsyncIterator[Inventory]:
     async with jetstream(s) as js:
         yield await Inventory.open(js)
+
+
+def read_password(from_stdin: bool) -> str:
+    """The password from stdin's first line, or from a hidden prompt typed twice; without a terminal to
+    prompt on, one line saying to use --password-stdin (getpass would warn, echo, then abort)."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise InvalidInput("no terminal to ask for the password on: pipe it in with --password-stdin")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
 
 
 def print_json(rows: Any) -> None:

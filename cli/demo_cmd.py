@@ -20,7 +20,10 @@ def demo(
     protocol: str = typer.Option("mixed", "--protocol", help="gnmi, ssh, netconf or mixed"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="keep state here (default: a temp dir removed at exit)"),
 ) -> None:
-    """Run NATS, a database, the simulator, the hub and agents together; Ctrl-C stops everything."""
+    """Run NATS, a database, the simulator, the hub and agents together; Ctrl-C stops everything.
+
+    Example: swtel demo --faults
+    """
     if protocol not in ("gnmi", "ssh", "netconf", "mixed"):
         raise typer.BadParameter("use gnmi, ssh, netconf or mixed", param_hint="--protocol")
     temp = data_dir is None

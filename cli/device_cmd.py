@@ -32,7 +32,10 @@ def add(
     path: list[str] = typer.Option([], "--path", help="gNMI path to collect, repeatable (default: interfaces and system)"),
     tls: str = typer.Option("off", "--tls", help="gNMI TLS: off, on or skip-verify"),
 ) -> None:
-    """Add a device to the inventory."""
+    """Add a device to the inventory.
+
+    Example: swtel device add leaf-01 --address 10.0.0.1 --protocol gnmi --platform eos --tag site=dc1
+    """
     dev = make_device(
         name, address, protocol, port=port, platform=platform, credential=credential,
         tags=parse_tags(tag), interval=interval, paths=path or None, tls=tls,
@@ -135,7 +138,10 @@ def show(
     name: str = typer.Argument(...),
     json_out: bool = typer.Option(False, "--json", help="print a JSON object"),
 ) -> None:
-    """Show one device."""
+    """Show one device.
+
+    Example: swtel device show leaf-01 --json
+    """
     s = common.settings(ctx)
 
     async def go() -> dict[str, Any]:
@@ -339,7 +345,10 @@ def _print_plan(plan: invsync.Plan) -> None:
 
 @app.command("remove")
 def remove(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Remove a device; its agent stops collecting it and releases the lease."""
+    """Remove a device; its agent stops collecting it and releases the lease.
+
+    Example: swtel device remove leaf-01
+    """
     s = common.settings(ctx)
 
     async def go() -> None:
@@ -405,7 +414,10 @@ def pin(
 
 @app.command("unpin")
 def unpin(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Let any eligible agent collect the device again."""
+    """Let any eligible agent collect the device again.
+
+    Example: swtel device unpin leaf-01
+    """
     s = common.settings(ctx)
 
     async def go() -> None:
