@@ -30,8 +30,13 @@ class InvalidFiles(InvalidInput):
         super().__init__(f"{len(errors)} problem(s) in the inventory files, nothing was changed:\n  " + "\n  ".join(errors))
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line each mapping starts on (key ``__line__``)."""
+# libyaml's parser when PyYAML has it (its wheels do): ten times faster than the pure-Python one, which
+# took most of a 10,000-device sync.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """A safe loader that remembers the line each mapping starts on (key ``__line__``)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         mapping = super().construct_mapping(node, deep=deep)
