@@ -13,7 +13,7 @@ from swtel.shared.inventory import PLATFORMS, PROTOCOLS, edit_device, make_devic
 from swtel.shared.views import device_view
 
 from . import common
-from .device_files import read_devices, read_inventory
+from .device_files import InvalidFiles, read_devices, read_inventory
 
 app = typer.Typer(help="Manage the device inventory.", no_args_is_help=True)
 
@@ -292,7 +292,14 @@ def sync(
 
     Example: swtel device sync inventory/ --prune --dry-run
     """
-    desired = read_inventory(paths)
+    try:
+        desired = read_inventory(paths)
+    except InvalidFiles as e:
+        if not json_out:
+            raise
+        common.print_json({"plan": None, "dry_run": dry_run, "outcome": None,
+                           "errors": [p.to_json() for p in e.problems]})
+        raise typer.Exit(2) from None
     s = common.settings(ctx)
 
     async def go() -> tuple[invsync.Plan, invsync.Outcome | None]:
@@ -310,7 +317,7 @@ def sync(
     plan, outcome = common.run(go())
     if json_out:
         common.print_json({"plan": plan.to_json(), "dry_run": dry_run,
-                           "outcome": outcome.to_json() if outcome else None})
+                           "outcome": outcome.to_json() if outcome else None, "errors": []})
     elif plan.empty or dry_run:
         _print_plan(plan)
     if not json_out:

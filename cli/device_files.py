@@ -9,6 +9,7 @@ credential, tags, interval, paths, pin, tls.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,30 @@ FIELDS = ("name", "address", "protocol", "port", "platform", "credential", "tags
 REQUIRED = ("name", "address", "protocol")
 
 
-class InvalidFiles(InvalidInput):
-    """Every problem found in a set of inventory files, one ``file:line: field 'x': why`` per line."""
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in an inventory file; ``str()`` is ``file:line: field 'x': why``."""
 
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = errors
-        super().__init__(f"{len(errors)} problem(s) in the inventory files, nothing was changed:\n  " + "\n  ".join(errors))
+    file: str
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {f'field {self.field!r}: ' if self.field else ''}{self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "field": self.field, "message": self.message}
+
+
+class InvalidFiles(InvalidInput):
+    """Every problem found in a set of inventory files, one per line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} problem(s) in the inventory files, nothing was changed:\n  "
+                         + "\n  ".join(map(str, problems)))
 
 
 # libyaml's parser when PyYAML has it (its wheels do): ten times faster than the pure-Python one, which
@@ -44,15 +63,20 @@ class _LineLoader(_SafeLoader):  # type: ignore[misc, valid-type]
         return mapping
 
 
-def _fail(path: Path, line: int | None, field: str | None, message: str) -> InvalidInput:
-    where = f"{path}:{line}" if line else str(path)
-    return InvalidInput(f"{where}: {f'field {field!r}: ' if field else ''}{message}")
+class _Invalid(InvalidInput):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem), problem.field)
+        self.problem = problem
+
+
+def _fail(path: Path, line: int | None, field: str | None, message: str) -> _Invalid:
+    return _Invalid(Problem(str(path), line, field, message))
 
 
 def _device(path: Path, line: int, row: dict[str, Any]) -> wire.Device:
-    problems = [str(_fail(path, line, k, f"unknown field (known: {', '.join(FIELDS)})"))
+    problems = [Problem(str(path), line, k, f"unknown field (known: {', '.join(FIELDS)})")
                 for k in sorted(str(k) for k in row if k not in FIELDS and k != "__line__")]
-    problems += [str(_fail(path, line, f, "is required")) for f in REQUIRED if row.get(f) in (None, "")]
+    problems += [Problem(str(path), line, f, "is required") for f in REQUIRED if row.get(f) in (None, "")]
     if problems:
         raise InvalidFiles(problems)
     tags = row.get("tags") or {}
@@ -89,7 +113,7 @@ def _device(path: Path, line: int, row: dict[str, Any]) -> wire.Device:
         raise _fail(path, line, e.field, str(e)) from None
 
 
-def _rows_yaml(path: Path, text: str, errors: list[str]) -> list[tuple[int, dict[str, Any]]]:
+def _rows_yaml(path: Path, text: str, errors: list[Problem]) -> list[tuple[int, dict[str, Any]]]:
     try:
         data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
@@ -102,13 +126,13 @@ def _rows_yaml(path: Path, text: str, errors: list[str]) -> list[tuple[int, dict
     rows = []
     for i, item in enumerate(data, 1):
         if not isinstance(item, dict):
-            errors.append(str(_fail(path, None, None, f"device #{i} must be a mapping, got {item!r}")))
+            errors.append(Problem(str(path), None, None, f"device #{i} must be a mapping, got {item!r}"))
             continue
         rows.append((item["__line__"], item))
     return rows
 
 
-def _rows_csv(path: Path, text: str, errors: list[str]) -> list[tuple[int, dict[str, Any]]]:
+def _rows_csv(path: Path, text: str, errors: list[Problem]) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(text.splitlines(), skipinitialspace=True)
     if not reader.fieldnames:
         raise _fail(path, 1, None, "empty file: expected a header row")
@@ -119,18 +143,18 @@ def _rows_csv(path: Path, text: str, errors: list[str]) -> list[tuple[int, dict[
     rows = []
     for row in reader:
         if None in row:
-            errors.append(str(_fail(path, reader.line_num, None, "more values than header columns")))
+            errors.append(Problem(str(path), reader.line_num, None, "more values than header columns"))
             continue
         clean = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
         rows.append((reader.line_num, {k: v for k, v in clean.items() if v not in (None, "")}))
     return rows
 
 
-def _read_one(path: Path, errors: list[str]) -> list[tuple[wire.Device, int]]:
+def _read_one(path: Path, errors: list[Problem]) -> list[tuple[wire.Device, int]]:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
-        errors.append(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}")
+        errors.append(Problem(str(path), None, None, f"cannot read: {getattr(e, 'strerror', None) or e}"))
         return []
     try:
         if path.suffix.lower() == ".csv":
@@ -138,18 +162,18 @@ def _read_one(path: Path, errors: list[str]) -> list[tuple[wire.Device, int]]:
         elif path.suffix.lower() in SUFFIXES:
             rows = _rows_yaml(path, text, errors)
         else:
-            raise InvalidInput(f"{path}: unknown file type; use .yaml, .yml or .csv")
-    except InvalidInput as e:
-        errors.append(str(e))
+            raise _fail(path, None, None, "unknown file type; use .yaml, .yml or .csv")
+    except _Invalid as e:
+        errors.append(e.problem)
         return []
     out = []
     for line, row in rows:
         try:
             out.append((_device(path, line, row), line))
         except InvalidFiles as e:
-            errors.extend(e.errors)
-        except InvalidInput as e:
-            errors.append(str(e))
+            errors.extend(e.problems)
+        except _Invalid as e:
+            errors.append(e.problem)
     return out
 
 
@@ -173,14 +197,14 @@ def inventory_files(paths: list[Path]) -> list[Path]:
 def read_inventory(paths: list[Path], *, allow_empty: bool = False) -> list[wire.Device]:
     """Parse and validate every device in the files (directories are searched); raise :class:`InvalidFiles`
     with every problem of every file, or return the devices. A name given twice is a problem too."""
-    errors: list[str] = []
+    errors: list[Problem] = []
     devices: list[wire.Device] = []
     seen: dict[str, str] = {}
     files = inventory_files(paths)
     for f in files:
         for dev, line in _read_one(f, errors):
             if dev.name in seen:
-                errors.append(str(_fail(f, line, "name", f"duplicate device {dev.name!r} (first at {seen[dev.name]})")))
+                errors.append(Problem(str(f), line, "name", f"duplicate device {dev.name!r} (first at {seen[dev.name]})"))
                 continue
             seen[dev.name] = f"{f}:{line}"
             devices.append(dev)

@@ -10,6 +10,7 @@ import nats
 import pytest
 
 from support.natsserver import NatsServer
+from swtel.cli.device_files import FIELDS
 from swtel.shared import invsync
 from swtel.shared.inventory import Inventory, edit_device
 
@@ -179,6 +180,11 @@ def test_sync_lists_every_problem_of_every_file_and_changes_nothing(cli, tmp_pat
     assert f"{tmp_path}/c.yml:" in err and "not valid YAML" in err
     assert "6 problem(s)" in err, err
     assert names(cli) == []
+    as_json = cli("device", "sync", str(tmp_path), "--prune", "--json")
+    assert as_json.code == 2
+    problems = json.loads(as_json.out)["errors"]
+    assert len(problems) == 6 and {"file": f"{tmp_path}/a.yaml", "line": 3, "field": "colour",
+                                   "message": f"unknown field (known: {', '.join(FIELDS)})"} in problems
 
 
 def test_import_reports_every_error_of_a_file(cli, tmp_path: Path) -> None:
