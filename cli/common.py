@@ -75,7 +75,7 @@ def read_password(from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         return line[:-1] if line.endswith("\n") else line
-    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+    if not sys.stdin.isatty():
         raise InvalidInput("no terminal to ask for the password on: pipe it in with --password-stdin")
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
 

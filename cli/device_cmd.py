@@ -58,7 +58,8 @@ async def _rows(s: Any) -> tuple[list[dict[str, Any]], str]:
     async with common.inventory(s) as inv:
         devices = await inv.list()
         leases = {lease.device: (lease, rev) for lease, rev in await inv.lease_list()}
-    down, note = await _down_devices(s.database_url)
+    # only a held device can be down (the agent holding it says so): no lease, no database round trip
+    down, note = await _down_devices(s.database_url) if leases else (set(), "")
     rows = [device_view(d, *(leases.get(d.name) or (None, None))) for d in devices]
     for r in rows:
         r["status"] = "unassigned" if r["agent"] is None else ("down" if r["name"] in down else "collecting")
@@ -86,8 +87,9 @@ async def _down_devices(dsn: str) -> tuple[set[str], str]:
         return set(), f"status: database at {redact_dsn(dsn)} not reachable ({reason}); down devices show as collecting"
 
 
-def _matches(r: dict[str, Any], tags: dict[str, str], agent: str | None, status: str | None, protocol: str | None) -> bool:
-    return (all(r["tags"].get(k) == v for k, v in tags.items())
+def _matches(r: dict[str, Any], tags: dict[str, set[str]], agent: str | None, status: str | None,
+             protocol: str | None) -> bool:
+    return (all(r["tags"].get(k) in values for k, values in tags.items())
             and (agent is None or r["agent"] == agent)
             and (status is None or r["status"] == status)
             and (protocol is None or r["protocol"] == protocol))
@@ -96,7 +98,8 @@ def _matches(r: dict[str, Any], tags: dict[str, str], agent: str | None, status:
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    tag: list[str] = typer.Option([], "--tag", help="only devices with this tag k=v (repeatable: all must match)"),
+    tag: list[str] = typer.Option([], "--tag", help="only devices with this tag k=v (repeatable: every key must match; "
+                                  "one key given twice matches either value)"),
     agent: str | None = typer.Option(None, "--agent", help="only devices this agent collects"),
     status: str | None = typer.Option(None, "--status", help=f"only devices in this state: {', '.join(STATUSES)}"),
     protocol: str | None = typer.Option(None, "--protocol", help=f"only devices of this protocol: {', '.join(PROTOCOLS)}"),
@@ -106,7 +109,10 @@ def list_(
 
     Example: swtel device list --tag site=dc1 --status down
     """
-    want_tags = parse_tags(tag)
+    want_tags: dict[str, set[str]] = {}
+    for t in tag:
+        for k, v in parse_tags([t]).items():
+            want_tags.setdefault(k, set()).add(v)
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"status {status!r} is unknown; use one of {', '.join(STATUSES)}")
     if protocol is not None and protocol not in PROTOCOLS:

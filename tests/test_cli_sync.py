@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import asyncpg
 import nats
 import pytest
 
@@ -268,3 +269,63 @@ def test_a_stale_plan_fails_only_the_device_changed_meanwhile(cli, tmp_path: Pat
     assert outcome.changed == 1 and list(outcome.failed) == ["a2"]
     assert show(cli, "a2")["port"] == 1234 and show(cli, "a2")["address"] == "10.0.0.2"
     assert show(cli, "a1")["address"] == "10.0.0.11"
+
+
+# ---- device list filters -------------------------------------------------------------------------------
+
+
+def test_list_filters_by_tag_agent_status_and_protocol(swtel, nats_server: NatsServer, database_url: str) -> None:
+    """A real agent holds two pinned devices; the hub's status table says one is down; a third device is
+    pinned to an agent that does not run (unassigned)."""
+    import time
+
+    from support.agents import FAST_ENV, AgentProc
+    from swtel.hub import devstatus
+    from swtel.shared import wire
+
+    env = {"SWTEL_NATS_URL": nats_server.url, "SWTEL_DATABASE_URL": database_url}
+
+    def cli(*args: str):
+        return swtel(*args, env=env)
+
+    assert cli("nats", "init").code == 0 and cli("db", "migrate").code == 0
+    for name, proto, site in (("r1", "gnmi", "dc1"), ("r2", "ssh", "dc1"), ("r3", "ssh", "dc2")):
+        assert cli("device", "add", name, "--address", "10.0.0.1", "--protocol", proto, "--tag", f"site={site}").code == 0
+    agent = AgentProc("agent-a", nats_server.url, env=FAST_ENV).start()
+    try:
+        deadline = time.monotonic() + 30
+        while "agent-a" not in [a["id"] for a in json.loads(cli("agent", "list", "--json").out)]:
+            assert time.monotonic() < deadline and agent.alive, agent.tail()
+            time.sleep(0.2)
+        assert cli("device", "pin", "r1", "agent-a").code == 0
+        assert cli("device", "pin", "r2", "agent-a").code == 0
+        assert cli("device", "pin", "r3", "agent-gone", "--force").code == 0
+
+        def holders() -> dict[str, str | None]:
+            return {r["name"]: r["agent"] for r in json.loads(cli("device", "list", "--json").out)}
+
+        while holders() != {"r1": "agent-a", "r2": "agent-a", "r3": None}:
+            assert time.monotonic() < deadline, (holders(), agent.tail())
+            time.sleep(0.2)
+
+        async def mark_down() -> None:
+            conn = await asyncpg.connect(database_url)
+            try:
+                await devstatus.record(conn, [], [wire.Event(device="r2", agent="agent-a", kind="device_down",
+                                                             ts=time.time_ns(), detail="3 failed attempts")])
+            finally:
+                await conn.close()
+
+        asyncio.run(mark_down())
+        assert names(cli, "--status", "down") == ["r2"]
+        assert names(cli, "--status", "collecting") == ["r1"]
+        assert names(cli, "--status", "unassigned") == ["r3"]
+        assert names(cli, "--agent", "agent-a") == ["r1", "r2"]
+        assert names(cli, "--tag", "site=dc1", "--protocol", "ssh") == ["r2"]
+        assert names(cli, "--tag", "site=dc2", "--tag", "site=dc1") == ["r1", "r2", "r3"]  # one key: either value
+        assert names(cli, "--tag", "site=dc3") == []
+        table = cli("device", "list", "--status", "down")
+        assert table.out.splitlines()[1].split()[:7] == ["r2", "10.0.0.1", "22", "ssh", "generic", "agent-a", "down"]
+        assert "1 device(s) of 3" in table.err
+    finally:
+        agent.terminate()
