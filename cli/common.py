@@ -25,8 +25,9 @@ from swtel.shared.inventory import Inventory
 from swtel.shared.natsconn import connect
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a long line stays one line (a terminal wraps it; a pipe gets it whole, never cut at 80 columns)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def settings(ctx: typer.Context, **flags: Any) -> settings_mod.Settings:

@@ -166,29 +166,33 @@ def show(
     for key, value in row.items():
         if key == "subscriptions":
             for sub in value:
-                common.console.print(f"{'subscription':12} {sub['name']}: {sub.get('mode', 'sample')} every "
+                _say(f"{'subscription':12} {sub['name']}: {sub.get('mode', 'sample')} every "
                                      f"{sub.get('interval_s', 10)}s {' '.join(sub['paths'])}")
         else:
-            common.console.print(f"{key:12} {value if value not in (None, {}) else '-'}")
+            _say(f"{key:12} {value if value not in (None, {}) else '-'}")
     if note:
         common.console.print(f"[dim]{note}[/dim]")
         return
     assert facts is not None
     for key in ("vendor", "model", "os_version", "serial", "hostname", "uptime_s", "gnmi_version"):
         if facts.get(key) not in (None, ""):
-            common.console.print(f"{key:12} {facts[key]}")
+            _say(f"{key:12} {facts[key]}")
     if facts.get("encodings"):
-        common.console.print(f"{'encodings':12} {', '.join(facts['encodings'])}")
-    common.console.print(f"{'models':12} {len(facts.get('models', []))}")
+        _say(f"{'encodings':12} {', '.join(facts['encodings'])}")
+    _say(f"{'models':12} {len(facts.get('models', []))}")
     itfs = facts.get("interfaces", [])
-    common.console.print(f"{'interfaces':12} {len(itfs)}: " + ", ".join(
+    _say(f"{'interfaces':12} {len(itfs)}: " + ", ".join(
         f"{i['name']} {i.get('oper_status', '') or '?'}" for i in itfs[:8]) + (" …" if len(itfs) > 8 else ""))
-    common.console.print(f"{'discovered':12} {facts['discovered_at']} by {facts['agent']}")
+    _say(f"{'discovered':12} {facts['discovered_at']} by {facts['agent']}")
     status = facts.get("status")
     if status:
-        common.console.print(f"{'down':12} {'yes since ' + status['since'] if status['down'] else 'no'}")
+        _say(f"{'down':12} {'yes since ' + status['since'] if status['down'] else 'no'}")
     for err in facts.get("errors", []):
-        common.console.print(f"{'discovery':12} [yellow]{err}[/yellow]")
+        _say(f"{'discovery':12} {err}")
+
+
+def _say(text: str) -> None:
+    common.console.print(text, markup=False, highlight=False)  # data, not markup: gNMI paths hold [k=v]
 
 
 DB_TIMEOUT_S = 2.0

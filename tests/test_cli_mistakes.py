@@ -222,3 +222,15 @@ def test_json_outputs_stay_json_with_filters(swtel, nats_server: NatsServer) -> 
         swtel("--nats", nats_server.url, "device", "list", "--status", "sleepy"))
     assert "protocol 'snmp' is unknown" in one_line_error(
         swtel("--nats", nats_server.url, "device", "list", "--protocol", "snmp"))
+
+
+def test_long_lines_are_whole_when_piped(swtel, nats_server: NatsServer) -> None:
+    paths = [f"/interfaces/interface[name=Ethernet{i}]/state/counters/in-octets" for i in range(1, 4)]
+    assert swtel("--nats", nats_server.url, "nats", "init").code == 0
+    args = ["device", "add", "leaf-1", "--address", "10.0.0.1", "--protocol", "gnmi"]
+    for p in paths:
+        args += ["--path", p]
+    assert swtel("--nats", nats_server.url, *args).code == 0
+    shown = swtel("--nats", nats_server.url, "device", "show", "leaf-1", env={"COLUMNS": "80"})
+    line = next(x for x in shown.out.splitlines() if x.startswith("subscription"))
+    assert line.endswith(" ".join(paths)), shown.out
