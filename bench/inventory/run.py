@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,10 +41,21 @@ def write_files(root: Path, devices: int, files: int, interval: str) -> None:
         (root / f"site-{f:02d}.yaml").write_text("".join(rows))
 
 
+CPU: dict[str, float] = {}  # CPU seconds (user + system) of the last command of each label
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(*args: str, env: dict[str, str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
+    """(wall seconds, stdout) of one ``swtel`` process; its CPU seconds go to ``CPU[args]``: on a shared
+    machine the CPU time moves far less than the wall clock."""
+    c0, t0 = _children_cpu(), time.perf_counter()
     done = subprocess.run([SWTEL, *args], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
+    CPU[" ".join(args)] = _children_cpu() - c0
     if done.returncode != 0:
         raise SystemExit(f"swtel {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return elapsed, done.stdout
@@ -68,29 +80,39 @@ async def raw_creates(url: str, n: int) -> float:
         await nc.close()
 
 
-def one_run(devices: int, files: int, tmp: Path) -> dict[str, float]:
+def one_run(devices: int, files: int, tmp: Path) -> dict[str, tuple[float, float]]:
     server = NatsServer().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWTEL_")}
     env.update(SWTEL_NATS_URL=server.url, SWTEL_DATABASE_URL="postgresql://127.0.0.1:1/none")  # list: no DB
     inv = tmp / "inventory"
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}  # label -> (wall, cpu)
+
+    def run(label: str, *args: str) -> str:
+        wall, text = timed(*args, env=env)
+        out[label] = (wall, CPU[" ".join(args)])
+        return text
+
     try:
         timed("nats", "init", env=env)
         write_files(inv, devices, files, "10s")
-        out["swtel --help (start-up baseline)"], _ = timed("--help", env=env)
-        out["sync --dry-run (plan: all new)"], text = timed("device", "sync", str(inv), "--dry-run", env=env)
+        run("swtel --help (start-up baseline)", "--help")
+        text = run("sync --dry-run (plan: all new)", "device", "sync", str(inv), "--dry-run")
         assert f"plan: {devices} to add" in text, text[-300:]
-        out["sync (apply: all added)"], text = timed("device", "sync", str(inv), env=env)
+        text = run("sync (apply: all added)", "device", "sync", str(inv))
         assert f"applied: {devices} added" in text, text[-300:]
-        out["sync again (no changes)"], text = timed("device", "sync", str(inv), env=env)
+        text = run("sync again (no changes)", "device", "sync", str(inv))
         assert "no changes" in text
         write_files(inv, devices, files, "30s")
-        out["sync (apply: all changed)"], text = timed("device", "sync", str(inv), env=env)
+        text = run("sync (apply: all changed)", "device", "sync", str(inv))
         assert f"applied: 0 added, {devices} changed" in text, text[-300:]
-        out["device list (table, piped)"], text = timed("device", "list", env=env)
+        text = run("device list (table, piped)", "device", "list")
         assert text.count("\n") == devices + 1
-        out["device list --json"], _ = timed("device", "list", "--json", env=env)
-        out[f"nats-py: {devices} creates, 64 in flight (baseline)"] = asyncio.run(raw_creates(server.url, devices))
+        run("device list --json", "device", "list", "--json")
+        c0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        asyncio.run(raw_creates(server.url, devices))
+        c1 = resource.getrusage(resource.RUSAGE_SELF)
+        out[f"nats-py: {devices} creates, 64 in flight (baseline)"] = (
+            time.perf_counter() - t0, c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime)
     finally:
         server.cleanup()
     return out
@@ -109,10 +131,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="swtel-bench-inv-") as tmp:
             runs.append(one_run(a.devices, a.files, Path(tmp)))
         print(f"# run {r + 1}/{a.runs} done", file=sys.stderr)
-    print(f"{a.devices} devices in {a.files} files, median of {a.runs} runs (seconds, wall clock, new process each)")
+    load = os.getloadavg()[0]
+    print(f"{a.devices} devices in {a.files} files, median of {a.runs} runs, a new process each; "
+          f"load average {load:.1f} on {os.cpu_count()} CPUs at the end")
+    print(f"  {'':48} {'wall s':>7} {'CPU s':>7}   wall per run")
     for key in runs[0]:
-        values = [r[key] for r in runs]
-        print(f"  {key:48} {statistics.median(values):7.2f}   (runs: {', '.join(f'{v:.2f}' for v in values)})")
+        walls, cpus = [r[key][0] for r in runs], [r[key][1] for r in runs]
+        print(f"  {key:48} {statistics.median(walls):7.2f} {statistics.median(cpus):7.2f}   "
+              f"({', '.join(f'{v:.2f}' for v in walls)})")
 
 
 if __name__ == "__main__":
