@@ -329,3 +329,53 @@ def test_list_filters_by_tag_agent_status_and_protocol(swtel, nats_server: NatsS
         assert "1 device(s) of 3" in table.err
     finally:
         agent.terminate()
+
+
+def test_device_set_while_a_sync_process_applies_loses_nothing(swtel, nats_server: NatsServer, tmp_path: Path) -> None:
+    """The commands as operators run them: `swtel device sync` in its own process changes 1,000 devices
+    while `swtel device set` adds a tag to twenty of them. Every set lands; the sync names each device it
+    could not write (changed since its plan) and wrote every other one; a second sync converges."""
+    import os
+    import subprocess
+    import sys
+
+    url = nats_server.url
+    f = tmp_path / "fleet.yaml"
+    f.write_text("".join(f"- {{name: d{i:04}, address: 10.1.{i // 250}.{i % 250 + 1}, protocol: gnmi}}\n"
+                         for i in range(1000)))
+    assert swtel("--nats", url, "nats", "init").code == 0
+    assert swtel("--nats", url, "device", "sync", str(f)).code == 0
+    f.write_text(f.read_text().replace("protocol: gnmi}", "protocol: gnmi, interval: 30s}"))
+    touched = [f"d{i:04}" for i in range(0, 1000, 50)]
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWTEL_")}
+    sync = subprocess.Popen([str(Path(sys.executable).parent / "swtel"), "--nats", url, "device", "sync", str(f),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for name in touched:
+            res = swtel("--nats", url, "device", "set", name, "--tag", "owner=ops")
+            assert res.code == 0, res.err
+        out, err = sync.communicate(timeout=240)
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+            sync.communicate()
+    assert sync.returncode in (0, 1), err
+    report = json.loads(out)
+    outcome = report["outcome"]
+    assert set(outcome["failed"]) <= set(touched) and (sync.returncode == 1) == bool(outcome["failed"])
+    assert outcome["changed"] + len(outcome["failed"]) == 1000
+    planned = {c["name"]: c["fields"] for c in report["plan"]["change"]}
+    rows = {r["name"]: r for r in json.loads(swtel("--nats", url, "device", "list", "--json").out)}
+    for name in touched:
+        # a set made before the sync read the inventory is in its plan, shown as a change it makes (the files
+        # rule); a set made after is kept, and the sync's write of that device fails instead
+        seen_by_plan = planned[name].get("tags") == {"from": {"owner": "ops"}, "to": {}}
+        assert seen_by_plan or rows[name]["tags"] == {"owner": "ops"}, f"the set on {name} was lost silently"
+    for name, row in rows.items():
+        want = 10.0 if name in outcome["failed"] else 30.0
+        assert {s["interval_s"] for s in row["subscriptions"]} == {want}, name
+    again = json.loads(swtel("--nats", url, "device", "sync", str(f), "--json").out)
+    left = sorted(n for n in touched if rows[n]["tags"])
+    assert [c["name"] for c in again["plan"]["change"]] == left  # converges: the hand-set tags go, as planned
+    assert again["outcome"] is None if not left else again["outcome"]["failed"] == {}
