@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -346,18 +347,17 @@ def sync(
 
 
 def _print_plan(plan: invsync.Plan) -> None:
-    say = lambda text: common.console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    """The plan as plain lines, written at once: rich's per-line printing took seconds for 10,000 devices."""
     if plan.empty:
-        say(f"no changes ({plan.unchanged} device(s) up to date)")
-        return
-    for d in plan.add:
-        say(f"+ {d.name} ({d.protocol} {d.address}:{d.port})")
-    for c in plan.change:
-        say(f"~ {c.name}: " + "; ".join(_fmt_change(k, a, b) for k, (a, b) in c.fields.items()))
-    for name, _ in plan.remove:
-        say(f"- {name}")
-    say(f"plan: {len(plan.add)} to add, {len(plan.change)} to change, {len(plan.remove)} to remove, "
-        f"{plan.unchanged} unchanged")
+        lines = [f"no changes ({plan.unchanged} device(s) up to date)"]
+    else:
+        lines = [f"+ {d.name} ({d.protocol} {d.address}:{d.port})" for d in plan.add]
+        lines += [f"~ {c.name}: " + "; ".join(_fmt_change(k, a, b) for k, (a, b) in c.fields.items()) for c in plan.change]
+        lines += [f"- {name}" for name, _ in plan.remove]
+        lines.append(f"plan: {len(plan.add)} to add, {len(plan.change)} to change, {len(plan.remove)} to remove, "
+                     f"{plan.unchanged} unchanged")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
 
 
 @app.command("remove")
