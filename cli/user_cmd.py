@@ -68,7 +68,7 @@ def add(
 ) -> None:
     """Add a hub user (the password is prompted for twice, or read from stdin).
 
-    Example: swtel user add alice --role admin   (or: echo "$PW" | swtel user add alice --role admin --password-stdin)
+    Example: swtel user add alice --role admin --password-stdin < alice.pass
     """
     check_user_name(name)
     check_role(role)
