@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from nats.errors import Error as NatsError
 
 from . import wire
 from .errors import SwtelError
@@ -116,6 +117,8 @@ async def apply(
                 setattr(out, kind, getattr(out, kind) + 1)
             except SwtelError as e:
                 out.failed[name] = str(e)
+            except (NatsError, TimeoutError) as e:  # one unanswered write must not cancel the others
+                out.failed[name] = f"NATS did not take the write ({type(e).__name__}{': ' + str(e) if str(e) else ''})"
             if progress:
                 progress(1)
 

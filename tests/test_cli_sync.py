@@ -379,3 +379,35 @@ def test_device_set_while_a_sync_process_applies_loses_nothing(swtel, nats_serve
     left = sorted(n for n in touched if rows[n]["tags"])
     assert [c["name"] for c in again["plan"]["change"]] == left  # converges: the hand-set tags go, as planned
     assert again["outcome"] is None if not left else again["outcome"]["failed"] == {}
+
+
+def test_writes_nats_does_not_answer_are_reported_not_raised(swtel, nats_server: NatsServer, tmp_path: Path) -> None:
+    """The server stops answering (SIGSTOP) while a plan is applied: each unanswered device is reported as
+    failed, none raises; after the server resumes, a second sync applies what is missing."""
+    from swtel.cli.device_files import read_inventory
+
+    assert swtel("--nats", nats_server.url, "nats", "init").code == 0
+    f = tmp_path / "x.yaml"
+    f.write_text("".join(f"- {{name: p{i:02}, address: 10.0.0.{i + 1}, protocol: gnmi}}\n" for i in range(20)))
+
+    async def go() -> invsync.Outcome:
+        nc = await nats.connect(nats_server.url, allow_reconnect=True)
+        try:
+            inv = await Inventory.open(nc.jetstream(timeout=1))
+            plan = invsync.plan(read_inventory([f]), await inv.entries(), prune=False)
+            nats_server.pause()
+            try:
+                return await invsync.apply(inv, plan)
+            finally:
+                nats_server.resume()
+        finally:
+            await nc.close()
+
+    outcome = asyncio.run(go())
+    assert outcome.added + len(outcome.failed) == 20 and outcome.failed, outcome
+    assert all(why.startswith("NATS did not take the write") for why in outcome.failed.values()), outcome.failed
+    again = swtel("--nats", nats_server.url, "device", "sync", str(f), "--json")
+    assert again.code == 0, again.err
+    # a write that timed out may still have landed when the server resumed: the second plan adds the rest
+    assert {d["name"] for d in json.loads(again.out)["plan"]["add"]} <= set(outcome.failed)
+    assert names(lambda *a: swtel("--nats", nats_server.url, *a)) == [f"p{i:02}" for i in range(20)]
