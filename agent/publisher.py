@@ -77,6 +77,7 @@ class Publisher:
 
     async def publish_event(self, device: str, kind: str, detail: str) -> None:
         msg = wire.Event(device=device, agent=self.agent_id, kind=kind, ts=time.time_ns(), detail=detail[:1000])
+        log.info("%s %s: %s", device, kind, detail[:200])  # transitions only: what changed, for the operator
         try:
             await self.nc.publish(naming.event_subject(device, kind), wire.encode(msg))
             self.stats.events += 1

@@ -23,12 +23,9 @@ log = logging.getLogger("swtel.agent")
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("nats").setLevel(logging.WARNING)
+    from swtel.shared.logs import setup
+
+    setup(level)
 
 
 async def serve(agent: Agent, *, handle_signals: bool = True, on_stop: Callable[[], None] | None = None) -> None:

@@ -15,7 +15,10 @@ app = typer.Typer(help="Collector agents.", no_args_is_help=True)
 
 @app.command("list")
 def list_(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="print a JSON array")) -> None:
-    """List live agents (those whose presence has not expired)."""
+    """List live agents (those whose presence has not expired).
+
+    Example: swtel agent list --json
+    """
     s = common.settings(ctx)
 
     async def go() -> list[dict[str, Any]]:
@@ -54,6 +57,8 @@ def run_(
     """Run a collector agent: heartbeat, claim devices by weighted rendezvous order, collect until stopped.
 
     SIGTERM or SIGINT stops it gracefully (slots stopped, leases released); a second signal exits at once.
+
+    Example: swtel agent run --id agent-dc1-a --capacity 500 --tag site=dc1
     """
     from swtel.agent.runner import run_agent
 
@@ -89,14 +94,20 @@ def _control(ctx: typer.Context, agent: str, verb: str, timeout: float = 2.0) ->
 
 @app.command("drain")
 def drain(ctx: typer.Context, agent: str = typer.Argument(..., help="agent id")) -> None:
-    """Make a running agent hand all its devices to others and take no new ones (until undrain or restart)."""
+    """Make a running agent hand all its devices to others and take no new ones (until undrain or restart).
+
+    Example: swtel agent drain agent-dc1-a
+    """
     st = _control(ctx, agent, "drain")
     common.console.print(f"agent {agent} is draining; it holds {len(st['devices'])} device(s) now")
 
 
 @app.command("undrain")
 def undrain(ctx: typer.Context, agent: str = typer.Argument(..., help="agent id")) -> None:
-    """Let a drained agent take devices again."""
+    """Let a drained agent take devices again.
+
+    Example: swtel agent undrain agent-dc1-a
+    """
     _control(ctx, agent, "undrain")
     common.console.print(f"agent {agent} takes devices again")
 
@@ -107,7 +118,10 @@ def check(
     agent_id: str | None = typer.Option(None, "--id", help="agent id (default: this host's agent)"),
     json_out: bool = typer.Option(False, "--json", help="print the agent's status as JSON"),
 ) -> None:
-    """Exit 0 when the local agent answers and is healthy (presence valid, not fenced), else 1."""
+    """Exit 0 when the local agent answers and is healthy (presence valid, not fenced), else 1.
+
+    Example: swtel agent check --id agent-dc1-a
+    """
     s = common.settings(ctx, agent_id=agent_id)
     agent = s.resolved_agent_id
     try:

@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 import typer
-from rich.markup import escape
 
 from swtel.hub.alerts import db
-from swtel.hub.alerts.channels import parse_hostport, redacted
+from swtel.hub.alerts.channels import parse_hostport, redacted, validate_channel
 from swtel.hub.alerts.rules import SEVERITIES, Rule, format_duration, parse_duration, parse_selector_tags, validate
 from swtel.shared.errors import InvalidInput
 
@@ -36,7 +35,7 @@ def _say(text: str) -> None:
 
 
 def _table(columns: list[str], rows: list[tuple[Any, ...]], *, empty: str) -> None:
-    common.print_table(columns, [tuple(escape(v) if isinstance(v, str) else v for v in r) for r in rows], empty=empty)
+    common.print_table(columns, rows, empty=empty)
 
 
 @asynccontextmanager
@@ -78,9 +77,16 @@ def rule_add(
     severity: str = typer.Option("warning", "--severity", help=f"one of {', '.join(SEVERITIES)}"),
     channel: list[str] = typer.Option([], "--channel", help="notification channel name (repeatable)"),
     disabled: bool = typer.Option(False, "--disabled", help="add the rule switched off"),
+    force: bool = typer.Option(False, "--force", help="do not check --device against the inventory"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Add an alert rule: one of --above, --below, --absent or --rate-increase."""
+    """Add an alert rule: one of --above, --below, --absent or --rate-increase.
+
+    A --device not in the inventory is added with a warning naming it (the rule matches nothing until
+    that device exists); --force skips the check.
+
+    Example: swtel alert rule add cpu-high --tag site=dc1 --path /system/cpus/cpu[index=*]/state/total/instant --above 90 --for 5m --channel ops
+    """
     given = {k: v for k, v in (("above", above), ("below", below), ("absent", absent),
                                ("rate_increase", rate_increase)) if v is not None}
     if len(given) != 1:
@@ -94,6 +100,8 @@ def rule_add(
     )
     validate(rule)  # before connecting: a typo is reported even when the database is down
     added = _with_db(ctx, dsn, lambda conn: db.add_rule(conn, rule))
+    if device is not None and not force:
+        _warn_unknown_device(ctx, device)
     to = f" → {', '.join(added.channels)}" if added.channels else " (no channels: recorded, not notified)"
     _say(f"added rule {added.name}: {added.selector()} {added.path} {added.describe()}"
          f" for {format_duration(added.for_s)}, {added.severity}{to}")
@@ -105,7 +113,10 @@ def rule_list(
     json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """List alert rules."""
+    """List alert rules.
+
+    Example: swtel alert rule list --json
+    """
     rules = _with_db(ctx, dsn, db.list_rules)
     if json_out:
         common.print_json([msgspec.structs.asdict(r) for r in rules])  # every field, defaults too
@@ -124,9 +135,35 @@ def rule_remove(
     name: str = typer.Argument(...),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Remove a rule and its alerts (their history stays)."""
+    """Remove a rule and its alerts (their history stays).
+
+    Example: swtel alert rule remove cpu-high
+    """
     _with_db(ctx, dsn, lambda conn: db.remove_rule(conn, name))
     _say(f"removed rule {name}")
+
+
+def _warn_unknown_device(ctx: typer.Context, device: str) -> None:
+    """A rule on a device the inventory does not know is most likely a typo: say so (the rule stays)."""
+    from swtel.shared.errors import NotFound, SwtelError
+
+    s = common.settings(ctx)
+
+    async def go() -> str | None:
+        async with common.inventory(s) as inv:
+            try:
+                await inv.get(device)
+            except NotFound:
+                return (f"warning: device {device!r} is not in the inventory: the rule matches nothing until a device "
+                        "of that name is added (--force skips this check)")
+        return None
+
+    try:
+        note = common.run(go())
+    except SwtelError as e:
+        note = f"warning: could not check device {device!r} against the inventory: {e}"
+    if note:
+        common.err_console.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 # ---- channels ------------------------------------------------------------------------------------------
@@ -146,7 +183,10 @@ def channel_add(
     starttls: bool | None = typer.Option(None, "--starttls/--no-starttls", help="require or refuse STARTTLS (default: when offered)"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Add a notification channel: --webhook URL, --slack URL, or --email ADDR --smtp HOST[:PORT]."""
+    """Add a notification channel: --webhook URL, --slack URL, or --email ADDR --smtp HOST[:PORT].
+
+    Example: swtel alert channel add ops --slack env:SLACK_WEBHOOK_URL
+    """
     kinds = [k for k, v in (("webhook", webhook), ("slack", slack), ("email", email)) if v]
     if len(kinds) != 1:
         raise InvalidInput("give exactly one of --webhook URL, --slack URL or --email ADDR")
@@ -162,7 +202,12 @@ def channel_add(
         if smtp_password_env:
             config["password_env"] = smtp_password_env
     else:
-        config = {"url": webhook or slack}
+        url = str(webhook or slack)
+        if not url.startswith("env:") and "://" not in url:  # not echoed: a URL's path may hold a token
+            raise InvalidInput(f"--{kind} needs a URL like https://HOST/PATH or env:VARIABLE; "
+                               "the value given has no scheme (http:// or https://)")
+        config = {"url": url}
+    validate_channel(kind, config)  # before connecting: a typo is reported even when the database is down
     _with_db(ctx, dsn, lambda conn: db.add_channel(conn, name, kind, config))
     _say(f"added {kind} channel {name}: {redacted(kind, config)}")
 
@@ -173,7 +218,10 @@ def channel_list(
     json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """List channels (URLs shown without their path: it may hold a token)."""
+    """List channels (URLs shown without their path: it may hold a token).
+
+    Example: swtel alert channel list
+    """
     rows = _with_db(ctx, dsn, db.list_channels)
     if json_out:
         common.print_json([{"name": n, "kind": k, "target": redacted(k, c)} for n, k, c in rows])
@@ -188,7 +236,10 @@ def channel_remove(
     name: str = typer.Argument(...),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Remove a channel no rule uses."""
+    """Remove a channel no rule uses.
+
+    Example: swtel alert channel remove ops
+    """
     _with_db(ctx, dsn, lambda conn: db.remove_channel(conn, name))
     _say(f"removed channel {name}")
 
@@ -203,7 +254,10 @@ def alert_list(
     all_: bool = typer.Option(False, "--all", help="include resolved alerts"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Firing and pending alerts (with --all also resolved ones)."""
+    """Firing and pending alerts (with --all also resolved ones).
+
+    Example: swtel alert list --all --json
+    """
     alerts = _with_db(ctx, dsn, lambda conn: db.list_alerts(conn, include_all=all_))
     if json_out:
         common.print_json(msgspec.to_builtins(alerts))
@@ -223,7 +277,10 @@ def alert_ack(
     by: str | None = typer.Option(None, "--by", help="who acknowledges (default: your login name)"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Acknowledge a firing alert."""
+    """Acknowledge a firing alert.
+
+    Example: swtel alert ack 42 --by alice
+    """
     who = by or getpass.getuser()
     _with_db(ctx, dsn, lambda conn: db.acknowledge(conn, alert_id, who))
     _say(f"acknowledged alert {alert_id} as {who}")
@@ -237,7 +294,10 @@ def alert_history(
     json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Transitions and acknowledgements, newest first."""
+    """Transitions and acknowledgements, newest first.
+
+    Example: swtel alert history --id 42 --limit 20
+    """
     rows = _with_db(ctx, dsn, lambda conn: db.history(conn, alert_id=alert_id, limit=limit))
     if json_out:
         common.print_json(msgspec.to_builtins(rows))
@@ -256,7 +316,10 @@ def alert_outbox(
     json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Notifications and their delivery status (pending, sending, sent, failed), newest first."""
+    """Notifications and their delivery status (pending, sending, sent, failed), newest first.
+
+    Example: swtel alert outbox
+    """
     rows = _with_db(ctx, dsn, db.outbox)
     if json_out:
         common.print_json(msgspec.to_builtins(rows))

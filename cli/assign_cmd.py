@@ -54,7 +54,10 @@ def plan(
     capacity: int | None = typer.Option(None, "--capacity", min=1, help="capacity of the --with agents"),
     json_out: bool = typer.Option(False, "--json", help="print the preview as JSON"),
 ) -> None:
-    """Preview ownership per agent and exactly which devices would move if agents left or joined."""
+    """Preview ownership per agent and exactly which devices would move if agents left or joined.
+
+    Example: swtel assign plan --without agent-dc1-a
+    """
     for a in [*without, *with_]:
         naming.check_name(a, "agent id")
     s = common.settings(ctx)

@@ -14,24 +14,26 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from nats import errors as nats_errors
 from nats.js import errors as nats_js_errors
 
 from swtel.shared import settings as settings_mod
-from swtel.shared.errors import ServerUnavailable
+from swtel.shared.errors import InvalidInput, ServerUnavailable
 from swtel.shared.inventory import Inventory
 from swtel.shared.natsconn import connect
 
 T = TypeVar("T")
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a long line stays one line (a terminal wraps it; a pipe gets it whole, never cut at 80 columns)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def settings(ctx: typer.Context, **flags: Any) -> settings_mod.Settings:
     """Settings with the root options (``--nats``, ``--config``) and this command's flags applied."""
     root = ctx.find_root().obj or {}
-    merged = {"nats_url": root.get("nats_url"), **flags}
+    merged = {"nats_url": root.get("nats_url"), "log_level": root.get("log_level"), **flags}
     return settings_mod.load(merged, config_file=root.get("config"))
 
 
@@ -68,18 +70,39 @@ async def inventory(s: settings_mod.Settings) -> AsyncIterator[Inventory]:
         yield await Inventory.open(js)
 
 
+def read_password(from_stdin: bool) -> str:
+    """The password from stdin's first line, or from a hidden prompt typed twice; without a terminal to
+    prompt on, one line saying to use --password-stdin (getpass would warn, echo, then abort)."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    if not sys.stdin.isatty():
+        raise InvalidInput("no terminal to ask for the password on: pipe it in with --password-stdin")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+
+
 def print_json(rows: Any) -> None:
     sys.stdout.write(json.dumps(rows, indent=2, sort_keys=False) + "\n")
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, empty: str = "nothing to show") -> None:
+    """A table: rich on a terminal; when piped, plain space-aligned columns at full width (a name is never
+    cut to fit 80 columns, so ``grep`` and ``awk`` see every character)."""
     rows = list(rows)
     if not rows:
         err_console.print(f"[dim]{empty}[/dim]")
         return
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    if not console.is_terminal:
+        widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+        out = sys.stdout
+        for r in (list(columns), *cells):
+            out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+        out.flush()
+        return
     table = Table(*columns, box=None, header_style="bold", pad_edge=False)
-    for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
+    for r in cells:
+        table.add_row(*(Text(c) for c in r))  # data, not markup: gNMI paths hold [k=v]
     console.print(table)
 
 

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import typer
-from rich.markup import escape
 
 from swtel.hub.alerts.db import connect
 from swtel.hub.storage import configs
@@ -50,13 +49,16 @@ def config_list(
     json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """The stored versions of a device's configuration, oldest first (a version is stored only when it changed)."""
+    """The stored versions of a device's configuration, oldest first (a version is stored only when it changed).
+
+    Example: swtel config list leaf-01
+    """
     rows = _with_db(ctx, dsn, lambda conn: configs.versions(conn, device, must_exist=True))
     if json_out:
         common.print_json(rows)
         return
     common.print_table(["VERSION", "TIME", "AGENT", "FORMAT", "SIZE", "SHA256"],
-                       [(r["version"], _when(r["time"]), escape(r["agent"]), r["format"], r["size"], r["sha256"][:12])
+                       [(r["version"], _when(r["time"]), r["agent"], r["format"], r["size"], r["sha256"][:12])
                         for r in rows])
 
 
@@ -67,7 +69,10 @@ def config_show(
     version: int | None = typer.Option(None, "--version", "-v", help="version number (default: the latest; -2: the one before)"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Print one stored configuration."""
+    """Print one stored configuration.
+
+    Example: swtel config show leaf-01 -v -2
+    """
     row: dict[str, Any] = _with_db(ctx, dsn, lambda conn: configs.version(conn, device, version))
     sys.stdout.write(row["text"])
 
@@ -80,7 +85,10 @@ def config_diff(
     b: int | None = typer.Argument(None, help="to this version (default: the latest)"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Unified diff between two versions (default: the previous one and the latest)."""
+    """Unified diff between two versions (default: the previous one and the latest).
+
+    Example: swtel config diff leaf-01 3 5
+    """
     out = _with_db(ctx, dsn, lambda conn: configs.diff(conn, device, a, b))
     sys.stdout.write(out["diff"])
     if not out["diff"]:

@@ -14,7 +14,10 @@ def migrate(
     ctx: typer.Context,
     db: str | None = typer.Option(None, "--db", help="PostgreSQL DSN (env SWTEL_DATABASE_URL)"),
 ) -> None:
-    """Create or upgrade the schema (idempotent). Uses TimescaleDB when CREATE EXTENSION works."""
+    """Create or upgrade the schema (idempotent). Uses TimescaleDB when CREATE EXTENSION works.
+
+    Example: swtel db migrate --db postgresql://swtel@db1/swtel
+    """
     from swtel.hub.storage.connect import connect_once, redact_dsn
     from swtel.hub.storage.migrate import migrate as do_migrate
 

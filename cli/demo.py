@@ -102,10 +102,44 @@ class Traffic:
         return sum(n for t, n in self.samples if now - t < window) / window
 
 
+@dataclass(frozen=True)
+class FaultyGroup:
+    """Extra simulated devices that misbehave, each group one ``swtel sim run`` with its own name prefix."""
+
+    prefix: str
+    count: int
+    protocol: str
+    faults: tuple[str, ...]
+    shows: str  # what an operator sees for them
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}-{i:04d}" for i in range(self.count)]  # as `swtel sim run` names them
+
+    def sim_args(self, base_port: int) -> list[str]:
+        args = ["sim", "run", "--devices", str(self.count), "--protocol", self.protocol, "--name-prefix", self.prefix,
+                "--base-port", str(base_port), "--register", "--interfaces", "8"]
+        for f in self.faults:
+            args += ["--fault", f]
+        return args
+
+
+# ``swtel demo --faults``: every state the dashboard can show, within a few minutes of starting.
+FAULTY = (
+    FaultyGroup("badpw", 2, "ssh", ("wrong-password",), "auth failed, then down"),
+    FaultyGroup("hung", 1, "netconf", ("hang",), "timeouts, then down"),
+    FaultyGroup("flappy", 1, "gnmi", ("drop=20s",), "its gNMI stream ends every 20s: session down and up again"),
+)
+CONFIG_CHANGE_EVERY = "3m"  # the main simulator edits every running config this often (config diff view)
+CONFIG_BACKUP_EVERY_S = 60  # and agents fetch SSH/NETCONF configs this often, so a change shows within minutes
+
+
 class Demo:
     def __init__(self, data_dir: Path, *, devices: int = 50, agents: int = 2, hub_port: int = 8080,
-                 protocol: str = "mixed", database_url: str | None = None) -> None:
+                 protocol: str = "mixed", database_url: str | None = None, faults: bool = False,
+                 config_change_every: str = CONFIG_CHANGE_EVERY) -> None:
         self.data_dir = data_dir
+        self.faults = faults
+        self.config_change_every = config_change_every
         self.devices = devices
         self.agents = agents
         self.hub_port = hub_port
@@ -119,6 +153,7 @@ class Demo:
         self.traffic = Traffic()
         self.stopping = asyncio.Event()
         self.logs = data_dir / "logs"
+        self.total = devices  # with --faults, the faulty devices too
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
@@ -182,14 +217,25 @@ class Demo:
             "SWTEL_SSH_HOST_KEY_POLICY": "accept-new",
             "SWTEL_SSH_KNOWN_HOSTS": str(self.data_dir / "known_hosts"),
         }
+        if self.faults:
+            env.setdefault("SWTEL_CONFIG_BACKUP_INTERVAL_S", str(CONFIG_BACKUP_EVERY_S))
         await self._run_once("db-migrate", ["db", "migrate"], env)
         self._step("database schema migrated")
         await self._create_user()
 
         base = free_port_range(self.devices)
-        await self._spawn("sim", ["sim", "run", "--devices", str(self.devices), "--protocol", self.protocol,
-                                  "--base-port", str(base), "--register"], env)
-        await self._wait(lambda: self._count_devices(), self.devices, "simulated devices registered", 60)
+        sim = ["sim", "run", "--devices", str(self.devices), "--protocol", self.protocol, "--base-port", str(base),
+               "--register"]
+        if self.faults:
+            sim += ["--config-change-every", self.config_change_every]
+        await self._spawn("sim", sim, env)
+        total, next_port = self.devices, base + self.devices  # the simulators bind later: ranges must not overlap
+        for group in FAULTY if self.faults else ():
+            port = free_port_range(group.count, start=next_port)
+            await self._spawn(f"sim-{group.prefix}", group.sim_args(port), env)
+            total, next_port = total + group.count, port + group.count
+        self.total = total
+        await self._wait(lambda: self._count_devices(), total, "simulated devices registered", 60)
 
         self.hub_port = free_port(self.hub_port)
         await self._spawn("hub", ["hub", "run", "--host", "127.0.0.1", "--port", str(self.hub_port)], env)
@@ -203,8 +249,20 @@ class Demo:
         (self.data_dir / "demo.pids").write_text(
             "\n".join(str(c.proc.pid) for c in self.children if c.proc) + "\n"
         )
+        if self.faults:
+            self._print_faults()
         console.print(f"\n[bold]Dashboard: http://127.0.0.1:{self.hub_port}/[/bold]   user [bold]demo[/bold], "
                       f"password [bold]{self.password}[/bold]   (Ctrl-C stops everything)\n")
+
+    def _print_faults(self) -> None:
+        console.print("\nFaulty devices (--faults):")
+        for g in FAULTY:
+            names = ", ".join(g.names())
+            console.print(f"  {names} ({g.protocol}, {' '.join(g.faults)}): {g.shows}")
+        backup = os.environ.get("SWTEL_CONFIG_BACKUP_INTERVAL_S", str(CONFIG_BACKUP_EVERY_S))
+        console.print(f"  every simulated switch's running config changes every {self.config_change_every}; agents "
+                      f"back up SSH/NETCONF configs every {backup}s: see Config in the dashboard or "
+                      "`swtel config diff DEVICE`")
 
     async def _create_user(self) -> None:
         """An admin for this demo only, with a fresh random password (the hub has no default password)."""
@@ -296,7 +354,7 @@ class Demo:
             agents = await self.inventory.agent_list()
             leases = await self.inventory.lease_list()
             console.print(
-                f"{time.strftime('%H:%M:%S')}  agents {len(agents)}  leases {len(leases)}/{self.devices}  "
-                f"collecting {self.traffic.devices_recent()}/{self.devices}  "
+                f"{time.strftime('%H:%M:%S')}  agents {len(agents)}  leases {len(leases)}/{self.total}  "
+                f"collecting {self.traffic.devices_recent()}/{self.total}  "
                 f"{self.traffic.rate():,.0f} samples/s"
             )

@@ -15,7 +15,10 @@ app = typer.Typer(help="Device leases.", no_args_is_help=True)
 
 @app.command("list")
 def list_(ctx: typer.Context, json_out: bool = typer.Option(False, "--json", help="print a JSON array")) -> None:
-    """List device leases: holder agent and fencing token (the lease's KV revision)."""
+    """List device leases: holder agent and fencing token (the lease's KV revision).
+
+    Example: swtel lease list --json
+    """
     s = common.settings(ctx)
 
     async def go() -> list[dict[str, Any]]:

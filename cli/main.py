@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from swtel.shared import logs
 from swtel.shared.errors import SwtelError
 
 from . import (
@@ -29,10 +30,11 @@ from .common import err_console
 
 app = typer.Typer(
     name="swtel",
-    help="switch-telemetry: fleet-scale network telemetry collection.",
+    help="switch-telemetry: fleet-scale network telemetry collection.\n\n"
+    "Example: swtel --nats nats://10.0.0.5:4222 device list --tag site=dc1",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # swtel --install-completion (bash, zsh, fish, PowerShell)
 )
 app.add_typer(nats_cmd.app, name="nats")
 app.add_typer(device_cmd.app, name="device")
@@ -54,14 +56,18 @@ def root(
     ctx: typer.Context,
     nats_url: str | None = typer.Option(None, "--nats", help="NATS URL(s) (env SWTEL_NATS_URL; default nats://127.0.0.1:4222)"),
     config: Path | None = typer.Option(None, "--config", help="TOML settings file (env SWTEL_CONFIG)"),
+    log_level: str | None = typer.Option(None, "--log-level", help="DEBUG, INFO, WARNING or ERROR (env SWTEL_LOG_LEVEL; default INFO)"),
 ) -> None:
-    ctx.obj = {"nats_url": nats_url, "config": config}
+    if log_level is not None:
+        log_level = logs.check_level(log_level)
+        logs.setup(log_level)  # also for short commands: --log-level DEBUG shows what they do
+    ctx.obj = {"nats_url": nats_url, "config": config, "log_level": log_level}
 
 
 def run(argv: list[str] | None = None) -> None:
     """Console-script entry: user errors print one line on stderr and exit 2 (never a traceback)."""
     try:
-        app(args=argv)
+        app(args=argv, prog_name="swtel")
     except SwtelError as e:
         err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # paths hold [k=v]
         sys.exit(e.exit_code)

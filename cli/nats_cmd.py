@@ -25,6 +25,8 @@ def init(
     """Create the buckets swtel_devices, swtel_agents, swtel_leases, swtel_hubs and the streams, or check them (idempotent).
 
     An existing bucket or stream with an incompatible configuration is reported and left unchanged.
+
+    Example: swtel nats init --replicas 3
     """
     if replicas not in (1, 3, 5):
         raise typer.BadParameter("use 1, 3 or 5 replicas", param_hint="--replicas")
@@ -57,22 +59,26 @@ def init(
 def passwd(
     generate: bool = typer.Option(False, "--generate", help="make a random password instead of asking for one"),
     out: Path | None = typer.Option(None, "--out", help="write the password to this new file (mode 0600), e.g. for LoadCredential="),
-    stdin: bool = typer.Option(False, "--stdin", help="read the password from the first line of standard input"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from the first line of standard input"),
+    stdin_old: bool = typer.Option(False, "--stdin", hidden=True, help="deprecated: use --password-stdin"),
     cost: int = typer.Option(nats_auth.DEFAULT_COST, "--cost", min=10, max=16, help="bcrypt cost"),
 ) -> None:
     """Print a bcrypt hash of a NATS user password, for a `password:` line in nats/accounts.conf.
 
     The server stores only the hash. The client gets the password itself from SWTEL_NATS_PASSWORD or,
     better, from a file named by SWTEL_NATS_PASSWORD_FILE (a systemd credential).
+
+    Example: swtel nats passwd --generate --out /etc/swtel/nats-agent.pass
     """
-    if generate and stdin:
-        raise typer.BadParameter("use either --generate or --stdin", param_hint="--generate")
+    if stdin_old:
+        common.err_console.print("[yellow]--stdin is deprecated: use --password-stdin (as `swtel user add` does)[/yellow]")
+    from_stdin = password_stdin or stdin_old
+    if generate and from_stdin:
+        raise typer.BadParameter("use either --generate or --password-stdin", param_hint="--generate")
     if generate:
         password = nats_auth.generate_password()
-    elif stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        password = common.read_password(from_stdin).rstrip("\r")
     hashed = nats_auth.hash_password(password, cost)
     if out is not None:
         nats_auth.write_secret(out, password)
@@ -91,6 +97,8 @@ def nkey(
 
     The public key goes into nats/accounts-nkeys.conf (through SWTEL_NATS_<ROLE>_NKEY); the seed stays
     with the client (setting nats_nkey, ideally a systemd credential).
+
+    Example: swtel nats nkey --seed-file /etc/swtel/agent.nk
     """
     seed, public = nats_auth.new_user_nkey()
     nats_auth.write_secret(seed_file, seed)

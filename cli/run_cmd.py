@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 
 import typer
+
+from swtel.shared.logs import setup as setup_logging
 
 from . import common
 
@@ -22,7 +23,10 @@ def run(
     ctx: typer.Context,
     role: str | None = typer.Option(None, "--role", help="agent, hub or both (env SWTEL_ROLE)"),
 ) -> None:
-    """Run this host's role from SWTEL_ROLE (agent, hub or both); settings as for `agent run` / `hub run`."""
+    """Run this host's role from SWTEL_ROLE (agent, hub or both); settings as for `agent run` / `hub run`.
+
+    Example: SWTEL_ROLE=agent swtel run
+    """
     role = role or os.environ.get("SWTEL_ROLE", "")
     if role not in ROLES:
         raise typer.BadParameter(f"set SWTEL_ROLE or --role to one of {', '.join(ROLES)} (got {role!r})",
@@ -33,9 +37,10 @@ def run(
 
         run_agent(s)
         return
-    from .hub_cmd import build_server, preflight
+    from .hub_cmd import build_server, check_port, preflight
 
-    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(s.log_level)
+    check_port(s.hub_host, s.hub_port)
     common.run(preflight(s))
     server = build_server(s)
     if role == "hub":

@@ -83,7 +83,10 @@ def run(
     tls_dir: Path | None = typer.Option(None, "--tls-dir", help="serve gNMI over TLS; CA and certificates are written here"),
     config_change: str | None = typer.Option(None, "--config-change-every", help="edit every switch's running config this often (10m), to see config backups change"),
 ) -> None:
-    """Serve simulated switches on 127.0.0.1 until Ctrl-C (SIGINT) or SIGTERM."""
+    """Serve simulated switches on 127.0.0.1 until Ctrl-C (SIGINT) or SIGTERM.
+
+    Example: swtel sim run --devices 20 --protocol ssh --register
+    """
     if platform not in PLATFORMS:
         raise InvalidInput(f"platform {platform!r} is unknown; use one of {', '.join(PLATFORMS)}")
     parse_duration(interval)

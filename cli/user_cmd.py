@@ -18,7 +18,7 @@ from swtel.hub.auth import store
 from swtel.hub.auth.db import connect
 from swtel.hub.auth.passwords import ROLES, check_password, check_role, check_user_name, hash_password_sync
 from swtel.hub.auth.schema import ensure_schema
-from swtel.shared.errors import InvalidInput
+from swtel.shared.errors import InvalidInput, UserError
 
 from . import common
 
@@ -28,12 +28,24 @@ app = typer.Typer(help="Manage hub users and API tokens (in the hub's database).
 DB_OPTION = typer.Option(None, "--db", help="PostgreSQL DSN (env SWTEL_DATABASE_URL)")
 
 
-def _with_db(ctx: typer.Context, db: str | None, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+async def require_migrated(conn: asyncpg.Connection, dsn: str) -> None:
+    """A command that only reads says "run swtel db migrate" on a fresh database, not "nothing found"."""
+    from swtel.hub.storage.connect import redact_dsn
+    from swtel.hub.storage.migrate import recorded_backend
+
+    if await recorded_backend(conn) is None:
+        raise UserError(f"the database at {redact_dsn(dsn)} has no switch-telemetry schema yet: run `swtel db migrate`")
+
+
+def _with_db(ctx: typer.Context, db: str | None, work: Callable[[asyncpg.Connection], Awaitable[T]],
+             *, reads_only: bool = False) -> T:
     s = common.settings(ctx, database_url=db)
 
     async def go() -> T:
         conn = await connect(s.database_url)
         try:
+            if reads_only:
+                await require_migrated(conn, s.database_url)
             await ensure_schema(conn)
             return await work(conn)
         finally:
@@ -43,12 +55,7 @@ def _with_db(ctx: typer.Context, db: str | None, work: Callable[[asyncpg.Connect
 
 
 def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return check_password(password)
+    return check_password(common.read_password(from_stdin))
 
 
 @app.command("add")
@@ -59,7 +66,10 @@ def add(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin (one line)"),
     db: str | None = DB_OPTION,
 ) -> None:
-    """Add a hub user (the password is prompted for twice, or read from stdin)."""
+    """Add a hub user (the password is prompted for twice, or read from stdin).
+
+    Example: swtel user add alice --role admin --password-stdin < alice.pass
+    """
     check_user_name(name)
     check_role(role)
     hashed = hash_password_sync(_read_password(password_stdin))
@@ -73,8 +83,11 @@ def list_(
     json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
     db: str | None = DB_OPTION,
 ) -> None:
-    """List hub users with their role and number of API tokens."""
-    users = _with_db(ctx, db, store.list_users)
+    """List hub users with their role and number of API tokens.
+
+    Example: swtel user list --json
+    """
+    users = _with_db(ctx, db, store.list_users, reads_only=True)
     rows = [u.view() for u in users]
     if json_out:
         common.print_json(rows)
@@ -87,7 +100,10 @@ def list_(
 
 @app.command("remove")
 def remove(ctx: typer.Context, name: str = typer.Argument(...), db: str | None = DB_OPTION) -> None:
-    """Remove a user; their sessions and API tokens stop working at once."""
+    """Remove a user; their sessions and API tokens stop working at once.
+
+    Example: swtel user remove alice
+    """
     _with_db(ctx, db, lambda conn: store.remove_user(conn, name))
     common.console.print(f"removed user {name}")
 
@@ -99,7 +115,10 @@ def passwd(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from stdin (one line)"),
     db: str | None = DB_OPTION,
 ) -> None:
-    """Set a user's password (prompted for twice, or read from stdin); their open sessions end."""
+    """Set a user's password (prompted for twice, or read from stdin); their open sessions end.
+
+    Example: swtel user passwd alice
+    """
     hashed = hash_password_sync(_read_password(password_stdin))
     _with_db(ctx, db, lambda conn: store.change_password(conn, name, hashed))
     common.console.print(f"password of {name} changed; their sessions were ended")
@@ -112,7 +131,10 @@ def set_role(
     role: str = typer.Argument(..., help=f"one of {', '.join(ROLES)}"),
     db: str | None = DB_OPTION,
 ) -> None:
-    """Change a user's role (effective on their next request); the last admin cannot be demoted."""
+    """Change a user's role (effective on their next request); the last admin cannot be demoted.
+
+    Example: swtel user set-role alice viewer
+    """
     check_role(role)
     _with_db(ctx, db, lambda conn: store.set_role(conn, name, role))
     common.console.print(f"{name} is now {role}")
@@ -125,7 +147,10 @@ def token(
     label: str = typer.Option("", "--name", help="a label to recognise the token by"),
     db: str | None = DB_OPTION,
 ) -> None:
-    """Create an API token (printed once; send it as `Authorization: Bearer <token>`)."""
+    """Create an API token (printed once; send it as `Authorization: Bearer <token>`).
+
+    Example: TOKEN=$(swtel user token grafana --name dashboards)
+    """
     tid, secret = _with_db(ctx, db, lambda conn: store.create_token(conn, name, label))
     sys.stdout.write(secret + "\n")
     common.err_console.print(f"token {tid} for {name}: shown once, store it now; revoke with `swtel user token-revoke {tid}`")
@@ -138,8 +163,11 @@ def tokens(
     json_out: bool = typer.Option(False, "--json", help="print a JSON array"),
     db: str | None = DB_OPTION,
 ) -> None:
-    """List API tokens (ids and labels; the tokens themselves are not stored)."""
-    rows: list[dict[str, Any]] = _with_db(ctx, db, lambda conn: store.list_tokens(conn, name))
+    """List API tokens (ids and labels; the tokens themselves are not stored).
+
+    Example: swtel user tokens alice
+    """
+    rows: list[dict[str, Any]] = _with_db(ctx, db, lambda conn: store.list_tokens(conn, name), reads_only=True)
     if json_out:
         common.print_json(rows)
         return
@@ -149,7 +177,10 @@ def tokens(
 
 @app.command("token-revoke")
 def token_revoke(ctx: typer.Context, token_id: str = typer.Argument(..., metavar="ID"), db: str | None = DB_OPTION) -> None:
-    """Revoke an API token; requests using it are refused from now on."""
+    """Revoke an API token; requests using it are refused from now on.
+
+    Example: swtel user token-revoke 7
+    """
     if not token_id.isdigit():
         raise InvalidInput(f"token id {token_id!r} must be a number (see `swtel user tokens`)")
     _with_db(ctx, db, lambda conn: store.revoke_token(conn, int(token_id)))

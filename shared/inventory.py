@@ -135,6 +135,55 @@ def make_device(
     )
 
 
+def edit_device(
+    device: wire.Device,
+    *,
+    address: str | None = None,
+    port: int | None = None,
+    platform: str | None = None,
+    credential: str | None = None,
+    tls: str | None = None,
+    interval: str | None = None,
+    set_tags: dict[str, str] | None = None,
+    drop_tags: Iterable[str] = (),
+    paths: list[str] | None = None,
+) -> wire.Device:
+    """``device`` with the given fields changed, validated as :func:`make_device` validates a new one.
+
+    ``interval`` applies to every subscription; ``paths`` replaces the subscriptions with one of those
+    paths (at the new or the current interval). ``None`` leaves a field as it is.
+    """
+    tags = {k: v for k, v in device.tags.items() if k not in set(drop_tags)}
+    tags.update(set_tags or {})
+    subs = list(device.subscriptions)
+    interval_s = _field("interval", parse_duration, interval) if interval not in (None, "") else None
+    if paths:
+        current = subs[0].interval_s if subs else DEFAULT_INTERVAL_S
+        subs = [wire.Subscription(name="custom", paths=list(paths), interval_s=interval_s or current)]
+    elif interval_s is not None:
+        subs = [msgspec.structs.replace(s, interval_s=interval_s) for s in subs]
+    paths_in = [p for s in subs for p in s.paths] if paths else None
+    new = make_device(
+        device.name,
+        device.address if address is None else address,
+        device.protocol,
+        port=device.port if port is None else port,
+        platform=device.platform if platform is None else platform,
+        credential=device.credential if credential is None else (credential or None),
+        tags=tags,
+        interval=subs[0].interval_s if subs else None,
+        paths=paths_in,
+        pinned=device.pinned,
+        tls=device.tls if tls is None else tls,
+    )
+    return msgspec.structs.replace(new, subscriptions=subs)  # keeps modes and names of existing subscriptions
+
+
+def same_device(a: wire.Device, b: wire.Device) -> bool:
+    """Equal in every field an operator sets (the encoding version ``v`` aside)."""
+    return msgspec.structs.replace(a, v=0) == msgspec.structs.replace(b, v=0)
+
+
 async def snapshot(kv: KeyValue) -> dict[str, KeyValue.Entry]:
     """Every live key of a bucket with its latest entry (one ordered consumer, not one get per key).
 
@@ -215,16 +264,49 @@ class Inventory:
             raise
 
     async def modify(self, name: str, change: Callable[[wire.Device], wire.Device], attempts: int = 5) -> wire.Device:
-        """Read-modify-write with compare-and-set, retried when someone else wrote in between."""
+        return (await self.edit(name, change, attempts))[1]
+
+    async def edit(
+        self, name: str, change: Callable[[wire.Device], wire.Device], attempts: int = 5
+    ) -> tuple[wire.Device, wire.Device, int]:
+        """Read-modify-write with compare-and-set, retried when someone else wrote in between: ``change``
+        is applied again to their newer device, so a concurrent writer's fields are never overwritten.
+        Returns (the device as read, as written, its revision now)."""
         for _ in range(attempts):
             device, rev = await self.get(name)
             new = change(device)
+            if same_device(new, device):
+                return device, device, rev
             try:
-                await self.devices.update(naming.encode_name(name), wire.encode_kv(new), last=rev)
-                return new
+                rev = await self.devices.update(naming.encode_name(name), wire.encode_kv(new), last=rev)
+                return device, new, rev
             except KeyWrongLastSequenceError:
                 continue
         raise Conflict(f"device {name!r} kept changing; gave up after {attempts} attempts")
+
+    async def entries(self) -> dict[str, tuple[wire.Device, int]]:
+        """Every device by name with its KV revision (the compare-and-set token for a later write)."""
+        out: dict[str, tuple[wire.Device, int]] = {}
+        for e in (await snapshot(self.devices)).values():
+            d = wire.device_decoder.decode(e.value)
+            out[d.name] = (d, e.revision)
+        return out
+
+    async def update_if(self, device: wire.Device, revision: int) -> int:
+        """Replace a device still at ``revision``; :class:`Conflict` if someone wrote it since."""
+        try:
+            return await self.devices.update(naming.encode_name(device.name), wire.encode_kv(device), last=revision)
+        except KeyWrongLastSequenceError:
+            raise Conflict(f"device {device.name!r} changed since it was read (revision {revision})") from None
+
+    async def remove_if(self, name: str, revision: int) -> None:
+        """Delete a device still at ``revision``; :class:`Conflict` if someone wrote it since."""
+        try:
+            await self.devices.delete(naming.encode_name(name), last=revision)
+        except (BadRequestError, KeyWrongLastSequenceError) as e:
+            if isinstance(e, KeyWrongLastSequenceError) or getattr(e, "err_code", None) == 10071:
+                raise Conflict(f"device {name!r} changed since it was read (revision {revision})") from None
+            raise
 
     async def pin(self, name: str, agent: str | None) -> wire.Device:
         if agent is not None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import ssl
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
@@ -46,8 +49,39 @@ def _read_secret(path: str | None) -> str | None:
         raise InvalidInput(f"cannot read the NATS password file {path}: {e.strerror}") from None
 
 
+SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def redact_url(url: str) -> str:
+    """A NATS URL (or comma-separated list) without the password of any ``user:password@``."""
+    return re.sub(r"(://[^:/@,]*):[^@/,]*@", r"\1:***@", url)
+
+
+def check_urls(text: str) -> list[str]:
+    """The servers of a ``nats_url`` setting, or :class:`InvalidInput` saying which URL is wrong and why
+    (before nats-py turns it into a traceback or a misleading "Name or service not known")."""
+    servers = [u.strip() for u in text.split(",") if u.strip()]
+    if not servers:
+        raise InvalidInput("the NATS URL is empty: use nats://HOST:PORT")
+    for url in servers:
+        shown = redact_url(url)
+        scheme, sep, _ = url.partition("://")
+        if sep and scheme.lower() not in SCHEMES:
+            raise InvalidInput(f"NATS URL {shown!r} has the scheme {scheme + '://'!r}; use nats:// (or tls://, ws://, wss://)")
+        try:
+            parsed = urlsplit(url if sep else f"nats://{url}")
+            parsed.port  # noqa: B018 (raises on a bad port)
+        except ValueError as e:
+            raise InvalidInput(f"NATS URL {shown!r} is not valid ({e}); use nats://HOST:PORT") from None
+        if not parsed.hostname:
+            raise InvalidInput(f"NATS URL {shown!r} names no host; use nats://HOST:PORT")
+    if len({u.split("://")[0].lower() in ("ws", "wss") for u in servers if "://" in u}) > 1:
+        raise InvalidInput("NATS URLs mix ws:// and nats:// servers; use one kind")
+    return servers
+
+
 def connect_options(settings: Settings, *, name: str, long_running: bool) -> dict[str, Any]:
-    servers = [u.strip() for u in settings.nats_url.split(",") if u.strip()]
+    servers = check_urls(settings.nats_url)
     opts: dict[str, Any] = {"servers": servers, "name": name, "connect_timeout": 2}
     if long_running:
         opts.update(
@@ -78,14 +112,40 @@ def connect_options(settings: Settings, *, name: str, long_running: bool) -> dic
     return opts
 
 
+class _WaitReport:
+    """Says what a service waits for while NATS is unreachable at start: the first failure at once, then
+    one line every ``every_s`` seconds (a retry every half second must not flood the log)."""
+
+    def __init__(self, url: str, every_s: float = 5.0) -> None:
+        self.url, self.every_s = url, every_s
+        self.connected = False
+        self.attempts = 0
+        self._last = -every_s
+
+    def failed(self, reason: str) -> None:
+        self.attempts += 1
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            log.warning("waiting for NATS at %s (attempt %d): %s", self.url, self.attempts, reason)
+
+    def done(self) -> None:
+        self.connected = True
+        if self.attempts:
+            log.info("connected to NATS at %s after %d failed attempt(s)", self.url, self.attempts)
+
+
 async def connect(settings: Settings, *, name: str, long_running: bool = False, **extra: Any) -> NATS:
     """Connect, or raise :class:`ConnectFailed` with the URL tried and the reason."""
     failures: list[str] = []
+    waiting = _WaitReport(redact_url(settings.nats_url)) if long_running else None
 
     async def on_error(err: Exception) -> None:
         failures.append(str(err) or type(err).__name__)
         if "permissions violation" in str(err).lower():  # a role doing what nats/permissions.conf forbids
             log.warning("NATS refused: %s", err)
+        elif waiting is not None and not waiting.connected:  # a service retries its first connect forever
+            waiting.failed(failures[-1])
         else:
             log.debug("nats error: %r", err)
 
@@ -95,6 +155,8 @@ async def connect(settings: Settings, *, name: str, long_running: bool = False, 
     nc = NATS()
     try:
         await nc.connect(**opts)
+        if waiting is not None:
+            waiting.done()
         return nc
     except (OSError, TimeoutError, NatsError) as e:
         reason = failures[-1] if failures else (str(e) or type(e).__name__)
@@ -106,4 +168,4 @@ async def connect(settings: Settings, *, name: str, long_running: bool = False, 
             reason = "the server refused the credentials (authorization violation)"
         elif "tls" in opts and any(w in reason.lower() for w in ("connection lost", "reset by peer")):
             reason += " (the server ended the TLS handshake: does it want a client certificate from another CA?)"
-        raise ConnectFailed(f"cannot connect to NATS at {settings.nats_url}: {reason}") from None
+        raise ConnectFailed(f"cannot connect to NATS at {redact_url(settings.nats_url)}: {reason}") from None

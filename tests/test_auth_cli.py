@@ -20,6 +20,7 @@ def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
 
 def test_add_list_token_revoke_remove(swtel: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"SWTEL_DATABASE_URL": database_url}  # the environment works as well as --db
+    assert swtel("db", "migrate", env=env).code == 0
     _stdin(monkeypatch, "first-admin-pass\n")
     r = swtel("user", "add", "ada", "--role", "admin", "--password-stdin", env=env)
     assert r.code == 0, r.err
@@ -121,6 +122,8 @@ def test_passwd_ends_sessions_and_set_role_keeps_an_admin(
     from support.authapp import add_users
 
     from swtel.hub.auth.passwords import _verify
+
+    assert swtel("db", "migrate", "--db", database_url).code == 0
 
     async def db(work: Any) -> Any:  # the CLI runs its own event loop: each check gets a short one
         conn = await asyncpg.connect(database_url)

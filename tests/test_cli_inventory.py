@@ -34,6 +34,21 @@ async def wait_kv_writable(url: str) -> None:
     await eventually(writable, timeout=20, what="every bucket to accept writes after losing a node", interval=0.2)
 
 
+async def write_presence(url: str, agent: str) -> None:
+    """An agent's presence entry, as a live agent writes it each heartbeat."""
+    import nats
+
+    from swtel.shared import naming, wire
+
+    nc = await nats.connect(url)
+    try:
+        kv = await nc.jetstream().key_value(naming.BUCKET_AGENTS)
+        await kv.put(naming.encode_name(agent), wire.encode_kv(
+            wire.AgentPresence(id=agent, incarnation="i1", host="h", version="t", capacity=10)))
+    finally:
+        await nc.close()
+
+
 @pytest.fixture
 def cli(swtel, nats_server: NatsServer):
     """swtel bound to a fresh, initialised server."""
@@ -94,9 +109,17 @@ def test_add_list_show_remove(cli) -> None:
     assert [r["name"] for r in json.loads(cli("device", "list", "--json").out)] == ["leaf-01.dc1"]
 
 
-def test_pin_and_unpin(cli) -> None:
+def test_pin_and_unpin(cli, nats_server: NatsServer) -> None:
     cli("device", "add", "r1", "--address", "10.0.0.1", "--protocol", "ssh")
-    assert cli("device", "pin", "r1", "agent-a").code == 0
+    refused = cli("device", "pin", "r1", "agent-a")
+    assert refused.code == 2 and refused.err.strip() == (
+        "error: agent 'agent-a' is not alive (no agent is alive now); pin anyway with --force")
+    assert json.loads(cli("device", "show", "r1", "--json").out)["pinned"] is None
+    asyncio.run(write_presence(nats_server.url, "agent-b"))
+    typo = cli("device", "pin", "r1", "agent-c")
+    assert typo.code == 2 and "agent 'agent-c' is not alive (live agents: agent-b)" in typo.err
+    assert cli("device", "pin", "r1", "agent-b").code == 0
+    assert cli("device", "pin", "r1", "agent-a", "--force").code == 0
     assert json.loads(cli("device", "show", "r1", "--json").out)["pinned"] == "agent-a"
     assert cli("device", "unpin", "r1").code == 0
     assert json.loads(cli("device", "show", "r1", "--json").out)["pinned"] is None

@@ -33,7 +33,7 @@ def test_passwd_refuses_weak_input_in_one_line(swtel: Any, monkeypatch: pytest.M
     result = swtel("nats", "passwd", "--stdin")
     assert result.code == 2 and "too short" in result.err and "Traceback" not in result.err
     result = swtel("nats", "passwd", "--stdin", "--generate")
-    assert result.code == 2 and "either --generate or --stdin" in result.err
+    assert result.code == 2 and "either --generate or --password-stdin" in result.err
 
 
 @pytest.mark.asyncio
