@@ -30,6 +30,8 @@ export async function history(seriesId, fromMs, toMs, fn) {
 }
 
 export function toPoints(body) {
+  // /api/query answers {start, end, results: [{series, points: [[unix s, v], ...]}, ...]}; one series here
+  if (body && Array.isArray(body.results)) body = body.results[0] || [];
   const raw = Array.isArray(body) ? body : (body.points || body.data || []);
   const out = [];
   for (const p of raw) {

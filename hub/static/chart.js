@@ -77,5 +77,9 @@ export class LineChart {
       parts.push(`<path d="${d}" fill="none" stroke="${l.color}" stroke-width="1.5" vector-effect="non-scaling-stroke"/>`);
     }
     this.svg.innerHTML = parts.join("");
+    // what the chart holds, for tests and for people inspecting the page
+    const firsts = this.lines.filter((l) => l.points.length).map((l) => l.points[0][0]);
+    this.el.dataset.firstMs = firsts.length ? String(Math.min(...firsts)) : "";
+    this.el.dataset.points = String(this.lines.reduce((n, l) => n + l.points.length, 0));
   }
 }

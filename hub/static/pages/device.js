@@ -94,7 +94,8 @@ export function mount(root, live, [name]) {
     const cpu = cpuPath()[0];
     if (cpu) want.push([cpu, system, 0, "avg", 1]);
     for (const [path, chart, i, fn, k] of want) {
-      const s = seriesIds.find((x) => x.path === path);
+      // /api/series gives `name` (the full path with keys, as the live view spells it) and `path` (without keys)
+      const s = seriesIds.find((x) => x.name === path);
       if (!s) continue;
       try {
         const pts = (await api.history(s.id, from, to, fn)).map(([t, v]) => [t, v * k]);
