@@ -23,10 +23,17 @@ export const series = (name) => getJSON(`/api/series?device=${encodeURIComponent
 // here (toPoints): it accepts {points: [...]} or a bare array, each point {t|time|ts, v|value} or [t, v],
 // with t in ms, ns or ISO text.
 export async function history(seriesId, fromMs, toMs, fn) {
-  const step = Math.max(1, Math.round((toMs - fromMs) / 1000 / 300));  // about 300 points per chart
+  const step = niceStep((toMs - fromMs) / 1000 / 300);  // about 300 points per chart
   const url = `/api/query?series=${encodeURIComponent(seriesId)}&start=${new Date(fromMs).toISOString()}`
     + `&end=${new Date(toMs).toISOString()}&step=${step}s&fn=${fn}`;
   return toPoints(await getJSON(url));
+}
+
+// Steps that divide a minute or an hour: buckets line up with collection intervals (no aliasing of a 10 s
+// or 60 s counter into alternating 1- and 2-sample buckets) and with the 1 m / 1 h continuous aggregates.
+const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
+export function niceStep(seconds) {
+  return STEPS.find((s) => s >= seconds) || Math.ceil(seconds / 86400) * 86400;
 }
 
 export function toPoints(body) {
