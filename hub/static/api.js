@@ -77,3 +77,18 @@ async function send(method, url, body) {
 export async function ackAlert(id) {
   return send("POST", `/api/alerts/${encodeURIComponent(id)}/ack`, {});  // the hub records the signed-in user
 }
+
+// Who is signed in (hub/auth): {name, role}. null when the hub has no authentication.
+export const me = () => getJSON("/api/me").catch(() => null);
+export const devices = () => getJSON("/api/devices");
+
+// User dashboards (hub/api/dashboards.py) and widget data (hub/api/panel.py).
+export const dashboards = () => getJSON("/api/dashboards");
+export const dashboard = (id) => getJSON(`/api/dashboards/${encodeURIComponent(id)}`);
+export const createDashboard = (body) => send("POST", "/api/dashboards", body);
+export const updateDashboard = (id, body) => send("PUT", `/api/dashboards/${encodeURIComponent(id)}`, body);
+export const cloneDashboard = (id) => send("POST", `/api/dashboards/${encodeURIComponent(id)}/clone`, {});
+export const deleteDashboard = (id) => send("DELETE", `/api/dashboards/${encodeURIComponent(id)}`);
+export const exportDashboard = (id) => getJSON(`/api/dashboards/${encodeURIComponent(id)}/export`);
+export const importDashboard = (doc, shared = true) => send("POST", `/api/dashboards/import?shared=${shared}`, doc);
+export const panel = (params) => getJSON(`/api/panel?${new URLSearchParams(params)}`);

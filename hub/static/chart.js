@@ -23,7 +23,7 @@ export function shift(ms, utc = clock.utc) {
   return utc ? ms : ms - new Date(ms).getTimezoneOffset() * 60000;
 }
 
-function zoneLabel(utc) {
+export function zoneLabel(utc = clock.utc) {
   if (utc) return "UTC";
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "local"; } catch { return "local"; }
 }
@@ -36,7 +36,7 @@ function baseLayout({ unit, utc, height, legend }) {
     height, margin: { l: 8, r: 8, t: 6, b: 8 }, autosize: true,
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     font: { color: muted, size: 11, family: "system-ui, sans-serif" },
-    showlegend: legend, legend: { orientation: "h", y: -0.22, x: 0, font: { size: 11 } },
+    showlegend: legend, legend: { orientation: "h", y: -0.18, yanchor: "top", x: 0, font: { size: 11 } },
     hovermode: "x unified", dragmode: "zoom",
     xaxis: {
       type: "date", automargin: true, gridcolor: line, linecolor: line, zeroline: false,
@@ -47,7 +47,6 @@ function baseLayout({ unit, utc, height, legend }) {
         { dtickrange: [60000, 86400000], value: "%H:%M\n%b %d" },
         { dtickrange: [86400000, null], value: "%b %d" },
       ],
-      title: { text: zoneLabel(utc), font: { size: 10 }, standoff: 4 },
     },
     yaxis: {
       automargin: true, gridcolor: line, linecolor: line, zeroline: false, rangemode: "tozero",
@@ -116,7 +115,8 @@ export class TimeChart {
   flush() {
     const pending = this.pending;
     this.pending = null;
-    if (!pending || !this.drawn) { if (pending) this.mergePending(pending); this.draw(); return; }
+    if (this.destroyed) return;
+    if (!pending || !this.drawn || !Array.isArray(this.plot.data)) { if (pending) this.mergePending(pending); this.draw(); return; }
     this.mergePending(pending);
     const idx = [...pending.keys()];
     const utc = clock.utc;
@@ -138,7 +138,7 @@ export class TimeChart {
   }
 
   follow() {
-    if (this.zoomed || this.range !== FOLLOW) return;
+    if (this.destroyed || this.zoomed || this.range !== FOLLOW) return;
     const [a, b] = this.xRange();
     window.Plotly.relayout(this.plot, { "xaxis.range": [shift(a), shift(b)] });
   }
@@ -172,6 +172,7 @@ export class TimeChart {
   }
 
   render() {
+    if (this.destroyed) return;
     if (!window.Plotly) { this.plot.textContent = "chart library missing (/vendor/plotly.min.js)"; return; }
     const utc = clock.utc;
     const layout = baseLayout({ unit: this.unit, utc, height: this.height, legend: this.legend && this.lines.length > 0 });
@@ -208,7 +209,7 @@ export class TimeChart {
     return window.Plotly.downloadImage(this.plot, { format: "png", filename, width: this.plot.clientWidth || 800, height: this.height });
   }
 
-  destroy() { if (window.Plotly) window.Plotly.purge(this.plot); this.el.remove(); }
+  destroy() { this.destroyed = true; if (window.Plotly) window.Plotly.purge(this.plot); this.el.remove(); }
 }
 
 // Back-compat name for pages written against the first chart.
