@@ -12,7 +12,7 @@ export const WIDGET_TYPES = ["line", "area", "bar", "points", "stat", "gauge", "
 
 // `$device`, `$interface`, `$site` in a query or title, from the chosen variables.
 export function substitute(text, vars) {
-  return String(text ?? "").replace(/\$(device|interface|site)\b/g, (m, name) => vars[name] ?? m);
+  return String(text ?? "").replace(/\$(device|interface|site)\b/g, (m, name) => vars[name] || m);
 }
 
 const unresolved = (text) => /\$(device|interface|site)\b/.exec(text);

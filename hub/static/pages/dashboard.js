@@ -26,14 +26,15 @@ export function mount(root, live, args) {
     <div id="board"></div>
     <div id="wform" class="editor" hidden></div>`;
   const $ = (sel) => root.querySelector(sel);
-  const msg = (text) => { $("#msg").textContent = text || ""; };
+  const msg = (text) => { if (!gone) $("#msg").textContent = text || ""; };
   let dash = null;          // {id?, title, shared, version?, spec}
   let saved = null;         // the spec as stored, to cancel edits
-  let board = null, operator = false, editing = false, devices = [];
+  let board = null, operator = false, editing = false, devices = [], gone = false;
   const vars = {};
 
   async function start() {
     const [who, devs] = await Promise.all([api.me(), api.devices().catch(() => [])]);
+    if (gone) return;
     operator = !who || who.role !== "viewer";
     devices = devs;
     try {
@@ -43,7 +44,8 @@ export function mount(root, live, args) {
         dash = { title: third ? `${t.title}: ${third}` : t.title, shared: true, spec: structuredClone(t.spec) };
         if (third) vars.device = third;
       } else dash = await api.dashboard(first);
-    } catch (e) { msg(e.message); $("#title").textContent = "not found"; return; }
+    } catch (e) { if (!gone) { msg(e.message); $("#title").textContent = "not found"; } return; }
+    if (gone) return;
     saved = structuredClone(dash);
     for (const v of dash.spec.variables) if (vars[v.name] === undefined) vars[v.name] = v.default || "";
     $("#title").textContent = dash.title;
@@ -51,6 +53,7 @@ export function mount(root, live, args) {
     board = new Board($("#board"), { spec: dash.spec, vars, editable: false, onEdit: widgetAction });
     rangePicker($("#picker"), board.range, (range) => { board.setRange(range).then(watch); });
     await renderVars();
+    if (gone) return;
     $("#edit").hidden = !operator;
     if (operator && !dash.id) setEditing(true); else board.load().then(watch);
   }
@@ -69,6 +72,7 @@ export function mount(root, live, args) {
         if (!vars.interface && options.length) vars.interface = options[0];
       }
       if (vars[v.name] && !options.includes(vars[v.name])) options.unshift(vars[v.name]);
+      if (gone) return;
       parts.push(`<label>$${v.name} <select data-var="${v.name}"><option value="">–</option>${options.map((o) =>
         `<option ${o === vars[v.name] ? "selected" : ""}>${esc(o)}</option>`).join("")}</select></label>`);
     }
@@ -197,6 +201,8 @@ export function mount(root, live, args) {
     setEditing(false);
   });
   $("#save").addEventListener("click", async () => {
+    // the variables' current values become the defaults a reload (or another user) starts from
+    dash.spec.variables = dash.spec.variables.map((v) => ({ name: v.name, default: vars[v.name] || "" }));
     const body = { title: dash.title.trim(), shared: dash.shared, spec: dash.spec };
     try {
       const out = dash.id ? await api.updateDashboard(dash.id, { ...body, version: dash.version }) : await api.createDashboard(body);
@@ -216,6 +222,6 @@ export function mount(root, live, args) {
   start().catch((e) => msg(e.message));
   return {
     frame(frame) { if (board) board.frame(frame); },
-    unmount() { if (board) board.destroy(); },
+    unmount() { gone = true; if (board) board.destroy(); },
   };
 }

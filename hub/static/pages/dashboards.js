@@ -17,19 +17,20 @@ export function mount(root) {
     <h2>Templates</h2>
     <table><tbody>${Object.entries(TEMPLATES).map(([k, t]) => `<tr><td><a href="#/dashboard/template/${k}">${esc(t.title)}</a></td>
       <td class="muted">${t.spec.widgets.length} widgets · variables ${t.spec.variables.map((v) => "$" + v.name).join(", ")} · open, then Save to keep a copy</td></tr>`).join("")}</tbody></table>`;
-  let operator = false;
+  let operator = false, gone = false;  // gone: the router left this page while a request was out
   const msg = (text) => { root.querySelector("#msg").textContent = text || ""; };
 
   async function load() {
     try {
       const list = await api.dashboards();
+      if (gone) return;
       root.querySelector("#list").innerHTML = list.map((d) => `<tr data-dashboard="${d.id}">
         <td><a href="#/dashboard/${d.id}">${esc(d.title)}</a></td>
         <td>${d.shared ? "shared" : `personal (${esc(d.owner)})`}</td><td class="num">${d.spec.widgets.length}</td>
         <td class="muted">${esc(new Date(d.updated_at).toLocaleString([], { hour12: false }))} by ${esc(d.updated_by || "?")}</td>
         <td>${operator ? `<button data-clone="${d.id}">clone</button> <button data-delete="${d.id}">delete</button>` : ""}</td></tr>`).join("")
         || '<tr><td colspan="5" class="muted">no dashboards yet: start from a template below, or New dashboard</td></tr>';
-    } catch (e) { root.querySelector("#list").innerHTML = `<tr><td colspan="5" class="error">${esc(e.message)}</td></tr>`; }
+    } catch (e) { if (!gone) root.querySelector("#list").innerHTML = `<tr><td colspan="5" class="error">${esc(e.message)}</td></tr>`; }
   }
 
   root.addEventListener("click", async (e) => {
@@ -52,9 +53,10 @@ export function mount(root) {
   });
 
   api.me().then((who) => {
+    if (gone) return;
     operator = !who || who.role !== "viewer";
     root.querySelector("#tools").hidden = !operator;
     load();
   });
-  return { frame() {} };
+  return { frame() {}, unmount() { gone = true; } };
 }
