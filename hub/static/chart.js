@@ -6,7 +6,8 @@
 
 import { esc } from "./format.js";
 
-const FOLLOW = "follow";          // x range = [now - window, now], moved as time passes
+const FOLLOW = "follow";
+const MAX_LEGEND = 12;          // x range = [now - window, now], moved as time passes
 const PALETTE = ["#58a6ff", "#3fb950", "#d29922", "#f778ba", "#a371f7", "#39c5cf", "#ff7b72", "#e3b341",
   "#7ee787", "#79c0ff", "#ffa657", "#d2a8ff"];
 
@@ -36,7 +37,7 @@ function baseLayout({ unit, utc, height, legend }) {
     height, margin: { l: 8, r: 8, t: 6, b: 8 }, autosize: true,
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
     font: { color: muted, size: 11, family: "system-ui, sans-serif" },
-    showlegend: legend, legend: { orientation: "h", y: -0.18, yanchor: "top", x: 0, font: { size: 11 } },
+    showlegend: legend, legend: { orientation: "h", y: 1.0, yanchor: "bottom", x: 1, xanchor: "right", font: { size: 11 }, bgcolor: "rgba(0,0,0,0)" },
     hovermode: "x unified", dragmode: "zoom",
     xaxis: {
       type: "date", automargin: true, gridcolor: line, linecolor: line, zeroline: false,
@@ -75,18 +76,19 @@ export class TimeChart {
     this.pending = null;          // points waiting for the next animation frame: line index → [[ms, y]]
     this.zoomed = false;
     this.drawn = false;
-    this.draw();
+    this.loaded = false;  // nothing is drawn before the first data: an empty Plotly chart costs as much as a full one
   }
 
   // Replace every line: [{name, color?, points}].
   setLines(lines) {
     this.lines = lines.map((l, i) => ({ name: l.name, color: l.color || colourAt(i), points: l.points.slice() }));
     this.pending = null;
+    this.loaded = true;
     this.draw();
   }
 
   // Compatible with the device page's first chart API.
-  set(i, points) { this.lines[i].points = points.slice(); this.draw(); }
+  set(i, points) { this.lines[i].points = points.slice(); this.loaded = true; this.draw(); }
 
   setWindow(ms) { this.windowMs = ms; this.range = FOLLOW; this.zoomed = false; this.draw(); }
 
@@ -116,7 +118,12 @@ export class TimeChart {
     const pending = this.pending;
     this.pending = null;
     if (this.destroyed) return;
-    if (!pending || !this.drawn || !Array.isArray(this.plot.data)) { if (pending) this.mergePending(pending); this.draw(); return; }
+    if (!pending || !this.drawn || !Array.isArray(this.plot.data)) {
+      if (pending) this.mergePending(pending);
+      this.loaded = true;
+      this.draw();
+      return;
+    }
     this.mergePending(pending);
     const idx = [...pending.keys()];
     const utc = clock.utc;
@@ -166,7 +173,7 @@ export class TimeChart {
   }
 
   draw() {
-    if (this.drawPending) return;
+    if (this.drawPending || !this.loaded) return;
     this.drawPending = true;
     requestAnimationFrame(() => { this.drawPending = false; this.render(); });
   }
@@ -175,7 +182,10 @@ export class TimeChart {
     if (this.destroyed) return;
     if (!window.Plotly) { this.plot.textContent = "chart library missing (/vendor/plotly.min.js)"; return; }
     const utc = clock.utc;
-    const layout = baseLayout({ unit: this.unit, utc, height: this.height, legend: this.legend && this.lines.length > 0 });
+    // a legend of dozens of entries would crowd out the plot (and cost more to draw than the lines): past
+    // MAX_LEGEND series the names are in the hover tooltip and the CSV
+    const layout = baseLayout({ unit: this.unit, utc, height: this.height,
+      legend: this.legend && this.lines.length > 0 && this.lines.length <= MAX_LEGEND });
     const [a, b] = this.xRange();
     if (!this.zoomed) layout.xaxis.range = [shift(a, utc), shift(b, utc)];
     else if (this.plot.layout) layout.xaxis.range = this.plot.layout.xaxis.range;

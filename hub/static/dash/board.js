@@ -113,7 +113,9 @@ export class Board {
 
   async fill(w, from, to) {
     const { spec } = w;
-    const step = `${api.niceStep((to - from) / 1000 / 300)}s`;
+    // ~300 buckets a line; bars and points draw one SVG element per value, so ~60
+    const buckets = spec.type === "bar" || spec.type === "points" ? 60 : 300;
+    const step = `${api.niceStep((to - from) / 1000 / buckets)}s`;
     const lines = [];
     for (const q of spec.queries) {
       const device = substitute(q.device || "*", this.vars), path = substitute(q.path, this.vars);
@@ -134,6 +136,8 @@ export class Board {
         w.series.set(line.key, line);
       }
     }
+    const byLabel = new Intl.Collator(undefined, { numeric: true });  // Ethernet2 before Ethernet10
+    if (spec.type !== "topn") lines.sort((a, b) => byLabel.compare(a.label, b.label));
     this.render(w, lines);
   }
 
@@ -171,7 +175,7 @@ export class Board {
     if (!Plotly) return;
     if (!w.plot) { w.body.innerHTML = '<div class="plot"></div>'; w.plot = w.body.querySelector(".plot"); }
     const muted = getComputedStyle(document.documentElement).getPropertyValue("--muted").trim() || "#8795a5";
-    const layout = { height: 200 + 240 * ((spec.h || 1) - 1), margin: { l: 8, r: 16, t: 10, b: 8 }, autosize: true,
+    const layout = { height: 200 + 240 * ((spec.h || 1) - 1), margin: { l: 8, r: spec.type === "gauge" ? 32 : 16, t: 10, b: 8 }, autosize: true,
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: muted, size: 11 } };
     const last = (l) => (l.points.length ? l.points[l.points.length - 1][1] : 0);
     let data;
