@@ -78,7 +78,7 @@ export class Board {
     const jobs = this.spec.widgets.map((spec, index) => {
       const w = this.mountWidget(spec, index);
       this.widgets.push(w);
-      return this.fill(w, from, to).catch((e) => { w.body.innerHTML = `<div class="error">${esc(e.message)}</div>`; });
+      return this.fill(w, from, to).catch((e) => { w.body.insertAdjacentHTML("afterbegin", `<div class="error">${esc(e.message)}</div>`); });
     });
     await Promise.all(jobs);
     if (gen === this.generation) {
@@ -116,19 +116,26 @@ export class Board {
     // ~300 buckets a line; bars and points draw one SVG element per value, so ~60
     const buckets = spec.type === "bar" || spec.type === "points" ? 60 : 300;
     const step = `${api.niceStep((to - from) / 1000 / buckets)}s`;
-    const lines = [];
+    const asks = [];
     for (const q of spec.queries) {
       const device = substitute(q.device || "*", this.vars), path = substitute(q.path, this.vars);
       const tag = substitute(q.tag || "", this.vars);
       const missing = unresolved(device) || unresolved(path) || unresolved(tag);
       if (missing) { w.body.innerHTML = `<div class="muted">choose $${esc(missing[1])} above</div>`; return; }
       const scale = Number(q.scale) || 1;
+      // matchers first: live readings continue the widget even when its stored history cannot be read
       w.matchers.push({ device: globRe(device), path: globRe(path), q, scale });
       const params = { device, path, fn: q.fn || "avg", start: new Date(from).toISOString(), end: new Date(to).toISOString(),
                        step: q.step || step };
       if (tag) params.tag = tag;
       if (spec.type === "topn") Object.assign(params, { top: spec.top || 10, rank: "last" });
-      const body = await api.panel(params);
+      asks.push({ q, scale, answer: api.panel(params) });
+    }
+    const lines = [];
+    const errors = [];
+    for (const { q, scale, answer } of asks) {
+      let body;
+      try { body = await answer; } catch (e) { errors.push(e.message); continue; }
       for (const s of body.series) {
         const line = { key: `${s.device}\u0000${s.name}`, device: s.device, name: s.name, q, scale,
                        label: legendOf(q.legend, s), points: s.points.map(([t, v]) => [t * 1000, v * scale]) };
@@ -136,6 +143,7 @@ export class Board {
         w.series.set(line.key, line);
       }
     }
+    if (errors.length) w.el.querySelector("header").insertAdjacentHTML("afterend", `<div class="error">${esc(errors[0])}</div>`);
     const byLabel = new Intl.Collator(undefined, { numeric: true });  // Ethernet2 before Ethernet10
     if (spec.type !== "topn") lines.sort((a, b) => byLabel.compare(a.label, b.label));
     this.render(w, lines);
