@@ -2,7 +2,11 @@
 
 import * as api from "../api.js";
 import { esc } from "../format.js";
+import { clock, shift } from "../chart.js";
 import { TEMPLATES } from "../dash/templates.js";
+
+// 2026-12-06 11:39 in the zone the charts use (local or UTC), 24-hour
+const stamp = (iso) => `${new Date(shift(Date.parse(iso))).toISOString().slice(0, 16).replace("T", " ")}${clock.utc ? " UTC" : ""}`;
 
 export function mount(root) {
   root.innerHTML = `
@@ -27,7 +31,7 @@ export function mount(root) {
       root.querySelector("#list").innerHTML = list.map((d) => `<tr data-dashboard="${d.id}">
         <td><a href="#/dashboard/${d.id}">${esc(d.title)}</a></td>
         <td>${d.shared ? "shared" : `personal (${esc(d.owner)})`}</td><td class="num">${d.spec.widgets.length}</td>
-        <td class="muted">${esc(new Date(d.updated_at).toLocaleString([], { hour12: false }))} by ${esc(d.updated_by || "?")}</td>
+        <td class="muted">${esc(stamp(d.updated_at))} by ${esc(d.updated_by || "?")}</td>
         <td>${operator ? `<button data-clone="${d.id}">clone</button> <button data-delete="${d.id}">delete</button>` : ""}</td></tr>`).join("")
         || '<tr><td colspan="5" class="muted">no dashboards yet: start from a template below, or New dashboard</td></tr>';
     } catch (e) { if (!gone) root.querySelector("#list").innerHTML = `<tr><td colspan="5" class="error">${esc(e.message)}</td></tr>`; }
