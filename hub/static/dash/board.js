@@ -75,6 +75,7 @@ export class Board {
     this.widgets = [];
     this.el.innerHTML = "";
     const [from, to] = this.bounds();
+    this.asked = new Map();  // identical queries (a chart, a stat and a table of the same series) are asked once
     const jobs = this.spec.widgets.map((spec, index) => {
       const w = this.mountWidget(spec, index);
       this.widgets.push(w);
@@ -129,7 +130,9 @@ export class Board {
                        step: q.step || step };
       if (tag) params.tag = tag;
       if (spec.type === "topn") Object.assign(params, { top: spec.top || 10, rank: "last" });
-      asks.push({ q, scale, answer: api.panel(params) });
+      const key = new URLSearchParams(params).toString();
+      if (!this.asked.has(key)) this.asked.set(key, api.panel(params));
+      asks.push({ q, scale, answer: this.asked.get(key) });
     }
     const lines = [];
     const errors = [];
