@@ -137,6 +137,21 @@ async def test_build_reload_range_export_import_and_viewer(bootstrapped: str, us
                 assert lines[0] == "time,series,device,path,value" and len(lines) > 300
                 assert any(f'"{DEVICE}","{IFS[1]}"' in line for line in lines)
 
+                # an absolute range, entered in UTC: the widgets show that window and nothing live
+                await p.check("#utc")  # type: ignore[attr-defined]
+                await p.select_option("#range", "abs")  # type: ignore[attr-defined]
+                frm, to = time.time() - 5 * 3600, time.time() - 4 * 3600
+                fmt = "%Y-%m-%dT%H:%M"
+                await p.fill("#from", time.strftime(fmt, time.gmtime(frm)))  # type: ignore[attr-defined]
+                await p.fill("#to", time.strftime(fmt, time.gmtime(to)))  # type: ignore[attr-defined]
+                t = time.time() * 1000
+                await p.click("#apply")  # type: ignore[attr-defined]
+                await board_loaded(p, t)
+                chart = widgets.nth(0).locator(".chart")
+                first = float(await chart.get_attribute("data-first-ms"))
+                assert (frm - 60) * 1000 <= first <= (frm + 300) * 1000, (first, frm)
+                assert int(await chart.get_attribute("data-points")) <= 2 * 61  # one hour, two series, 60 s apart
+
                 # export, then import the file: a second dashboard with the same widgets
                 async with p.expect_download() as dl:  # type: ignore[attr-defined]
                     await p.click("#export")  # type: ignore[attr-defined]
