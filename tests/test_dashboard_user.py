@@ -137,6 +137,12 @@ async def test_build_reload_range_export_import_and_viewer(bootstrapped: str, us
                 assert lines[0] == "time,series,device,path,value" and len(lines) > 300
                 assert any(f'"{DEVICE}","{IFS[1]}"' in line for line in lines)
 
+                # a widget's PNG (Plotly's image export)
+                async with p.expect_download() as dl:  # type: ignore[attr-defined]
+                    await widgets.nth(1).locator('button[data-act="png"]').click()
+                png = (await (await dl.value).path()).read_bytes()
+                assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000 and (await dl.value).suggested_filename == "top-in.png"
+
                 # an absolute range, entered in UTC: the widgets show that window and nothing live
                 await p.check("#utc")  # type: ignore[attr-defined]
                 await p.select_option("#range", "abs")  # type: ignore[attr-defined]
