@@ -217,3 +217,23 @@ def test_the_limiter_forgets_failures_after_the_window_and_bounds_its_memory() -
     for key in ("k1", "k2", "k3", "k4"):
         limiter.failed(key)
     assert len(limiter._seen) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_form_login_gets_the_form_back_with_a_sentence(database_url: str, bootstrapped: str) -> None:
+    await add_users(database_url, {"vera": "viewer"})
+    async with serve(build_app(database_url, bootstrapped)) as hub, hub.client() as c:
+        page = await c.get("/login")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        form = {"name": "vera", "password": "not-her-password", "next": "/", "_csrf_token": token}
+        for _ in range(20):
+            r = await c.post("/api/login", data=form)
+            if "throttled=" in r.headers.get("location", ""):
+                break
+            assert r.status_code == 303 and "failed=1" in r.headers["location"]
+        else:
+            raise AssertionError("twenty failed form logins were never throttled")
+        assert r.status_code == 303 and int(r.headers["Retry-After"]) >= 1
+        shown = (await c.get(r.headers["location"])).text
+        assert "Too many failed sign-ins. Try again in" in shown and "{" not in shown.split("<body>")[1]
+        assert "<style>" in shown and '"detail"' not in shown

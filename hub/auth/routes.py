@@ -59,17 +59,31 @@ def _local_path(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
+# Self-contained (the dashboard's stylesheet is behind the login): the dashboard's colours, inline.
 LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>switch-telemetry: sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 22rem; margin: 4rem auto">
-<h1 style="font-size: 1.3rem">switch-telemetry</h1>{message}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ margin: 0; min-height: 100vh; display: grid; place-items: center; background: #0f1419; color: #d8dee6;
+  font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }}
+main {{ width: 22rem; background: #171e26; border: 1px solid #26313d; border-radius: 8px; padding: 24px 28px; }}
+h1 {{ font-size: 18px; margin: 0 0 4px; }} .sub {{ color: #8795a5; margin: 0 0 18px; }}
+label {{ display: block; color: #8795a5; font-size: 12px; margin: 0 0 12px; }}
+input {{ display: block; width: 100%; box-sizing: border-box; margin-top: 4px; background: #0f1419; color: #d8dee6;
+  border: 1px solid #26313d; border-radius: 4px; padding: 8px; font: inherit; }}
+input:focus {{ outline: none; border-color: #58a6ff; }}
+button {{ width: 100%; margin-top: 6px; background: #1f6feb; color: #fff; border: 0; border-radius: 4px; padding: 9px;
+  font: inherit; font-weight: 600; cursor: pointer; }}
+.alert {{ background: #3d1d1f; color: #f85149; border-radius: 4px; padding: 8px 10px; margin: 0 0 14px; }}
+</style></head>
+<body><main>
+<h1>switch-telemetry</h1><p class="sub">Sign in to the dashboard</p>{message}
 <form method="post" action="/api/login">
 <input type="hidden" name="_csrf_token" value="{csrf}"><input type="hidden" name="next" value="{next}">
-<p><label>User <input name="name" autocomplete="username" required autofocus></label></p>
-<p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
-<p><button type="submit">Sign in</button></p>
-</form></body></html>
+<label>User <input name="name" autocomplete="username" required autofocus></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+</form></main></body></html>
 """
 
 
@@ -82,10 +96,16 @@ def build_routes(service: AuthService) -> list[Any]:
 
     @get("/login", opt=PUBLIC, include_in_schema=False, media_type="text/html")
     async def login_page(
-        request: Request[Any, Any, Any], failed: FromQuery[bool] = False, next: FromQuery[str] = "/"
+        request: Request[Any, Any, Any], failed: FromQuery[bool] = False, next: FromQuery[str] = "/",
+        throttled: FromQuery[int | None] = None,
     ) -> str:
         csrf = ScopeState.from_scope(request.scope).csrf_token or ""
-        message = '<p role="alert">Wrong user name or password.</p>' if failed else ""
+        if throttled is not None:
+            message = (f'<p class="alert" role="alert">Too many failed sign-ins. Try again in {max(1, throttled)} s.</p>')
+        elif failed:
+            message = '<p class="alert" role="alert">Wrong user name or password.</p>'
+        else:
+            message = ""
         return LOGIN_PAGE.format(message=message, csrf=html.escape(csrf), next=html.escape(_local_path(next)))
 
     @get("/api/csrf", opt=PUBLIC)
@@ -105,6 +125,9 @@ def build_routes(service: AuthService) -> list[Any]:
         wait = service.limiter.retry_after(*keys)
         if wait:
             log.warning("login throttled for user %r from %s (retry in %ss)", creds.name, where, wait)
+            if form:  # a person at the login form gets the form again with a sentence, not a JSON body
+                return Redirect(f"/login?throttled={int(wait)}&next={quote(_local_path(creds.next))}", status_code=303,
+                                headers={"Retry-After": str(wait)})
             raise TooManyRequestsException(
                 f"too many failed logins; try again in {wait}s", headers={"Retry-After": str(wait)}
             )

@@ -11,11 +11,13 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import WebSocket, get, websocket
+from litestar.response import File
 from litestar.exceptions import WebSocketDisconnect
 from litestar.static_files import create_static_files_router
 from nats.aio.client import Client as NATS
@@ -28,6 +30,8 @@ from .service import LiveService
 log = logging.getLogger("swtel.hub.live")
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# the chart library ships inside the plotly wheel (a dependency), at a path stable across plotly 5 – 7
+PLOTLY_JS = Path(str(files("plotly").joinpath("package_data", "plotly.min.js")))
 MAX_REQUEST_BYTES = 64 * 1024
 # Close codes: 1008 policy violation (origin, too slow), 4401 not authenticated (application range).
 CLOSE_POLICY, CLOSE_UNAUTHENTICATED = 1008, 4401
@@ -107,6 +111,12 @@ def live_components(
                 "devices": len(service.cache.devices), "clients": len(fanout.clients),
                 "fanout": fanout.stats, "kv_malformed": service.fleet.malformed}
 
+    @get("/vendor/plotly.min.js", include_in_schema=False, sync_to_thread=False, media_type="text/javascript")
+    def plotly_js() -> File:
+        """plotly.js from the installed ``plotly`` wheel: the charts never load anything from a CDN."""
+        return File(path=PLOTLY_JS, content_disposition_type="inline",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
     static = create_static_files_router(path="/", directories=[STATIC_DIR], html_mode=True, name="dashboard")
 
     async def on_startup() -> None:
@@ -115,7 +125,7 @@ def live_components(
     async def on_shutdown() -> None:
         await service.close()
 
-    return [live_socket, live_stats, static], [on_startup], [on_shutdown], service
+    return [live_socket, live_stats, plotly_js, static], [on_startup], [on_shutdown], service
 
 
 def _apply(client: Client, request: Any) -> None:

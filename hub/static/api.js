@@ -23,13 +23,22 @@ export const series = (name) => getJSON(`/api/series?device=${encodeURIComponent
 // here (toPoints): it accepts {points: [...]} or a bare array, each point {t|time|ts, v|value} or [t, v],
 // with t in ms, ns or ISO text.
 export async function history(seriesId, fromMs, toMs, fn) {
-  const step = Math.max(1, Math.round((toMs - fromMs) / 1000 / 300));  // about 300 points per chart
+  const step = niceStep((toMs - fromMs) / 1000 / 300);  // about 300 points per chart
   const url = `/api/query?series=${encodeURIComponent(seriesId)}&start=${new Date(fromMs).toISOString()}`
     + `&end=${new Date(toMs).toISOString()}&step=${step}s&fn=${fn}`;
   return toPoints(await getJSON(url));
 }
 
+// Steps that divide a minute or an hour: buckets line up with collection intervals (no aliasing of a 10 s
+// or 60 s counter into alternating 1- and 2-sample buckets) and with the 1 m / 1 h continuous aggregates.
+const STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
+export function niceStep(seconds) {
+  return STEPS.find((s) => s >= seconds) || Math.ceil(seconds / 86400) * 86400;
+}
+
 export function toPoints(body) {
+  // /api/query answers {start, end, results: [{series, points: [[unix s, v], ...]}, ...]}; one series here
+  if (body && Array.isArray(body.results)) body = body.results[0] || [];
   const raw = Array.isArray(body) ? body : (body.points || body.data || []);
   const out = [];
   for (const p of raw) {
@@ -68,3 +77,18 @@ async function send(method, url, body) {
 export async function ackAlert(id) {
   return send("POST", `/api/alerts/${encodeURIComponent(id)}/ack`, {});  // the hub records the signed-in user
 }
+
+// Who is signed in (hub/auth): {name, role}. null when the hub has no authentication.
+export const me = () => getJSON("/api/me").catch(() => null);
+export const devices = () => getJSON("/api/devices");
+
+// User dashboards (hub/api/dashboards.py) and widget data (hub/api/panel.py).
+export const dashboards = () => getJSON("/api/dashboards");
+export const dashboard = (id) => getJSON(`/api/dashboards/${encodeURIComponent(id)}`);
+export const createDashboard = (body) => send("POST", "/api/dashboards", body);
+export const updateDashboard = (id, body) => send("PUT", `/api/dashboards/${encodeURIComponent(id)}`, body);
+export const cloneDashboard = (id) => send("POST", `/api/dashboards/${encodeURIComponent(id)}/clone`, {});
+export const deleteDashboard = (id) => send("DELETE", `/api/dashboards/${encodeURIComponent(id)}`);
+export const exportDashboard = (id) => getJSON(`/api/dashboards/${encodeURIComponent(id)}/export`);
+export const importDashboard = (doc, shared = true) => send("POST", `/api/dashboards/import?shared=${shared}`, doc);
+export const panel = (params) => getJSON(`/api/panel?${new URLSearchParams(params)}`);

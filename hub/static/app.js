@@ -1,4 +1,4 @@
-// Hash router: #/fleet, #/device/NAME, #/config/NAME, #/agents, #/events, #/alerts. Each page gets its own live connection.
+// Hash router: #/fleet, #/device/NAME, #/config/NAME, #/agents, #/events, #/alerts, #/dashboards, #/dashboard/ID. Each page gets its own live connection.
 
 import { Live } from "./live.js";
 import * as fleet from "./pages/fleet.js";
@@ -7,8 +7,11 @@ import * as agents from "./pages/agents.js";
 import * as events from "./pages/events.js";
 import * as config from "./pages/config.js";
 import * as alerts from "./pages/alerts.js";
+import * as dashboards from "./pages/dashboards.js";
+import * as dashboard from "./pages/dashboard.js";
+import { me } from "./api.js";
 
-const pages = { fleet, device, agents, events, config, alerts };
+const pages = { fleet, device, agents, events, config, alerts, dashboards, dashboard };
 let current = null;
 
 function route() {
@@ -17,7 +20,7 @@ function route() {
   if (current) { current.live.close(); current.view.unmount?.(); }
   const root = document.getElementById("page");
   root.innerHTML = "";
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === name);
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === (name === "dashboard" ? "dashboards" : name));
   let view = null;
   const live = new Live((frame) => view && view.frame(frame));
   view = page.mount(root, live, rest.map(decodeURIComponent));
@@ -26,3 +29,15 @@ function route() {
 
 window.addEventListener("hashchange", route);
 route();
+
+// Who is signed in, and a way out.
+me().then((who) => {
+  if (!who) return;
+  document.getElementById("who").textContent = `${who.name} (${who.role})`;
+  document.getElementById("logout").hidden = who.via !== "session";
+});
+document.getElementById("logout").addEventListener("click", async () => {
+  const { csrf_token: token, header = "X-CSRFToken" } = await (await fetch("/api/csrf")).json();
+  await fetch("/api/logout", { method: "POST", headers: { [header]: token } });
+  location.href = "/login";
+});

@@ -30,9 +30,27 @@ export function badge(status) {
   return `<span class="badge ${statusClass(status)}">${esc(status)}</span>`;
 }
 
-// A stable colour per name (agents on the lease map and charts).
+// Agent colours: distinct by construction, not a hash. Agents get palette entries in the order the page
+// first sees them (so a colour never changes while the page is open); no entry is red or near it, since
+// red means "holder gone". Past the palette, the cycle repeats at another lightness.
+export const GONE = "#f85149";
+const AGENT_PALETTE = ["#58a6ff", "#3fb950", "#d29922", "#a371f7", "#39c5cf", "#f778ba", "#e3b341", "#7ee787",
+  "#79c0ff", "#d2a8ff", "#56d4dd", "#bf8700"];
+const assigned = new Map();
+
 export function colour(name) {
-  let h = 0;
-  for (const c of String(name)) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return `hsl(${h % 360}, 65%, 58%)`;
+  if (!assigned.has(name)) {
+    const i = assigned.size, base = AGENT_PALETTE[i % AGENT_PALETTE.length];
+    const round = Math.floor(i / AGENT_PALETTE.length);
+    assigned.set(name, round ? lighter(base, Math.min(0.6, 0.25 * round)) : base);
+  }
+  return assigned.get(name);
 }
+
+function lighter(hex, f) {  // mix with white (a plain hex colour: the lease map's canvas takes it too)
+  const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  return "#" + c.map((v) => Math.round(v + (255 - v) * f).toString(16).padStart(2, "0")).join("");
+}
+
+// Give colours in sorted order first, so the same fleet gets the same colours on every load.
+export function colourAll(names) { for (const n of [...names].sort()) colour(n); }

@@ -18,17 +18,21 @@ from dataclasses import dataclass
 FNS = ("avg", "max", "min", "last", "rate")
 STEP = "make_interval(secs => $4)"
 
-_RATE = """
-WITH s AS ({source}),
-d AS (SELECT time, value, lag(value) OVER w AS p1, lag(value, 2) OVER w AS p2 FROM s WINDOW w AS (ORDER BY time)),
-inc AS (
-  SELECT time,
+# A counter's increase since its previous sample (p1; p2 the one before), reset- and wrap-aware. Shared by
+# the one-series query below and the dashboards' many-series query (hub/api/panel.py).
+RATE_DELTA = """
          CASE WHEN p1 IS NULL THEN NULL
               WHEN value >= p1 THEN value - p1
               WHEN p2 IS NOT NULL AND p2 <= p1
                    AND (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1 <= p1 - p2
                 THEN value + (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1
-              ELSE value END AS delta
+              ELSE value END"""
+
+_RATE = """
+WITH s AS ({source}),
+d AS (SELECT time, value, lag(value) OVER w AS p1, lag(value, 2) OVER w AS p2 FROM s WINDOW w AS (ORDER BY time)),
+inc AS (
+  SELECT time,""" + RATE_DELTA.replace("{", "{{").replace("}", "}}") + """ AS delta
   FROM d)
 SELECT {bucket} AS t, sum(delta) / $4 AS v FROM inc
 WHERE time >= $2 AND delta IS NOT NULL GROUP BY 1 ORDER BY 1

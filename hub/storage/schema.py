@@ -150,10 +150,10 @@ class Migration:
         return self.common + extra
 
 
-def _package_sql(package: str) -> str:
+def _package_sql(package: str, name: str = "schema.sql") -> str:
     from importlib.resources import files
 
-    return files(package).joinpath("schema.sql").read_text()
+    return files(package).joinpath(name).read_text()
 
 
 def _module_sql(module: str) -> str:
@@ -169,6 +169,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hub users and tokens", _package_sql("swtel.hub.auth"), "", ""),
     Migration(3, "alerting", _package_sql("swtel.hub.alerts"), "", ""),
     Migration(4, "device facts and status", _module_sql("swtel.hub.devstatus"), "", ""),
+    # (read through swtel.hub, not swtel.hub.api: importing that package loads its routes, which import storage)
+    Migration(5, "user dashboards", _package_sql("swtel.hub", "api/dashboards.sql"), "", ""),
 )
 
 

@@ -1,7 +1,7 @@
 // Agents: each agent's devices, heartbeat age, draining state and load; the lease map (every leased
 // device as a cell coloured by its holder; red cells are held by an agent whose presence is gone).
 
-import { age, colour, esc } from "../format.js";
+import { GONE, age, colour, colourAll, esc } from "../format.js";
 
 export function mount(root, live) {
   root.innerHTML = `
@@ -32,14 +32,14 @@ export function mount(root, live) {
     const liveIds = new Set(agents.map((a) => a.id));
     const ids = Object.keys(leases).sort();
     root.querySelector("#held").innerHTML = ids.map((id) => `<tr data-agent="${esc(id)}">
-      <td><span class="swatch" style="background:${liveIds.has(id) ? colour(id) : "#f85149"}"></span>${esc(id)}
+      <td><span class="swatch" style="background:${liveIds.has(id) ? colour(id) : GONE}"></span>${esc(id)}
         ${liveIds.has(id) ? "" : '<span class="badge s-auth-failed">gone</span>'}</td>
       <td class="devlist">${leases[id].length} · ${esc(leases[id].slice(0, 60).join(", "))}${leases[id].length > 60 ? " …" : ""}</td></tr>`).join("")
       || `<tr><td colspan="2" class="muted">no leases</td></tr>`;
     root.querySelector("#legend").innerHTML = ids.map((id) =>
-      `<span><span class="swatch" style="background:${liveIds.has(id) ? colour(id) : "#f85149"}"></span>${esc(id)} (${leases[id].length})</span>`).join("");
+      `<span><span class="swatch" style="background:${liveIds.has(id) ? colour(id) : GONE}"></span>${esc(id)} (${leases[id].length})</span>`).join("");
     // one cell per device, grouped by agent, sized to fit the width
-    const cells = ids.flatMap((id) => leases[id].map(() => (liveIds.has(id) ? colour(id) : "#f85149")));
+    const cells = ids.flatMap((id) => leases[id].map(() => (liveIds.has(id) ? colour(id) : GONE)));
     const width = canvas.clientWidth || 800;
     const size = Math.max(3, Math.min(14, Math.floor(Math.sqrt((width * 200) / Math.max(1, cells.length)))));
     const perRow = Math.max(1, Math.floor(width / size));
@@ -57,8 +57,9 @@ export function mount(root, live) {
     frame(frame) {
       if (!frame.agents) return;
       agents = frame.agents.agents;
+      colourAll(agents.map((a) => a.id));
       renderAgents();
-      if (frame.agents.leases) leases = frame.agents.leases;
+      if (frame.agents.leases) { leases = frame.agents.leases; colourAll(Object.keys(leases)); }
       renderLeases();
     },
   };

@@ -71,7 +71,17 @@ export function mount(root, _live, [name]) {
       $("#a").value = vs[vs.length - 2].version; $("#b").value = vs[vs.length - 1].version;
       diff(vs[vs.length - 2].version, vs[vs.length - 1].version);
     } else if (vs.length === 1) show(1);
-  }).catch((e) => { rows(); status(`<span class="error">${esc(e.message)}</span>`); });
+  }).catch(async (e) => {
+    rows();
+    // gNMI devices get no backup job (docs/CONFIG-BACKUP.md): say so rather than "no backups yet"
+    const d = await api.device(name).catch(() => null);
+    if (d && d.protocol === "gnmi") {
+      $("#versions").innerHTML = `<tr><td colspan="5" class="muted">not backed up</td></tr>`;
+      status(`<span class="muted" id="gnmi-note">${esc(name)} is collected over gNMI, and gNMI devices are not backed up:`
+        + " configuration backup runs over SSH and NETCONF. Add the device a second time under another name with"
+        + " protocol ssh or netconf to back up its configuration.</span>");
+    } else status(`<span class="error">${esc(e.message)}</span>`);
+  });
 
   return { frame() {} };
 }

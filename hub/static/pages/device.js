@@ -1,12 +1,13 @@
 // Device: live interface table (bit and packet rates, errors, discards, oper status), CPU, memory and
-// temperature, and charts over a chosen range: history from the query API, continued live.
+// temperature, and the "device" dashboard template (dash/templates.js) with $device set to this device and
+// $interface to the clicked row: stored history from /api/panel, continued live.
 
 import * as api from "../api.js";
-import { LineChart } from "../chart.js";
+import { Board, rangePicker } from "../dash/board.js";
+import { TEMPLATES } from "../dash/templates.js";
 import { age, esc, si } from "../format.js";
 
 const IF_RE = /^\/interfaces\/interface\[name=([^\]]+)\]\/state\/(?:counters\/)?(.+)$/;
-const RANGES = { "5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440 };
 
 export function mount(root, live, [name]) {
   root.innerHTML = `
@@ -19,10 +20,11 @@ export function mount(root, live, [name]) {
       <div class="card"><div class="label">temperature</div><div class="value" id="temp">–</div></div>
       <div class="card"><div class="label">last update</div><div class="value" id="last">–</div></div>
     </div>
-    <div class="toolbar"><h2 style="margin:0">Charts</h2>
-      <select id="range">${Object.keys(RANGES).map((r) => `<option ${r === "5m" ? "selected" : ""}>${r}</option>`).join("")}</select>
-      <span class="muted" id="chartfor"></span></div>
-    <div class="charts" id="charts"></div>
+    <div class="toolbar"><h2 style="margin:0">Charts</h2><span id="picker"></span>
+      <span class="muted" id="chartfor"></span><span class="spacer"></span>
+      <a href="#/dashboard/template/device/${encodeURIComponent(name)}" title="these charts as a dashboard you can change and save">open as dashboard</a></div>
+    <div class="muted" id="hint" hidden></div>
+    <div id="charts"></div>
     <h2>Interfaces</h2>
     <table><thead><tr><th>interface</th><th>oper</th><th class="num">in bit/s</th><th class="num">out bit/s</th>
       <th class="num">in pkt/s</th><th class="num">out pkt/s</th><th class="num">in errors</th><th class="num">out errors</th>
@@ -30,13 +32,11 @@ export function mount(root, live, [name]) {
 
   const series = new Map();   // path → [ts_ms, value, rate]
   const ifaces = new Map();   // ifname → {leaf → [ts, value, rate]}
-  let selected = null, lastMs = 0, seriesIds = null;
-  const charts = root.querySelector("#charts");
-  const traffic = new LineChart(charts, { title: "traffic", unit: "bit/s",
-    lines: [{ name: "in", color: "#58a6ff" }, { name: "out", color: "#3fb950" }] });
-  const system = new LineChart(charts, { title: "CPU", unit: "%", lines: [{ name: "cpu", color: "#d29922" }] });
-  const rangeSel = root.querySelector("#range");
-  const windowMs = () => RANGES[rangeSel.value] * 60000;
+  let selected = null, lastMs = 0;
+  const board = new Board(root.querySelector("#charts"), { spec: TEMPLATES.device.spec, vars: { device: name, interface: "" },
+                                                        range: { rel: "15m" } });
+  rangePicker(root.querySelector("#picker"), board.range, (range) => board.setRange(range));
+  board.load();  // again with $interface once the first interface shows up (select)
 
   api.device(name).then((d) => {
     root.querySelector("#info").innerHTML = `${esc(d.address)}:${d.port} · ${esc(d.protocol)} · ${esc(d.platform)}`
@@ -53,7 +53,17 @@ export function mount(root, live, [name]) {
       + ` · discovered ${esc(new Date(f.discovered_at).toLocaleString())} by ${esc(f.agent)}${down}`
       + ((f.errors || []).length ? ` · <span class="error">${esc(f.errors.join("; "))}</span>` : "");
   }).catch(() => { root.querySelector("#facts").textContent = "not discovered yet"; });
-  api.series(name).then((s) => { seriesIds = s; loadHistory(); }).catch(() => { seriesIds = []; });
+  // A device never collected has no stored series: say why the charts are empty.
+  api.series(name).then((s) => {
+    if (!s.length) showHint();
+  }).catch(() => showHint());
+  function showHint() {
+    const hint = root.querySelector("#hint");
+    hint.hidden = false;
+    hint.innerHTML = "Nothing stored for this device yet: it has never been collected. Check that an agent holds its lease"
+      + " (Agents page), that its address and credentials are right (<code>swtel device show</code>), and the Events page for"
+      + " session or authentication failures.";
+  }
 
   const cpuPath = () => [...series.keys()].filter((p) => /\/cpus?\/cpu.*\/total\/instant$/.test(p));
   const cpuNow = () => { const ps = cpuPath(); return ps.length ? ps.reduce((a, p) => a + +series.get(p)[1], 0) / ps.length : null; };
@@ -69,39 +79,10 @@ export function mount(root, live, [name]) {
     lastMs = Math.max(lastMs, entry[0]);
   }
 
-  function chartLive(path, entry) {
-    const m = IF_RE.exec(path);
-    if (m && m[1] === selected && entry[2] !== null) {
-      if (m[2] === "in-octets") traffic.append(0, [entry[0], entry[2] * 8]);
-      if (m[2] === "out-octets") traffic.append(1, [entry[0], entry[2] * 8]);
-    }
-  }
-
   function select(ifname) {
     selected = ifname;
-    root.querySelector("#chartfor").textContent = `traffic of ${ifname}`;
-    traffic.set(0, []); traffic.set(1, []);
-    loadHistory();
-  }
-
-  // History: the query API's stored points for the range, then the live cache's recent points (from the
-  // snapshot) and live frames on top. Without stored history (no database) the charts start from the cache.
-  async function loadHistory() {
-    if (!seriesIds || selected === null) return;
-    const to = Date.now(), from = to - windowMs();
-    const want = [[`/interfaces/interface[name=${selected}]/state/counters/in-octets`, traffic, 0, "rate", 8],
-                  [`/interfaces/interface[name=${selected}]/state/counters/out-octets`, traffic, 1, "rate", 8]];
-    const cpu = cpuPath()[0];
-    if (cpu) want.push([cpu, system, 0, "avg", 1]);
-    for (const [path, chart, i, fn, k] of want) {
-      const s = seriesIds.find((x) => x.path === path);
-      if (!s) continue;
-      try {
-        const pts = (await api.history(s.id, from, to, fn)).map(([t, v]) => [t, v * k]);
-        const liveTail = chart.lines[i].points.filter((p) => !pts.length || p[0] > pts[pts.length - 1][0]);
-        chart.set(i, pts.concat(liveTail));
-      } catch (e) { console.warn("history:", e); }
-    }
+    root.querySelector("#chartfor").textContent = `interface ${ifname}`;
+    board.setVars({ interface: ifname });
   }
 
   function renderTable() {
@@ -144,38 +125,24 @@ export function mount(root, live, [name]) {
     const tr = e.target.closest("tr[data-if]");
     if (tr) { select(tr.dataset.if); renderTable(); }
   });
-  rangeSel.addEventListener("change", () => { traffic.setWindow(windowMs()); system.setWindow(windowMs()); loadHistory(); });
   const timer = setInterval(() => {
     root.querySelector("#last").textContent = lastMs ? age(Math.max(0, live.serverNow() - lastMs)) : "never";
   }, 500);
 
-  // recent history (from the hub's live cache) only for what the charts show
-  live.request({ op: "watch", devices: [name], history: ["/counters/in-octets", "/counters/out-octets", "/total/instant"] });
+  live.request({ op: "watch", devices: [name] });
 
   return {
     frame(frame) {
       const snap = frame.snapshots && frame.snapshots[name];
-      if (snap) {
-        for (const [path, entry] of Object.entries(snap.series)) ingest(path, entry);
-        for (const [path, pts] of Object.entries(snap.history)) {
-          const m = IF_RE.exec(path);
-          if (m && m[1] === selected && (m[2] === "in-octets" || m[2] === "out-octets")) {
-            const i = m[2] === "in-octets" ? 0 : 1;
-            for (const p of pts) traffic.append(i, [p[0], p[1] * 8]);
-          } else if (/\/total\/instant$/.test(path) && path === cpuPath()[0]) {
-            for (const p of pts) system.append(0, p);
-          }
-        }
-      }
+      if (snap) for (const [path, entry] of Object.entries(snap.series)) ingest(path, entry);
       const upd = frame.devices && frame.devices[name];
-      if (upd) for (const [path, entry] of Object.entries(upd)) { ingest(path, entry); chartLive(path, entry); }
+      if (upd) for (const [path, entry] of Object.entries(upd)) ingest(path, entry);
+      board.frame(frame);
       if (snap || upd) {
-        const cpu = cpuPath()[0];
-        if (cpu && upd && upd[cpu]) system.append(0, [upd[cpu][0], +upd[cpu][1]]);
         renderTable();
         renderCards();
       }
     },
-    unmount() { clearInterval(timer); },
+    unmount() { clearInterval(timer); board.destroy(); },
   };
 }
