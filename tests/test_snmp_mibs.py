@@ -34,7 +34,7 @@ def test_rate_across_a_wrap_is_the_true_rate() -> None:
     true = W - 2 * rate  # two polls before the first wrap
     totals = []
     for _ in range(10):
-        totals.append(u.total("1", "in-octets", true % W, max_delta=mib.max_delta("in-octets", 10_000_000_000, 3)))
+        totals.append(u.total("1", "in-octets", true % W, bound=mib.max_delta("in-octets", 10_000_000_000, 3)))
         true += 3 * rate
     assert [b - a for a, b in zip(totals, totals[1:])] == [3 * rate] * 9
     assert totals[-1] == true - 3 * rate  # the total is the true 64-bit count
@@ -88,7 +88,7 @@ def _cols(hc: bool, in32: int, in64: int) -> dict[str, dict[str, object]]:
 
 
 def test_interface_samples_prefer_the_64_bit_columns() -> None:
-    out = {s.path: s.value for s in mib.interface_samples(_cols(True, 7, 2**40), True, mib.Unwrapper(), 0, 1)}
+    out = {s.path: s.value for s in mib.interface_samples(_cols(True, 7, 2**40), True, mib.Unwrapper(), 100, 1)}
     assert out[paths.counter("Ethernet1", "in-octets")] == 2**40
     assert out[paths.counter("Ethernet1", "in-errors")] == 3
     assert out[paths.oper_status("Ethernet1")] == "UP" and out[paths.oper_status("Management1")] == "LOWER_LAYER_DOWN"
@@ -98,10 +98,19 @@ def test_interface_samples_prefer_the_64_bit_columns() -> None:
 
 def test_interface_samples_unwrap_the_32_bit_columns() -> None:
     u = mib.Unwrapper()
-    first = {s.path: s.value for s in mib.interface_samples(_cols(False, W - 10, 0), False, u, 0, 1)}
-    second = {s.path: s.value for s in mib.interface_samples(_cols(False, 20, 0), False, u, 30, 2)}
+    first = {s.path: s.value for s in mib.interface_samples(_cols(False, W - 10, 0), False, u, 100, 1)}
+    second = {s.path: s.value for s in mib.interface_samples(_cols(False, 20, 0), False, u, 3100, 2)}
     p = paths.counter("Ethernet1", "in-octets")
     assert first[p] == W - 10 and second[p] == W + 20
+
+
+def test_the_wrap_bound_uses_each_counters_own_elapsed_time() -> None:
+    """A fall from 1 GB to 20 B at 10 Mb/s: 1 s after the last reading it is a clear, an hour after a wrap."""
+    u = mib.Unwrapper()
+    u.total("1", "in-octets", 10**9, uptime_cs=0, speed_bps=10_000_000)
+    assert u.total("1", "in-octets", 20, uptime_cs=100, speed_bps=10_000_000) == 20  # cleared
+    u.total("2", "in-octets", 10**9, uptime_cs=0, speed_bps=10_000_000)
+    assert u.total("2", "in-octets", 20, uptime_cs=360_000, speed_bps=10_000_000) == 10**9 + (W - 10**9) + 20
 
 
 def test_chassis_and_vendor() -> None:

@@ -190,22 +190,18 @@ class SnmpPoller:
         if time.monotonic() - self._last_request > USM_REFRESH_S:
             await self.refresh()
         up = await self.uptime()
-        elapsed = 0.0
-        if st.uptime_cs is not None:
-            if up < st.uptime_cs:  # rebooted (or 497 days of uptime wrapped): counters started over
-                st.unwrap.restart()
-            else:
-                elapsed = (up - st.uptime_cs) / 100
+        if st.uptime_cs is not None and up < st.uptime_cs:  # rebooted (or 497 days of uptime wrapped)
+            st.unwrap.restart()
         st.uptime_cs = up
         ts = time.time_ns()
         samples: list[wire.Sample] = []
         if "interfaces" in groups:
-            samples += await self.interfaces(elapsed, ts)
+            samples += await self.interfaces(up, ts)
         if "system" in groups:
             samples += await self.system(ts)
         return samples
 
-    async def interfaces(self, elapsed_s: float, ts: int) -> list[wire.Sample]:
+    async def interfaces(self, uptime_cs: int, ts: int) -> list[wire.Sample]:
         st = self.state
         cols: dict[str, dict[str, object]] = {}
         if st.hc is None:
@@ -214,7 +210,7 @@ class SnmpPoller:
         for col in mib.interface_columns(st.hc):
             if col not in cols:
                 cols[col] = await self.walk(col)
-        return mib.interface_samples(cols, st.hc, st.unwrap, elapsed_s, ts)
+        return mib.interface_samples(cols, st.hc, st.unwrap, uptime_cs, ts)
 
     async def system(self, ts: int) -> list[wire.Sample]:
         return mib.system_samples(await self.cpu(), await self.memory(), await self.temperatures(), ts)

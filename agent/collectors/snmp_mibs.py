@@ -136,19 +136,29 @@ def unwrap32(last_raw: int, last_total: int, raw: int, *, max_delta: float | Non
 class Unwrapper:
     """Per-device state that turns 32-bit counters into totals that only grow (until a real reset).
 
+    Each counter remembers its last raw value, its total and the sysUpTime of that reading, so the time a
+    wrap had is the counter's own (subscriptions that poll the device in between do not shorten it).
     ``restart`` forgets everything (sysUpTime went backwards: the device rebooted and its counters started
     over). A counter's first reading is published as it is."""
 
-    last: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # (ifindex, leaf) → (raw, total)
+    last: dict[tuple[str, str], tuple[int, int, int | None]] = field(default_factory=dict)
 
     def restart(self) -> None:
         self.last.clear()
 
-    def total(self, ifindex: str, leaf: str, raw: int, *, max_delta: float | None = None) -> int:
+    def total(self, ifindex: str, leaf: str, raw: int, *, uptime_cs: int | None = None, speed_bps: int = 0,
+              bound: float | None = None) -> int:
+        """The running total after reading ``raw``. The wrap bound is ``bound`` when given, else what a
+        link of ``speed_bps`` carries in the sysUpTime since this counter's previous reading."""
         key = (ifindex, leaf)
         prev = self.last.get(key)
-        total = raw if prev is None else unwrap32(prev[0], prev[1], raw, max_delta=max_delta)
-        self.last[key] = (raw, total)
+        if prev is None:
+            total = raw
+        else:
+            if bound is None and uptime_cs is not None and prev[2] is not None and uptime_cs >= prev[2]:
+                bound = max_delta(leaf, speed_bps, (uptime_cs - prev[2]) / 100)
+            total = unwrap32(prev[0], prev[1], raw, max_delta=bound)
+        self.last[key] = (raw, total, uptime_cs)
         return total
 
 
@@ -183,12 +193,12 @@ PORT_SPEEDS = {10: "SPEED_10MB", 100: "SPEED_100MB", 1000: "SPEED_1GB", 2500: "S
                100000: "SPEED_100GB", 200000: "SPEED_200GB", 400000: "SPEED_400GB", 800000: "SPEED_800GB"}
 
 
-def interface_samples(cols: Mapping[str, Column], hc: bool, unwrap: Unwrapper, elapsed_s: float,
+def interface_samples(cols: Mapping[str, Column], hc: bool, unwrap: Unwrapper, uptime_cs: int | None,
                       ts: int) -> list[wire.Sample]:
     """Samples for every named interface from the walked columns (column OID → rows).
 
-    ``hc``: the device has the 64-bit columns (then only errors and discards are 32-bit). ``elapsed_s``:
-    sysUpTime seconds since the previous poll (0 at the first), to tell a wrap from a clear."""
+    ``hc``: the device has the 64-bit columns (then only errors and discards are 32-bit). ``uptime_cs``:
+    the device's sysUpTime at this poll, to tell a wrap from a clear."""
     empty: dict[str, object] = {}
     names = interface_names(cols.get(IF_NAME, empty), cols.get(IF_DESCR, empty))
     oper = cols.get(IF_OPER_STATUS, empty)
@@ -214,7 +224,7 @@ def interface_samples(cols: Mapping[str, Column], hc: bool, unwrap: Unwrapper, e
                 continue
             raw = num(cols.get(col32, empty).get(idx))
             if raw is not None:
-                total = unwrap.total(idx, leaf, raw, max_delta=max_delta(leaf, bps, elapsed_s))
+                total = unwrap.total(idx, leaf, raw, uptime_cs=uptime_cs, speed_bps=bps)
                 out.append(wire.Sample(paths.counter(name, leaf), total, ts))
     return out
 
