@@ -9,8 +9,9 @@ import subprocess
 import time
 
 import pytest
-from support.recorder import collecting, device
+from support.recorder import Recorder, collecting, device
 from support.snmpd import require_tools
+from support.waits import eventually
 from swtel.agent.collectors import paths, snmp
 from swtel.agent.collectors import snmp_mibs as mib
 from swtel.agent.collectors.base import CollectorContext, Credential
@@ -138,3 +139,38 @@ async def test_discovery_and_sim_runner_over_snmp() -> None:
         assert [(f.name, f.speed_bps) for f in facts.interfaces] == [(n, 10_000_000_000) for n in sim.ifnames]
     finally:
         await runner.close()
+
+
+@pytest.mark.asyncio
+async def test_every_collector_stops_when_cancelled_mid_poll() -> None:
+    """Python 3.11's wait_for (inside gufo-snmp) can drop a cancel that arrives with an answer; a released
+    lease must still stop its collector. Many busy collectors are cancelled at once; every one must end."""
+    sims = [SimDevice(f"busy{i}", interfaces=8) for i in range(40)]
+    agents = await serve_snmp(sims, "127.0.0.1", [0] * len(sims))
+    tasks = []
+    try:
+        recs = []
+        for port in agents.ports:
+            rec = Recorder()
+            ctx = CollectorContext(device("s", port, "snmp", interval=0.05, tags={"snmp_max_rps": "0"}), 1, rec, CRED)
+            recs.append(rec)
+            tasks.append(asyncio.create_task(snmp.run(ctx)))
+
+        async def all_polled_twice() -> bool:
+            return all(len(r.batches) >= 2 for r in recs)
+
+        await eventually(all_polled_twice, timeout=60, what="every collector polling")
+        for rounds in range(20):  # cancel at many different moments of the request cycle
+            for t in tasks:
+                t.cancel()
+            done, pending = await asyncio.wait(tasks, timeout=10)
+            assert not pending, f"round {rounds}: {len(pending)} of {len(tasks)} collectors ignored their cancel"
+            tasks = [asyncio.create_task(snmp.run(CollectorContext(
+                device("s", port, "snmp", interval=0.05, tags={"snmp_max_rps": "0"}), 1, Recorder(), CRED)))
+                for port in agents.ports]
+            await asyncio.sleep(0.05 * (rounds % 5))  # sleep: to vary the moment of the next cancel, not to sync
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.wait(tasks, timeout=10)
+        await agents.close()

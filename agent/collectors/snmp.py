@@ -38,6 +38,16 @@ USM_REFRESH_S = 120.0
 PRIV_KEYS = {"des": DesKey, "aes": Aes128Key, "aes128": Aes128Key, "aes192": Aes192Key, "aes256": Aes256Key}
 
 
+def honour_cancel() -> None:
+    """Re-raise a cancellation the library swallowed. On Python 3.11, ``asyncio.wait_for`` (which gufo-snmp
+    awaits every answer with) returns the answer and drops a cancellation that arrives in the same loop
+    iteration (CPython gh-86296, fixed in 3.12); the cancelled task would then poll on for ever, and a
+    released lease would leave its collector running. ``cancelling()`` still counts the request."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass(frozen=True)
 class SnmpOptions:
     max_repetitions: int = 25
@@ -131,6 +141,7 @@ class SnmpPoller:
         try:
             async with self._lock:
                 await self.s.refresh()
+                honour_cancel()
         except TimeoutError:
             raise TimeoutError(f"no answer to SNMPv3 engine discovery in {self.opts.timeout_s:g} s") from None
         except SnmpAuthError:
@@ -146,6 +157,7 @@ class SnmpPoller:
             try:
                 async with self._lock:
                     result = await fn(*args)
+                    honour_cancel()
                     self._last_request = time.monotonic()
                     return result
             except TimeoutError:
