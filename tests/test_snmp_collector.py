@@ -72,6 +72,9 @@ async def test_values_equal_snmpget(snmpd: Snmpd, cred: Credential) -> None:
 
 @pytest.mark.asyncio
 async def test_collector_runs_and_reports_like_the_others(snmpd: Snmpd) -> None:
+    from swtel.agent.collect import collector_for
+
+    assert collector_for("snmp") is snmp.run  # what the agent runs for a held snmp device
     async with collecting(snmp.run, snmp_device(snmpd, snmp_max_repetitions="5"), V3) as (rec, ctx):
         await rec.wait_batches(2, "interfaces")
         await rec.wait_batches(1, "system")

@@ -30,7 +30,7 @@ from swtel.shared import inventory, wire
 
 from . import polling
 from . import snmp_mibs as mib
-from .base import Collector, CollectorContext, Credential
+from .base import CollectorContext, Credential
 
 AUTH_KEYS = {"md5": Md5Key, "sha": Sha1Key, "sha1": Sha1Key, "sha224": Sha224Key, "sha256": Sha256Key,
              "sha384": Sha384Key, "sha512": Sha512Key}
@@ -295,18 +295,14 @@ async def connect(device: wire.Device, cred: Credential | None, opts: SnmpOption
     return poller
 
 
-def collector() -> Collector:
-    @asynccontextmanager
-    async def session(ctx: CollectorContext, state: DeviceState) -> AsyncIterator[polling.Poll]:
-        poller = await connect(ctx.device, ctx.credential, SnmpOptions.for_device(ctx.device), state)
-        yield poller.poll
-
-    async def run(ctx: CollectorContext) -> None:
-        state = DeviceState()  # outlives sessions: a lost packet must not reset the 32-bit unwrapping
-        what = f"snmp {describe(ctx.credential)} {ctx.device.address}:{ctx.device.port}"
-        await polling.supervise(ctx, lambda: session(ctx, state), what)
-
-    return run
+@asynccontextmanager
+async def _session(ctx: CollectorContext, state: DeviceState) -> AsyncIterator[polling.Poll]:
+    poller = await connect(ctx.device, ctx.credential, SnmpOptions.for_device(ctx.device), state)
+    yield poller.poll
 
 
-run = collector()
+async def run(ctx: CollectorContext) -> None:
+    """Collect ``ctx.device`` until cancelled (the collector contract of ``base.py``)."""
+    state = DeviceState()  # outlives sessions: a lost packet must not reset the 32-bit unwrapping
+    what = f"snmp {describe(ctx.credential)} {ctx.device.address}:{ctx.device.port}"
+    await polling.supervise(ctx, lambda: _session(ctx, state), what)
