@@ -39,7 +39,8 @@ def snmp_device(agent: Snmpd, interval: float = 0.3, **tags: str):  # type: igno
 @pytest.mark.asyncio
 @pytest.mark.parametrize("cred", [V2C, V3], ids=["v2c", "v3-authPriv-sha256-aes"])
 async def test_values_equal_snmpget(snmpd: Snmpd, cred: Credential) -> None:
-    poller = await snmp.connect(snmp_device(snmpd), cred, snmp.SnmpOptions())
+    everything = device("snmpd", snmpd.port, "snmp", paths={"all": ["/interfaces", "/system", "/components"]})
+    poller = await snmp.connect(everything, cred, snmp.SnmpOptions())
     indexes = snmpd.walk_indexes(mib.IF_NAME)
     assert indexes, "snmpd lists no interface"
     before = {i: snmpd.number(f"{mib.COUNTER_COLUMNS['in-octets'][0]}.{i}") for i in indexes}

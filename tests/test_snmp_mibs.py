@@ -120,3 +120,13 @@ def test_chassis_and_vendor() -> None:
     assert mib.chassis(classes, fields) == {"model": "DCS-7050", "serial": "JPE123", "vendor": "Arista Networks"}
     assert mib.vendor_of("1.3.6.1.4.1.30065.1.3011") == "Arista" and mib.vendor_of("1.3.6.1.4.1.9.1.1") == "Cisco"
     assert mib.vendor_of("1.3.6.1.2.1") == ""
+
+
+def test_optional_columns_are_walked_only_when_asked_for() -> None:
+    default = mib.optional_leaves(["/interfaces/interface/state/counters", "/interfaces/interface/state/oper-status"])
+    assert default == set()
+    assert mib.optional_leaves(["/interfaces"]) == mib.optional_leaves(["/"]) == {"description", "speed"}
+    assert mib.optional_leaves(["/interfaces/interface[name=eth0]/state"]) == {"description"}
+    hc = mib.interface_columns(True, default)
+    assert mib.IF_ALIAS not in hc and mib.IF_HIGH_SPEED not in hc and len(hc) == 12
+    assert mib.IF_HIGH_SPEED in mib.interface_columns(False, default)  # 32-bit: speeds bound the wraps

@@ -127,9 +127,10 @@ class SnmpPoller:
     """One device's client socket, walks and state; ``poll(groups)`` is the polling loop's poll."""
 
     def __init__(self, session: SnmpSession, opts: SnmpOptions, state: DeviceState | None = None,
-                 v3: bool = False) -> None:
+                 v3: bool = False, wants: set[str] | frozenset[str] = frozenset({"description", "speed"})) -> None:
         self.s = session
         self.v3 = v3
+        self.wants = wants  # optional interface leaves some subscription asks for (fewer walks otherwise)
         self.opts = opts
         self.state = state or DeviceState()
         self._lock = asyncio.Lock()  # one request at a time to one device
@@ -219,9 +220,11 @@ class SnmpPoller:
         if st.hc is None:
             cols[mib.HC_PROBE] = await self.walk(mib.HC_PROBE)
             st.hc = bool(cols[mib.HC_PROBE])
-        for col in mib.interface_columns(st.hc):
+        for col in mib.interface_columns(st.hc, self.wants):
             if col not in cols:
                 cols[col] = await self.walk(col)
+        if len(cols[mib.IF_NAME]) < len(cols[mib.IF_OPER_STATUS]):  # an agent without ifName (or not for all)
+            cols[mib.IF_DESCR] = await self.walk(mib.IF_DESCR)
         return mib.interface_samples(cols, st.hc, st.unwrap, uptime_cs, ts)
 
     async def system(self, ts: int) -> list[wire.Sample]:
@@ -289,7 +292,8 @@ def open_session(device: wire.Device, cred: Credential | None, opts: SnmpOptions
 async def connect(device: wire.Device, cred: Credential | None, opts: SnmpOptions,
                   state: DeviceState | None = None) -> SnmpPoller:
     """A poller whose device answered sysUpTime with this credential (v3: after engine discovery)."""
-    poller = SnmpPoller(open_session(device, cred, opts), opts, state, v3=describe(cred).startswith("v3"))
+    wants = mib.optional_leaves([p for sub in polling.subscriptions(device) for p in sub.paths])
+    poller = SnmpPoller(open_session(device, cred, opts), opts, state, v3=describe(cred).startswith("v3"), wants=wants)
     await poller.refresh()
     await poller.uptime()
     return poller

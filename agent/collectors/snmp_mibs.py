@@ -19,6 +19,7 @@ Sources, in order of preference:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -229,10 +230,25 @@ def interface_samples(cols: Mapping[str, Column], hc: bool, unwrap: Unwrapper, u
     return out
 
 
-def interface_columns(hc: bool) -> list[str]:
-    """The columns one interface poll walks."""
+DESCRIPTION = "/interfaces/interface/state/description"
+PORT_SPEED = "/interfaces/interface/ethernet/state/negotiated-port-speed"
+
+
+def optional_leaves(subscription_paths: list[str]) -> set[str]:
+    """Which optional interface leaves (``description``, ``speed``) any of the paths asks for (for any
+    interface: keys are ignored, the column is walked whole)."""
+    match = paths.matcher([re.sub(r"\[[^\]]*\]", "", p) for p in subscription_paths])
+    return {leaf for leaf, p in (("description", DESCRIPTION), ("speed", PORT_SPEED)) if match(p)}
+
+
+def interface_columns(hc: bool, wants: set[str] | frozenset[str] = frozenset({"description", "speed"})) -> list[str]:
+    """The columns one interface poll walks (ifDescr only when ifName is missing: see the poller).
+
+    ``ifAlias`` and ``ifHighSpeed`` only when a subscription wants descriptions or speeds, except that a
+    32-bit device always needs the speeds to tell a counter wrap from a clear."""
     counters = [c64 if hc and c64 is not None else c32 for c64, c32 in COUNTER_COLUMNS.values()]
-    return [IF_NAME, IF_DESCR, IF_OPER_STATUS, IF_ALIAS, IF_HIGH_SPEED] + ([] if hc else [IF_SPEED]) + counters
+    optional = ([IF_ALIAS] if "description" in wants else []) + ([IF_HIGH_SPEED] if "speed" in wants or not hc else [])
+    return [IF_NAME, IF_OPER_STATUS, *optional] + ([] if hc else [IF_SPEED]) + counters
 
 
 # ---- system -------------------------------------------------------------------------------------------
