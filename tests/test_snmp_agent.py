@@ -4,6 +4,11 @@ agent slot (credential from the secrets file, community never in KV), telemetry 
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import signal
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,8 @@ import nats
 import pytest
 from support.waits import eventually
 from swtel.agent import collect
-from swtel.agent.collectors import paths
+from swtel.agent.collectors import paths, snmp
+from swtel.agent.collectors.base import Credential
 from swtel.agent.credentials import Credentials
 from swtel.agent.sim.model import SimDevice
 from swtel.agent.sim.snmp_agent import serve_snmp
@@ -69,3 +75,52 @@ async def test_snmp_device_from_inventory_to_telemetry_and_facts(bootstrapped: s
             await asyncio.gather(task, return_exceptions=True)
         await nc.close()
         await agents.close()
+
+
+def free_udp_range(n: int) -> int:
+    for _ in range(50):
+        base = random.randint(30000, 60000 - n)
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", base + i))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+@pytest.mark.asyncio
+async def test_swtel_sim_run_protocol_snmp_registers_and_answers(bootstrapped: str) -> None:
+    base = free_udp_range(2)
+    env = {**os.environ, "SWTEL_NATS_URL": bootstrapped}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "swtel.cli", "sim", "run", "--protocol", "snmp", "--devices", "2", "--interfaces", "3",
+        "--base-port", str(base), "--register", "--password", "c0mm", "--name-prefix", "snmplab", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    nc = await nats.connect(bootstrapped)
+    try:
+        inv = await Inventory.open(nc.jetstream())
+
+        async def registered() -> list[wire.Device]:
+            devices = await inv.list()
+            return devices if len(devices) == 2 else []
+
+        devices = await eventually(registered, timeout=30, what="two registered SNMP devices")
+        assert [(d.protocol, d.port) for d in devices] == [("snmp", base), ("snmp", base + 1)]
+        poller = await snmp.connect(devices[1], Credential("", "", community="c0mm"), snmp.SnmpOptions())
+        values = {s.path: s.value for s in await poller.poll({"interfaces"})}
+        assert paths.oper_status("eth2") in values
+    finally:
+        await nc.close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    text = err.decode()
+    assert "serving 2 simulated snmp switch(es)" in text and "SWTEL_CRED_SIM_COMMUNITY" in text
+    assert "c0mm" not in text  # the community is never printed
