@@ -174,3 +174,20 @@ async def test_every_collector_stops_when_cancelled_mid_poll() -> None:
             t.cancel()
         await asyncio.wait(tasks, timeout=10)
         await agents.close()
+
+
+@pytest.mark.asyncio
+async def test_a_reboot_restarts_32_bit_totals_instead_of_inventing_a_wrap() -> None:
+    sim = SimDevice("reboots", interfaces=1)
+    sim.started = time.monotonic() - 3000  # up for a while: its counters are large
+    agents = await serve_snmp([sim], "127.0.0.1", [0], hc_counters=False)
+    try:
+        poller = await snmp.connect(device("s", agents.ports[0], "snmp"), CRED, snmp.SnmpOptions(max_rps=0))
+        p = paths.counter(sim.ifnames[0], "in-octets")
+        before = {s.path: s.value for s in await poller.poll({"interfaces"})}[p]
+        sim.started = time.monotonic()  # the device reboots: sysUpTime goes back, counters start from zero
+        after = {s.path: s.value for s in await poller.poll({"interfaces"})}[p]
+        assert after <= sim.counters(0)["in-octets"] < before  # published as read: consumers see a reset
+        assert poller.state.hc is False  # probed again after the reboot
+    finally:
+        await agents.close()

@@ -205,6 +205,7 @@ class SnmpPoller:
         up = await self.uptime()
         if st.uptime_cs is not None and up < st.uptime_cs:  # rebooted (or 497 days of uptime wrapped)
             st.unwrap.restart()
+            st.hc = st.cpu_source = st.mem_source = st.has_sensors = None  # new software may answer otherwise
         st.uptime_cs = up
         ts = time.time_ns()
         samples: list[wire.Sample] = []
