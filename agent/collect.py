@@ -34,6 +34,7 @@ COLLECTORS = {  # protocol → module; imported when first needed
     "gnmi": "swtel.agent.collectors.gnmi",  # `async def run(ctx)`
     "ssh": "swtel.agent.collectors.ssh",  # `collector(SshOptions) -> run`
     "netconf": "swtel.agent.collectors.netconf",
+    "snmp": "swtel.agent.collectors.snmp",  # `async def run(ctx)`; per-device knobs are snmp_* tags
 }
 CREDENTIAL_RETRY_S = 30.0
 JOB_STOP_TIMEOUT_S = 2.0

@@ -6,9 +6,13 @@ Looked up in this order (the first hit wins):
    ``username:password`` on one line, or TOML (``username = …``, ``password = …``, optional ``tls_ca``,
    ``tls_cert``, ``tls_key`` file paths). A ``/`` in the reference becomes ``_`` in the file name.
 2. Environment ``SWTEL_CRED_<REF>_USERNAME`` and ``SWTEL_CRED_<REF>_PASSWORD`` (``<REF>`` upper-cased,
-   every character other than a letter or digit replaced by ``_``).
+   every character other than a letter or digit replaced by ``_``); for SNMP ``_COMMUNITY`` (v2c), or
+   ``_USERNAME`` with ``_AUTH_PROTOCOL``, ``_AUTH_PASSWORD``, ``_PRIV_PROTOCOL``, ``_PRIV_PASSWORD`` (v3).
 3. The ``secrets_file`` setting: TOML with one table per reference, ``[ref]`` (quote it, ``["dc1/core"]``,
    if it has dots or slashes) holding ``username``, ``password`` and the optional TLS paths.
+
+SNMP keys in TOML: ``community`` (v2c), or ``username`` with ``auth_protocol`` (md5, sha, sha224, sha256,
+sha384, sha512), ``auth_password``, ``priv_protocol`` (des, aes, aes192, aes256) and ``priv_password`` (v3).
 
 Secrets never appear in errors, logs or reprs: errors name the reference and where it was looked for.
 """
@@ -26,6 +30,29 @@ from swtel.agent.collectors.base import Credential
 from swtel.shared.errors import InvalidInput, NotFound
 
 _TLS_KEYS = ("tls_ca", "tls_cert", "tls_key")
+_SNMP_KEYS = ("community", "auth_protocol", "auth_password", "priv_protocol", "priv_password")
+AUTH_PROTOCOLS = ("md5", "sha", "sha1", "sha224", "sha256", "sha384", "sha512")
+PRIV_PROTOCOLS = ("des", "aes", "aes128", "aes192", "aes256")
+
+
+def _snmp(ref: str, where: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """The SNMP settings among ``values``, checked (the protocols' names, never the secrets, in errors)."""
+    out: dict[str, str] = {}
+    for k in _SNMP_KEYS:
+        v = values.get(k)
+        if v is None:
+            continue
+        if not isinstance(v, str):
+            raise InvalidInput(f"credential {ref!r} in {where}: {k} must be a string")
+        out[k] = v
+    for k, allowed in (("auth_protocol", AUTH_PROTOCOLS), ("priv_protocol", PRIV_PROTOCOLS)):
+        if k in out:
+            out[k] = out[k].strip().lower().replace("-", "")
+            if out[k] not in allowed:
+                raise InvalidInput(f"credential {ref!r} in {where}: {k} must be one of {', '.join(allowed)}")
+    if out.get("priv_password") and not out.get("auth_password"):
+        raise InvalidInput(f"credential {ref!r} in {where}: SNMPv3 privacy needs authentication (auth_password)")
+    return out
 
 
 class CredentialNotFound(NotFound):
@@ -37,13 +64,16 @@ def env_prefix(ref: str) -> str:
 
 
 def _from_mapping(ref: str, data: Any, where: str) -> Credential:
-    if not isinstance(data, dict) or not isinstance(data.get("username"), str):
-        raise InvalidInput(f"credential {ref!r} in {where} has no username")
+    if not isinstance(data, dict) or not (isinstance(data.get("username"), str) or isinstance(data.get("community"), str)):
+        raise InvalidInput(f"credential {ref!r} in {where} has no username (nor an SNMP community)")
+    username = data.get("username", "")
+    if not isinstance(username, str):
+        raise InvalidInput(f"credential {ref!r} in {where}: username must be a string")
     password = data.get("password", "")
     if not isinstance(password, str):
         raise InvalidInput(f"credential {ref!r} in {where}: password must be a string")
     tls = {k: str(data[k]) for k in _TLS_KEYS if data.get(k)}
-    return Credential(username=data["username"], password=password, **tls)
+    return Credential(username=username, password=password, **tls, **_snmp(ref, where, data))
 
 
 def _from_file(ref: str, path: Path) -> Credential:
@@ -83,8 +113,11 @@ class Credentials:
                 return _from_file(ref, path)
             tried.append(f"{path}")
         prefix = env_prefix(ref)
-        if f"{prefix}_USERNAME" in self.env:
-            return Credential(username=self.env[f"{prefix}_USERNAME"], password=self.env.get(f"{prefix}_PASSWORD", ""))
+        if f"{prefix}_USERNAME" in self.env or f"{prefix}_COMMUNITY" in self.env:
+            snmp = {k: self.env[f"{prefix}_{k.upper()}"] for k in _SNMP_KEYS if f"{prefix}_{k.upper()}" in self.env}
+            return Credential(username=self.env.get(f"{prefix}_USERNAME", ""),
+                              password=self.env.get(f"{prefix}_PASSWORD", ""),
+                              **_snmp(ref, f"${prefix}_*", snmp))
         tried.append(f"${prefix}_USERNAME")
         if self.secrets_file is not None:
             table = self._secrets().get(ref)

@@ -68,7 +68,7 @@ async def register(inv: Inventory, devices: list[wire.Device]) -> tuple[int, int
 def run(
     ctx: typer.Context,
     devices: int = typer.Option(10, "--devices", min=1, max=20000, help="number of simulated switches"),
-    protocol: str = typer.Option("gnmi", "--protocol", help="gnmi, ssh, netconf or mixed (round-robin)"),
+    protocol: str = typer.Option("gnmi", "--protocol", help="gnmi, ssh, netconf, snmp (v2c, community = --password) or mixed (gnmi, ssh, netconf round-robin)"),
     interfaces: int = typer.Option(48, "--interfaces", min=1, max=1024, help="interfaces per switch"),
     base_port: int = typer.Option(20000, "--base-port", help="device i listens on 127.0.0.1:base-port+i"),
     platform: str = typer.Option("generic", "--platform", help=f"one of {', '.join(PLATFORMS)}"),
@@ -118,9 +118,10 @@ def run(
             if s is not None:
                 async with common.inventory(s) as inv:
                     added, updated = await register(inv, runner.inventory(credential=credential, interval=interval))
+                how = (f"{env_prefix(credential)}_COMMUNITY set to the simulator's --password" if protocol == "snmp"
+                       else f"{env_prefix(credential)}_USERNAME / _PASSWORD set to the simulator's login")
                 common.err_console.print(
-                    f"registered: {added} added, {updated} updated. Agents resolve credential {credential!r}, e.g. "
-                    f"{env_prefix(credential)}_USERNAME / _PASSWORD set to the simulator's login",
+                    f"registered: {added} added, {updated} updated. Agents resolve credential {credential!r}, e.g. {how}",
                     highlight=False)
             await stop.wait()
         finally:

@@ -22,7 +22,7 @@ from .errors import AlreadyExists, Conflict, InvalidInput, NotFound, UserError
 
 PROTOCOLS: tuple[str, ...] = get_args(wire.Protocol)
 PLATFORMS: tuple[str, ...] = get_args(wire.Platform)
-DEFAULT_PORTS = {"gnmi": 9339, "ssh": 22, "netconf": 830}
+DEFAULT_PORTS = {"gnmi": 9339, "ssh": 22, "netconf": 830, "snmp": 161}
 DEFAULT_INTERVAL_S = 10.0
 
 # What a device gives without --path: interface counters and state, and the system health readings.

@@ -19,7 +19,7 @@ from typing import Literal
 
 import msgspec
 
-Protocol = Literal["gnmi", "ssh", "netconf"]
+Protocol = Literal["gnmi", "ssh", "netconf", "snmp"]
 Platform = Literal["eos", "nxos", "junos", "iosxr", "srl", "generic"]
 SubMode = Literal["sample", "on_change", "target_defined", "poll", "once"]
 Value = bool | int | float | str | None

@@ -137,7 +137,7 @@ def test_agent_and_lease_lists_are_empty_without_agents(cli) -> None:
         (["bad name", "--address", "10.0.0.1", "--protocol", "gnmi"], "cannot be used"),
         (["ok", "--address", "300.1.1.1", "--protocol", "gnmi"], "address '300.1.1.1'"),
         (["ok", "--address", "bad host!", "--protocol", "gnmi"], "neither an IP address"),
-        (["ok", "--address", "10.0.0.1", "--protocol", "snmp"], "protocol 'snmp' is unknown"),
+        (["ok", "--address", "10.0.0.1", "--protocol", "telnet"], "protocol 'telnet' is unknown"),
         (["ok", "--address", "10.0.0.1", "--protocol", "gnmi", "--port", "70000"], "port 70000"),
         (["ok", "--address", "10.0.0.1", "--protocol", "gnmi", "--interval", "10x"], "interval '10x'"),
         (["ok", "--address", "10.0.0.1", "--protocol", "gnmi", "--interval", "0s"], "between 100ms and 24h"),

@@ -85,3 +85,36 @@ def test_unreadable_or_invalid_secrets_file_is_one_clear_error(tmp_path: Path) -
     broken.write_text("[x\nusername = 'a'")
     with pytest.raises(InvalidInput, match="not valid TOML"):
         Credentials(str(broken), env={}).resolve("x")
+
+
+def test_snmp_community_and_v3_user_from_every_source(tmp_path: Path) -> None:
+    (tmp_path / "ro").write_text('community = "c0mm"\n')
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[v3]\nusername = "mon"\nauth_protocol = "SHA-256"\nauth_password = "a-secret"\n'
+                       'priv_protocol = "aes256"\npriv_password = "p-secret"\n')
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path), "SWTEL_CRED_EDGE_COMMUNITY": "edge-comm",
+           "SWTEL_CRED_CORE_USERNAME": "u", "SWTEL_CRED_CORE_AUTH_PROTOCOL": "sha512",
+           "SWTEL_CRED_CORE_AUTH_PASSWORD": "core-auth"}
+    creds = Credentials(str(secrets), env=env)
+    assert creds.resolve("ro").community == "c0mm"
+    assert (creds.resolve("edge").community, creds.resolve("edge").username) == ("edge-comm", "")
+    core = creds.resolve("core")
+    assert (core.username, core.auth_protocol, core.auth_password, core.priv_password) == ("u", "sha512", "core-auth", "")
+    v3 = creds.resolve("v3")
+    assert (v3.auth_protocol, v3.priv_protocol) == ("sha256", "aes256")  # spelled as snmpd does, normalised
+    for secret in ("a-secret", "p-secret"):
+        assert secret not in repr(v3)
+    assert "c0mm" not in repr(creds.resolve("ro"))
+
+
+@pytest.mark.parametrize("table,message", [
+    ('[x]\nusername = "u"\nauth_protocol = "sha3"\nauth_password = "pw-secret"\n', "auth_protocol must be one of"),
+    ('[x]\nusername = "u"\npriv_password = "pw-secret"\n', "privacy needs authentication"),
+    ('[x]\nusername = "u"\ncommunity = 7\n', "community must be a string"),
+])
+def test_bad_snmp_settings_are_one_line_errors_without_the_secret(tmp_path: Path, table: str, message: str) -> None:
+    secrets = tmp_path / "s.toml"
+    secrets.write_text(table)
+    with pytest.raises(InvalidInput, match=message) as e:
+        Credentials(str(secrets), env={}).resolve("x")
+    assert "pw-secret" not in str(e.value)

@@ -43,6 +43,12 @@ class Credential:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    # SNMP: a v2c community, or a v3 user (``username``) with auth/priv protocols and passphrases
+    community: str | None = field(default=None, repr=False)
+    auth_protocol: str = ""  # md5, sha (sha1), sha224, sha256, sha384, sha512
+    auth_password: str = field(default="", repr=False)
+    priv_protocol: str = ""  # des, aes (aes128), aes192, aes256
+    priv_password: str = field(default="", repr=False)
 
 
 DOWN_AFTER = 3  # consecutive failed attempts before a device is reported down (setting device_down_after)

@@ -38,6 +38,10 @@ class SessionBroken(DeviceError):
     """The session cannot be trusted any more (bad framing, lost prompt): reconnect."""
 
 
+class AuthFailed(Exception):
+    """The device refused the credential, or the credential cannot be used with this protocol."""
+
+
 class Status:
     """One clear status per device, and events only when it changes, so a device that fails the same way
     on every retry says so once. ``session_up`` is announced with a session's first good poll (a device
@@ -82,10 +86,12 @@ def classify(exc: BaseException) -> tuple[str, str, float]:
         return classify(exc.exceptions[0])
     if isinstance(exc, asyncssh.PermissionDenied):
         return "auth_failed", "authentication failed", 5.0  # slow down: devices lock accounts out
+    if isinstance(exc, AuthFailed):
+        return "auth_failed", str(exc) or "authentication failed", 5.0
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
         return "error", f"host key not verifiable: {exc.reason}", 5.0
     if isinstance(exc, TimeoutError):
-        return "timeout", "no answer in time", 0.5
+        return "timeout", str(exc) or "no answer in time", 0.5
     if isinstance(exc, DeviceError):
         return "error", str(exc) or type(exc).__name__, 0.5
     if isinstance(exc, asyncssh.Error):

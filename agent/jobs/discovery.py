@@ -12,6 +12,10 @@ One short session of the device's own protocol, with the collectors' protocol co
   interfaces from the platform's status command or, failing that, its interface poll.
 - NETCONF: the hello's capabilities, then ``<get>`` of openconfig-system/platform and ietf-system state,
   and the interfaces (ietf or openconfig, as the collector chooses).
+- SNMP: sysDescr, sysObjectID (its enterprise number names the vendor), sysName and sysUpTime; ENTITY-MIB
+  model, serial, maker and software of the chassis entity; interfaces from IF-MIB (name, ifAlias,
+  ifHighSpeed, ifOperStatus). ``models`` holds sysObjectID and ``os_version`` sysDescr's first line when
+  no entity names a software version.
 
 A query that fails is named in ``errors`` and the rest is still published; a device that cannot be
 reached at all is retried with backoff (from 5 s up to the interval). Nothing here raises for the device
@@ -96,6 +100,8 @@ async def discover(ctx: CollectorContext, opts: SshOptions) -> wire.DeviceFacts:
         await _ssh(ctx, opts, facts)
     elif d.protocol == "netconf":
         await _netconf(ctx, opts, facts)
+    elif d.protocol == "snmp":
+        await _snmp(ctx, facts)
     facts.ts = time.time_ns()
     return facts
 
@@ -323,3 +329,41 @@ def _ietf_values(data: Any) -> dict[str, Any]:
     except ValueError:
         pass
     return out
+
+
+# ---- SNMP ---------------------------------------------------------------------------------------------
+
+
+async def _snmp(ctx: CollectorContext, facts: wire.DeviceFacts) -> None:
+    from swtel.agent.collectors import polling, snmp
+    from swtel.agent.collectors import snmp_mibs as mib
+
+    poller = await snmp.connect(ctx.device, ctx.credential, snmp.SnmpOptions.for_device(ctx.device))
+    system = await poller.get_many([mib.SYS_DESCR, mib.SYS_OBJECT_ID, mib.SYS_NAME, mib.SYS_UPTIME])
+    descr = mib.text(system.get(mib.SYS_DESCR))
+    object_id = mib.text(system.get(mib.SYS_OBJECT_ID)).lstrip(".")
+    uptime = mib.num(system.get(mib.SYS_UPTIME))
+    values: dict[str, Any] = {"hostname": mib.text(system.get(mib.SYS_NAME)), "vendor": mib.vendor_of(object_id),
+                              "os_version": descr.splitlines()[0][:200] if descr else "",
+                              "uptime_s": None if uptime is None else uptime // 100,
+                              "models": [object_id] if object_id else []}
+    try:
+        fields = {"model": mib.ENT_PHYSICAL_MODEL, "serial": mib.ENT_PHYSICAL_SERIAL, "vendor": mib.ENT_PHYSICAL_MFG,
+                  "os_version": mib.ENT_PHYSICAL_SOFTWARE}
+        classes = await poller.walk(mib.ENT_PHYSICAL_CLASS)
+        if classes:
+            values.update(mib.chassis(classes, {k: await poller.walk(col) for k, col in fields.items()}))
+    except (polling.DeviceError, TimeoutError) as e:
+        facts.errors.append(f"ENTITY-MIB: {e or 'no answer in time'}"[:200])
+    _set(facts, values)
+    try:
+        cols = {c: await poller.walk(c) for c in (mib.IF_NAME, mib.IF_DESCR, mib.IF_ALIAS, mib.IF_HIGH_SPEED,
+                                                  mib.IF_SPEED, mib.IF_OPER_STATUS)}
+        names = mib.interface_names(cols[mib.IF_NAME], cols[mib.IF_DESCR])
+        facts.interfaces = [
+            wire.InterfaceFact(name, description=mib.text(cols[mib.IF_ALIAS].get(idx)),
+                               speed_bps=mib.speed_bps(cols[mib.IF_HIGH_SPEED], cols[mib.IF_SPEED], idx),
+                               oper_status=mib.OPER_STATUS.get(mib.num(cols[mib.IF_OPER_STATUS].get(idx)) or 0, ""))
+            for idx, name in sorted(names.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0)]
+    except (polling.DeviceError, TimeoutError) as e:
+        facts.errors.append(f"IF-MIB: {e or 'no answer in time'}"[:200])

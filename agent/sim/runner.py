@@ -42,15 +42,17 @@ SERVERS: dict[str, Serve] = {
     "gnmi": _lazy("swtel.agent.sim.gnmi_target", "serve_gnmi"),
     "ssh": _lazy("swtel.agent.sim.ssh_server", "serve_ssh"),
     "netconf": _lazy("swtel.agent.sim.netconf_server", "serve_netconf"),
+    "snmp": _lazy("swtel.agent.sim.snmp_agent", "serve_snmp"),
 }
-PROTOCOLS = ("gnmi", "ssh", "netconf")
+PROTOCOLS = ("gnmi", "ssh", "netconf")  # what `mixed` deals round-robin
+SINGLE = (*PROTOCOLS, "snmp")  # what --protocol accepts besides mixed
 HOST = "127.0.0.1"  # the simulator never listens beyond loopback
 
 
 @dataclass
 class SimSpec:
     devices: int
-    protocol: str = "gnmi"  # gnmi, ssh, netconf or mixed
+    protocol: str = "gnmi"  # gnmi, ssh, netconf, snmp or mixed
     interfaces: int = 48
     base_port: int = 20000  # 0: any free port per device (tests)
     platform: str = "generic"
@@ -65,8 +67,8 @@ class SimSpec:
     def check(self) -> None:
         if self.devices < 1:
             raise InvalidInput("--devices must be at least 1")
-        if self.protocol not in (*PROTOCOLS, "mixed"):
-            raise InvalidInput(f"protocol {self.protocol!r} is unknown; use gnmi, ssh, netconf or mixed")
+        if self.protocol not in (*SINGLE, "mixed"):
+            raise InvalidInput(f"protocol {self.protocol!r} is unknown; use gnmi, ssh, netconf, snmp or mixed")
         if not 1 <= self.interfaces <= 1024:
             raise InvalidInput("--interfaces must be from 1 to 1024")
         if self.base_port and not 1024 <= self.base_port <= 65535 - self.devices:
