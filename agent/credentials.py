@@ -4,11 +4,11 @@ Looked up in this order (the first hit wins):
 
 1. ``$CREDENTIALS_DIRECTORY/<ref>`` — systemd ``LoadCredential=``/``SetCredentialEncrypted=``. The file is
    ``username:password`` on one line, or TOML (``username = …``, ``password = …``, optional ``tls_ca``,
-   ``tls_cert``, ``tls_key`` file paths). A ``/`` in the reference becomes ``_`` in the file name.
+   ``tls_cert``, ``tls_key`` file paths, optional ``enable_secret`` for the SSH CLI's ``enable``). A ``/`` in the reference becomes ``_`` in the file name.
 2. Environment ``SWTEL_CRED_<REF>_USERNAME`` and ``SWTEL_CRED_<REF>_PASSWORD`` (``<REF>`` upper-cased,
-   every character other than a letter or digit replaced by ``_``).
+   every character other than a letter or digit replaced by ``_``), optional ``SWTEL_CRED_<REF>_ENABLE_SECRET``.
 3. The ``secrets_file`` setting: TOML with one table per reference, ``[ref]`` (quote it, ``["dc1/core"]``,
-   if it has dots or slashes) holding ``username``, ``password`` and the optional TLS paths.
+   if it has dots or slashes) holding ``username``, ``password``, the optional TLS paths and ``enable_secret``.
 
 Secrets never appear in errors, logs or reprs: errors name the reference and where it was looked for.
 """
@@ -43,7 +43,10 @@ def _from_mapping(ref: str, data: Any, where: str) -> Credential:
     if not isinstance(password, str):
         raise InvalidInput(f"credential {ref!r} in {where}: password must be a string")
     tls = {k: str(data[k]) for k in _TLS_KEYS if data.get(k)}
-    return Credential(username=data["username"], password=password, **tls)
+    secret = data.get("enable_secret")
+    if secret is not None and not isinstance(secret, str):
+        raise InvalidInput(f"credential {ref!r} in {where}: enable_secret must be a string")
+    return Credential(username=data["username"], password=password, enable_secret=secret, **tls)
 
 
 def _from_file(ref: str, path: Path) -> Credential:
@@ -84,7 +87,8 @@ class Credentials:
             tried.append(f"{path}")
         prefix = env_prefix(ref)
         if f"{prefix}_USERNAME" in self.env:
-            return Credential(username=self.env[f"{prefix}_USERNAME"], password=self.env.get(f"{prefix}_PASSWORD", ""))
+            return Credential(username=self.env[f"{prefix}_USERNAME"], password=self.env.get(f"{prefix}_PASSWORD", ""),
+                              enable_secret=self.env.get(f"{prefix}_ENABLE_SECRET"))
         tried.append(f"${prefix}_USERNAME")
         if self.secrets_file is not None:
             table = self._secrets().get(ref)

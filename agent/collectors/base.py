@@ -43,6 +43,8 @@ class Credential:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    # SSH CLI: the secret for `enable` when a shell lands at an unprivileged prompt (`sw>`); never logged
+    enable_secret: str | None = field(default=None, repr=False)
 
 
 DOWN_AFTER = 3  # consecutive failed attempts before a device is reported down (setting device_down_after)
