@@ -19,6 +19,7 @@ from swtel.agent.collectors.sshconn import SshOptions
 from swtel.agent.jobs import backup
 from swtel.agent.publisher import DevicePublish, Publisher
 from swtel.agent.sim.model import Faults, SimDevice
+from swtel.agent.sim import netconf_data as nc_data
 from swtel.agent.sim.netconf_server import serve_netconf
 from swtel.agent.sim.ssh_server import serve_ssh
 from swtel.hub.app import create_app
@@ -94,12 +95,15 @@ async def test_netconf_backup_is_the_running_datastore_and_follows_config_edits(
     try:
         await eventually(when(lambda: len(rec.configs) >= 1), timeout=10, what="a backup")
         fmt, text = rec.configs[0]
-        assert fmt == "xml" and "<ns0:name>eth0</ns0:name>" in text and "<ns0:hostname>nc1</ns0:hostname>" in text
+        # the device's bytes inside <data>, not re-serialised by ElementTree (no "ns0:" prefixes)
+        sent = "".join(nc_data.to_xml(e) for e in nc_data.select(nc_data.CONFIG, sim, None))
+        assert fmt == "xml" and text == sent + "\n" and "ns0:" not in text
+        assert "<name>eth0</name>" in text and "<hostname>nc1</hostname>" in text
         assert "description" not in text and "counters" not in text and "statistics" not in text  # config only
         sim.config_text = sim.config_text.replace("interface eth1\n   no shutdown", "interface eth1\n   description to spine\n   shutdown")
         await eventually(when(lambda: "to spine" in rec.configs[-1][1]), timeout=10, what="the edited config")
-        assert "<ns0:description>to spine</ns0:description>" in rec.configs[-1][1]
-        assert "<ns0:enabled>false</ns0:enabled>" in rec.configs[-1][1]
+        assert "<description>to spine</description>" in rec.configs[-1][1]
+        assert "<enabled>false</enabled>" in rec.configs[-1][1]
     finally:
         await stop(task)
         await servers.close()

@@ -1,10 +1,11 @@
 """Arista EOS: ``| json`` first (EOS prints JSON for all ``show`` commands); text when JSON is refused
 (an old image, a CLI proxy or an emulator that only knows text).
 
-Text: ``show interfaces`` with the shared Cisco-style parser (:mod:`.cisco_text`; ntc-templates'
-``arista_eos_show_interfaces`` captures no counters), ``show version`` (memory) with ntc-templates,
-``show processes top once`` and ``show environment temperature`` by hand: ntc-templates' templates for both
-reject real EOS output (fakenos's captures: an indented ``KiB Swap`` line, an indented table rule).
+Text, all by hand: ``show interfaces`` with the shared Cisco-style parser (:mod:`.cisco_text`;
+ntc-templates' ``arista_eos_show_interfaces`` captures no counters); ``show version`` (memory),
+``show processes top once`` and ``show environment temperature`` because ntc-templates' templates reject
+real EOS outputs (fakenos's captures: cEOS's ``cEOSLab`` first line, an indented ``KiB Swap`` line, an
+indented table rule).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError, command, dispatch, json_object, load_json, ntc, number
+from . import ParseError, command, dispatch, json_object, load_json
 from . import cisco_text
 
 PAGING_OFF = ["terminal length 0", "terminal width 511"]
@@ -72,11 +73,15 @@ def cpu_text(text: str, ts: int) -> list[Sample]:
     return [Sample(paths.CPU, round(100 - float(m.group(1))), ts)]
 
 
+_MEM_TOTAL = re.compile(r"^Total memory:\s+(\d+) kB", re.MULTILINE)
+_MEM_FREE = re.compile(r"^Free memory:\s+(\d+) kB", re.MULTILINE)
+
+
 def memory_text(text: str, ts: int) -> list[Sample]:
-    rows = ntc("arista_eos_show_version", "show version", text)
-    if not rows or not rows[0].get("total_memory"):
-        raise ParseError("'show version': no 'Total memory' line")
-    total, free = number(rows[0]["total_memory"]) * 1024, number(rows[0]["free_memory"]) * 1024  # kB
+    total, free = _MEM_TOTAL.search(text), _MEM_FREE.search(text)
+    if not total or not free:
+        raise ParseError("'show version': no 'Total memory' / 'Free memory' lines")
+    total, free = int(total.group(1)) * 1024, int(free.group(1)) * 1024  # kB
     return [Sample(paths.MEM_PHYSICAL, total, ts), Sample(paths.MEM_UTILIZED, total - free, ts)]
 
 
