@@ -9,6 +9,8 @@ which exercises the shell fallback, ``enable`` and per-command partial results."
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -183,10 +185,25 @@ async def test_enable_reaches_the_privileged_prompt_and_backup_works(fakenos_por
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(60)
-async def test_backup_never_stores_a_command_error(fakenos_ports: dict[str, int]) -> None:
-    dev = device("fk-junos", fakenos_ports["junos"], "ssh", "junos")  # fakenos's Junos has no `show configuration`
-    with pytest.raises(ssh.CommandFailed, match="show configuration.*Unknown command"):
+@pytest.mark.parametrize("platform", ["nxos", "iosxr", "junos"])
+async def test_backup_never_stores_a_command_error(platform: str, fakenos_ports: dict[str, int],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # fakenos's NX-OS, IOS-XR and Junos have no configuration command: they answer "Unknown command"
+    dev = device(f"fk-{platform}", fakenos_ports[platform], "ssh", platform)
+    with pytest.raises(ssh.CommandFailed, match=f"{backup.command_for(platform)}.*Unknown command"):
         await backup.fetch_ssh(CollectorContext(dev, 1, Recorder(), CRED), OPTS)
+    caplog.set_level(logging.WARNING, "swtel.agent.backup")
+    rec = Recorder()
+    task = asyncio.create_task(backup.run(CollectorContext(dev, 1, rec, CRED), opts=OPTS, first_s=0, interval_s=60))
+    try:
+        async def failed() -> bool:
+            return "config backup failed (error" in caplog.text and "Unknown command" in caplog.text
+
+        await eventually(failed, timeout=30, what=f"the job's failed fetch logged; log: {caplog.text[-300:]}")
+    finally:
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+    assert rec.configs == []  # the error text was never published as a configuration
 
 
 @pytest.mark.asyncio
