@@ -23,6 +23,7 @@ _IFNAMES = {
     "nxos": lambda i: f"Ethernet1/{i + 1}",
     "junos": lambda i: f"ge-0/0/{i}",
     "iosxr": lambda i: f"GigabitEthernet0/0/0/{i}",
+    "ios": lambda i: f"GigabitEthernet1/0/{i + 1}",
     "srl": lambda i: f"ethernet-1/{i + 1}",
     "generic": lambda i: f"eth{i}",
 }
@@ -32,6 +33,7 @@ FACTS = {
     "nxos": ("Cisco", "N9K-C93180YC-FX", "10.3(2)"),
     "junos": ("Juniper", "QFX5120-48Y", "22.4R1.10"),
     "iosxr": ("Cisco", "NCS-5501", "7.9.1"),
+    "ios": ("Cisco", "C9300-48P", "17.9.4"),
     "srl": ("Nokia", "7220 IXR-D2L", "23.10.1"),
     "generic": ("Simulated", "SIM-48", "1.0"),
 }
@@ -61,6 +63,10 @@ class SimDevice:
     started: float = field(default_factory=time.monotonic)
     started_wall: float = field(default_factory=time.time)
     config_text: str = ""
+    # SSH CLI: with a secret, shells of platforms with privilege levels (ios, eos, generic) start at
+    # "name>" and `enable` asks for it; `show running-config` needs the privileged "name#"
+    enable_secret: str | None = None
+    cli_json: bool = True  # False: EOS and NX-OS refuse "| json" and answer the text commands (an old image)
 
     def __post_init__(self) -> None:
         if self.seed is None:

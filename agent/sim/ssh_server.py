@@ -7,6 +7,10 @@ same connections also answer the ``netconf`` subsystem (as real switches do on p
 Host key: one Ed25519 key is generated per process (:func:`host_key`) and used by every simulated
 device, SSH and NETCONF alike; ``Listeners.known_hosts()`` writes the lines a client needs to verify it.
 
+Privilege: a device with an ``enable_secret`` on a platform with privilege levels (ios, eos, generic)
+starts its shells at ``name>``; ``enable`` prompts ``Password:`` (not echoed) and moves to ``name#``;
+``show running-config`` is refused until then. Exec requests run privileged (as an AAA privilege-15 user).
+
 Faults (``SimDevice.faults``): ``wrong_password`` rejects every login; ``delay_s`` delays each answer;
 ``hang`` accepts the login and then never answers; ``drop_stream_after_s`` aborts each connection that
 long after it opened; ``garbage`` answers every command with random bytes.
@@ -174,20 +178,22 @@ async def cli_session(process: asyncssh.SSHServerProcess, dev: SimDevice) -> Non
     await _shell(process, dev)
 
 
-async def _answer(dev: SimDevice, command: str) -> tuple[bytes, int]:
+async def _answer(dev: SimDevice, command: str, privileged: bool = True) -> tuple[bytes, int]:
     if dev.faults.delay_s:
         await asyncio.sleep(dev.faults.delay_s)
     if dev.faults.garbage:
         return garbage(dev), 0
     try:
-        return cli.run(dev, command).encode(), 0
+        return cli.run(dev, command, privileged).encode(), 0
     except cli.CommandError as e:
         return f"{e}\n".encode(), 1
 
 
 async def _shell(process: asyncssh.SSHServerProcess, dev: SimDevice) -> None:
-    prompt = cli.prompt(dev).encode()
+    privileged = not cli.starts_unprivileged(dev)
+    prompt = cli.prompt(dev, privileged).encode()
     process.stdout.write(b"\r\n" + prompt)
+    asking_secret = False
     buf = b""
     while True:
         data = await process.stdin.read(4096)
@@ -201,12 +207,26 @@ async def _shell(process: asyncssh.SSHServerProcess, dev: SimDevice) -> None:
                     buf = b""
                 break
             line, buf = buf[:cut].decode(errors="replace").strip(), buf[cut + 1 :].lstrip(b"\n")
+            if asking_secret:  # the answer to "Password:" is not echoed
+                asking_secret = False
+                process.stdout.write(b"\r\n")
+                if line == dev.enable_secret:
+                    privileged, prompt = True, cli.prompt(dev, True).encode()
+                else:
+                    process.stdout.write(b"% Access denied\r\n")
+                process.stdout.write(prompt)
+                continue
             process.stdout.write(line.encode() + b"\r\n")  # terminal echo
             if line in ("exit", "quit", "logout"):
                 process.exit(0)
                 return
-            if line:
-                out, _ = await _answer(dev, line)
+            if line == "enable" and dev.platform in cli.ENABLE_PLATFORMS:
+                if not privileged:
+                    asking_secret = True
+                    process.stdout.write(b"Password: ")
+                    continue
+            elif line:
+                out, _ = await _answer(dev, line, privileged)
                 if out and not out.endswith(b"\n"):
                     out += b"\n"
                 process.stdout.write(out.replace(b"\n", b"\r\n"))
