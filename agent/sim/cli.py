@@ -16,14 +16,14 @@ from .model import SimDevice
 
 # The temperature sensor each platform reports; the NETCONF face uses the same component name.
 SENSOR = {"eos": "TempSensor1", "nxos": "FRONT", "junos": "Routing Engine", "iosxr": "0/RP0/CPU0/Inlet",
-          "srl": "sensor0", "generic": "sensor0", "ios": "Switch 1 Inlet"}
+          "srl": "sensor0", "generic": "sensor0", "ios": "Switch 1 Inlet", "iosxe": "Switch 1 Inlet"}
 # the sensor's name in the text layout, where it differs (EOS text: "<card>/<description>")
 TEXT_SENSOR = {"eos": "Supervisor 1/Cpu temp sensor"}
 
 PAGING_OFF = {"terminal length 0", "terminal width 511", "terminal width 512", "set cli screen-length 0",
               "set cli screen-width 0", "set cli screen-width 511"}
 PRIVILEGED = {"show running-config"}  # refused at an unprivileged "name>" prompt
-ENABLE_PLATFORMS = {"ios", "eos", "generic"}
+ENABLE_PLATFORMS = {"ios", "iosxe", "eos", "generic"}
 
 
 class CommandError(Exception):
@@ -53,6 +53,7 @@ def invalid(dev: SimDevice, command: str) -> str:
         "junos": f"error: syntax error: {command.split()[0] if command.split() else command}",
         "iosxr": "% Invalid input detected at '^' marker.",
         "ios": "% Invalid input detected at '^' marker.",
+        "iosxe": "% Invalid input detected at '^' marker.",
     }.get(dev.platform, f"% Unknown command: {command}")
 
 
@@ -527,6 +528,7 @@ _COMMANDS["ios"] = {
     "show version": ios_show_version,
     "show running-config": _running_config,
 }
+_COMMANDS["iosxe"] = _COMMANDS["ios"]
 _TEXT_ONLY = {
     "eos": {
         "show interfaces": eos_text_show_interfaces,

@@ -24,6 +24,7 @@ _IFNAMES = {
     "junos": lambda i: f"ge-0/0/{i}",
     "iosxr": lambda i: f"GigabitEthernet0/0/0/{i}",
     "ios": lambda i: f"GigabitEthernet1/0/{i + 1}",
+    "iosxe": lambda i: f"GigabitEthernet1/0/{i + 1}",
     "srl": lambda i: f"ethernet-1/{i + 1}",
     "generic": lambda i: f"eth{i}",
 }
@@ -34,6 +35,7 @@ FACTS = {
     "junos": ("Juniper", "QFX5120-48Y", "22.4R1.10"),
     "iosxr": ("Cisco", "NCS-5501", "7.9.1"),
     "ios": ("Cisco", "C9300-48P", "17.9.4"),
+    "iosxe": ("Cisco", "C9300-48P", "17.9.4"),
     "srl": ("Nokia", "7220 IXR-D2L", "23.10.1"),
     "generic": ("Simulated", "SIM-48", "1.0"),
 }
