@@ -323,3 +323,22 @@ async def test_a_text_only_eos_is_collected_from_text(mode: str) -> None:
             assert paths.temperature("Supervisor 1/Cpu temp sensor") in rec.values()
     finally:
         await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_a_device_that_refuses_exec_is_collected_through_a_shell() -> None:
+    sim = SimDevice("shell-only", platform="nxos", interfaces=2, faults=Faults(no_exec=True))
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        dev = device(sim.name, servers.ports[0], "ssh", "nxos", interval=0.2)  # exec by default
+        async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
+            await rec.wait_batches(3, "interfaces")
+            check_values(rec, sim)
+            assert rec.kinds() == ["session_up"] and "shell (exec refused)" in rec.events[0][1]
+            assert ctx.stats.errors == 0
+        tagged = device(sim.name, servers.ports[0], "ssh", "nxos", interval=0.2, tags={"ssh_mode": "exec"})
+        async with collecting(ssh.collector(LAB), tagged) as (rec, ctx):
+            await wait_status(ctx, "error")
+            assert "refused an exec request" in ctx.stats.last_error and "ssh_mode=exec" in ctx.stats.last_error
+    finally:
+        await servers.close()

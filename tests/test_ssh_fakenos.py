@@ -217,3 +217,17 @@ async def test_exec_tag_on_a_device_that_refuses_exec_says_what_to_change(fakeno
         await eventually(failed, timeout=30, what=f"an error status; stats {ctx.stats}")
         assert "refused an exec request" in ctx.stats.last_error and "ssh_mode=exec" in ctx.stats.last_error
         assert rec.batches == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_discovery_of_a_real_ios_needs_the_shell_and_enable(fakenos_ports: dict[str, int]) -> None:
+    from swtel.agent.jobs import discovery
+
+    # fakenos's IOS refuses exec and serves `show version` only at "#": facts come from the real capture
+    dev = device("fk-ios", fakenos_ports["ios"], "ssh", "ios")
+    facts = await discovery.discover(CollectorContext(dev, 1, Recorder(), CRED), OPTS)
+    want = parsers.platform("ios").facts({"show version": fk.captured("cisco_ios", "show version")})
+    assert want["vendor"] == "Cisco" and want["hostname"]  # what ntc-templates reads from the capture
+    assert {k: getattr(facts, k) for k in want} == want
+    assert [i.name for i in facts.interfaces][:2] == ["FastEthernet1", "TenGigabitEthernet1/1/1"]

@@ -68,9 +68,10 @@ class CliSession:
     def prompt(self) -> str:
         return self._prompt.decode(errors="replace")
 
-    async def open(self) -> None:
+    async def open(self, probe: bool = True) -> None:
         if not self.shell:
-            await self._probe_exec()
+            if probe:
+                await self._probe_exec()
             return
         async with asyncio.timeout(self.opts.timeout_s):
             self._proc = await self.conn.create_process(term_type="vt100", term_size=(511, 48), encoding=None)
@@ -226,8 +227,9 @@ def use_shell(device: wire.Device, platform: ModuleType) -> bool:
 
 
 async def open_cli(device: wire.Device, credential: Credential | None, opts: SshOptions,
-                   shell: bool | None = None) -> tuple[asyncssh.SSHClientConnection, CliSession]:
-    """A connected, opened CLI session. In exec mode a refused exec request falls back to a new
+                   shell: bool | None = None, probe: bool = True) -> tuple[asyncssh.SSHClientConnection, CliSession]:
+    """A connected, opened CLI session. In exec mode one exec request is probed at login (unless
+    ``probe`` is false: the caller handles :class:`ExecRefused` itself); a refusal falls back to a new
     connection with a shell (many devices accept one channel per connection), unless the device is
     tagged ``ssh_mode=exec``; then the error says what to change."""
     platform = parsers.platform(device.platform)
@@ -237,17 +239,22 @@ async def open_cli(device: wire.Device, credential: Credential | None, opts: Ssh
     conn = await sshconn.connect(device, credential, opts)
     try:
         cli = CliSession(conn, platform, opts, shell, secret)
-        await cli.open()
+        await cli.open(probe)
         return conn, cli
     except ExecRefused as e:
         await sshconn.close(conn)
-        if device.tags.get("ssh_mode") == "exec":
-            raise ExecRefused(f"{e}; remove the tag ssh_mode=exec (or tag ssh_mode=shell) to use a shell") from None
-        log.info("%s: %s; using an interactive shell (tag ssh_mode=shell to skip the probe)", device.name, e)
+        refused_exec(device, e)
         return await open_cli(device, credential, opts, shell=True)
     except BaseException:
         await sshconn.close(conn)
         raise
+
+
+def refused_exec(device: wire.Device, e: ExecRefused) -> None:
+    """The device refused an exec request: log the switch to a shell, or raise what to change."""
+    if device.tags.get("ssh_mode") == "exec":
+        raise ExecRefused(f"{e}; remove the tag ssh_mode=exec (or tag ssh_mode=shell) to use a shell") from None
+    log.info("%s: %s; using an interactive shell (tag ssh_mode=shell to say so)", device.name, e)
 
 
 def collector(opts: SshOptions | None = None) -> Collector:
@@ -259,11 +266,17 @@ def collector(opts: SshOptions | None = None) -> Collector:
 
         @asynccontextmanager
         async def session() -> AsyncIterator[polling.Poll]:
-            conn, cli = await open_cli(dev, ctx.credential, opts, shell=state["shell"] or None)
-            if cli.shell and not state["shell"]:
-                state.update(shell=True, fallback=True)  # learned once: later reconnects go straight to a shell
+            # no exec probe: the first command finds out, so a device that accepts exec pays nothing extra
+            conn, cli = await open_cli(dev, ctx.credential, opts, shell=state["shell"] or None, probe=False)
             try:
                 yield cli.poll
+            except BaseExceptionGroup as eg:  # the polls run in a TaskGroup
+                refused = eg.subgroup(ExecRefused)
+                if refused is None or cli.shell:
+                    raise
+                refused_exec(dev, refused.exceptions[0])  # type: ignore[arg-type]
+                # learned once: this session ends quietly and every reconnect goes straight to a shell
+                state.update(shell=True, fallback=True)
             finally:
                 await sshconn.close(conn)
 

@@ -50,6 +50,7 @@ class Faults:
     hang: bool = False  # accept, then never answer
     drop_stream_after_s: float | None = None  # gNMI: end a Subscribe stream with an error after this long
     garbage: bool = False  # answer with bytes that parse as nothing
+    no_exec: bool = False  # SSH: refuse exec requests (shell only, as many devices and fakenos)
     counter_reset_at_s: float | None = None  # counters restart from 0 at this age (a reboot, a clear)
 
 

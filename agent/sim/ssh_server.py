@@ -13,7 +13,8 @@ starts its shells at ``name>``; ``enable`` prompts ``Password:`` (not echoed) an
 
 Faults (``SimDevice.faults``): ``wrong_password`` rejects every login; ``delay_s`` delays each answer;
 ``hang`` accepts the login and then never answers; ``drop_stream_after_s`` aborts each connection that
-long after it opened; ``garbage`` answers every command with random bytes.
+long after it opened; ``garbage`` answers every command with random bytes; ``no_exec`` refuses exec
+requests (the channel opens, the request fails: shells and the NETCONF subsystem still work).
 """
 
 from __future__ import annotations
@@ -49,12 +50,25 @@ def garbage(dev: SimDevice, n: int = 512) -> bytes:
     return b"\x00\xff\xfe" + random.Random(dev.seed).randbytes(n).replace(b"#", b"?").replace(b">", b"?")
 
 
+class _Session(asyncssh.SSHServerProcess):
+    """asyncssh's process session, refusing exec requests when the device has the ``no_exec`` fault."""
+
+    def __init__(self, factory: Callable[[asyncssh.SSHServerProcess], Awaitable[None]], dev: SimDevice) -> None:
+        super().__init__(factory, None, 0, False)
+        self._dev = dev
+
+    def exec_requested(self, command: str) -> bool:
+        return not self._dev.faults.no_exec and super().exec_requested(command)
+
+
 class _DeviceServer(asyncssh.SSHServer):
     """One per connection; finds its device from the port the client connected to."""
 
-    def __init__(self, by_port: dict[int, SimDevice], live: set[asyncssh.SSHServerConnection]) -> None:
+    def __init__(self, by_port: dict[int, SimDevice], live: set[asyncssh.SSHServerConnection],
+                 factory: Callable[[asyncssh.SSHServerProcess], Awaitable[None]]) -> None:
         self._by_port = by_port
         self._live = live
+        self._factory = factory
         self._conn: asyncssh.SSHServerConnection | None = None
         self._dev: SimDevice | None = None
         self._drop: asyncio.TimerHandle | None = None
@@ -73,6 +87,10 @@ class _DeviceServer(asyncssh.SSHServer):
         self._live.discard(self._conn)  # type: ignore[arg-type]
         if self._drop:
             self._drop.cancel()
+
+    def session_requested(self) -> _Session:
+        assert self._dev is not None
+        return _Session(self._factory, self._dev)
 
     def begin_auth(self, username: str) -> bool:
         return True  # always ask for a password
@@ -138,8 +156,8 @@ async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
                 process.close()
 
     options = asyncssh.SSHServerConnectionOptions(
-        server_factory=lambda: _DeviceServer(by_port, live), server_host_keys=[host_key()],
-        process_factory=process_factory, encoding=None, line_editor=False, allow_scp=False,
+        server_factory=lambda: _DeviceServer(by_port, live, process_factory), server_host_keys=[host_key()],
+        encoding=None, line_editor=False, allow_scp=False,
         login_timeout=30, keepalive_interval=0,
     )
     acceptors: list[asyncssh.SSHAcceptor] = []
