@@ -271,8 +271,13 @@ def test_session_type_per_platform_and_tag() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("platform", ["ios", "eos"])
-async def test_enable_with_the_credentials_secret_then_collect_and_back_up(platform: str) -> None:
+async def test_enable_with_the_credentials_secret_then_collect_and_back_up(
+        platform: str, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
     from swtel.agent.jobs import backup
+
+    caplog.set_level(logging.DEBUG)
 
     sim = SimDevice(f"sw-{platform}", platform=platform, interfaces=2, enable_secret="s3cret-en")
     servers = await serve_ssh([sim], "127.0.0.1", [0])
@@ -288,6 +293,7 @@ async def test_enable_with_the_credentials_secret_then_collect_and_back_up(platf
         # `show running-config` is refused at "sw>": the backup works only because `enable` succeeded
         fmt, text = await backup.fetch_ssh(CollectorContext(dev, 1, Recorder(), cred), LAB)
         assert (fmt, text) == ("text", sim.config_text)
+        assert "s3cret-en" not in caplog.text  # never logged, at any level
     finally:
         await servers.close()
 
