@@ -227,7 +227,24 @@ async def test_discovery_of_a_real_ios_needs_the_shell_and_enable(fakenos_ports:
     # fakenos's IOS refuses exec and serves `show version` only at "#": facts come from the real capture
     dev = device("fk-ios", fakenos_ports["ios"], "ssh", "ios")
     facts = await discovery.discover(CollectorContext(dev, 1, Recorder(), CRED), OPTS)
-    want = parsers.platform("ios").facts({"show version": fk.captured("cisco_ios", "show version")})
-    assert want["vendor"] == "Cisco" and want["hostname"]  # what ntc-templates reads from the capture
+    want = FACTS["ios"]
     assert {k: getattr(facts, k) for k in want} == want
     assert [i.name for i in facts.interfaces][:2] == ["FastEthernet1", "TenGigabitEthernet1/1/1"]
+
+
+FACTS = {  # read by eye from each platform's `show version` capture
+    "ios": {"vendor": "Cisco", "os_version": "17.03.01a", "model": "CSR1000V", "serial": "9ESGOBARV9D",
+            "hostname": "fk-cisco-ios", "uptime_s": 86400 + 17 * 3600 + 32 * 60},
+    "eos": {"vendor": "Arista", "model": "cEOSLab", "os_version": "4.26.0F-21792469.4260F"},
+    "nxos": {"vendor": "Cisco", "os_version": "7.1(4)N1(1)", "hostname": "IEDP02-N5K-SW01", "serial": "FOC17153X08",
+             "uptime_s": 749 * 86400 + 15 * 3600 + 17 * 60 + 48},
+    "iosxr": {"vendor": "Cisco", "os_version": "4.1.0", "model": "CRS-8/S", "hostname": "router"},
+    "junos": {"vendor": "Juniper", "model": "EX4550-32F", "hostname": "lab", "os_version": "13.2X51-D35.3"},
+}
+
+
+@pytest.mark.parametrize("platform", list(FACTS))
+def test_facts_from_the_real_show_version(platform: str) -> None:
+    text = fk.captured(fk.PLATFORMS[platform], "show version")  # IOS: a CSR1000V capture, host name filled in
+    got = parsers.platform(platform).facts({"show version": text})
+    assert {k: got.get(k) for k in FACTS[platform]} == FACTS[platform]

@@ -62,9 +62,9 @@ def run(dev: SimDevice, command: str, privileged: bool = True) -> str:
     cmd = " ".join(command.split())
     if cmd in PAGING_OFF or not cmd:
         return ""
-    table = _COMMANDS.get(dev.platform, _COMMANDS["generic"])
+    table = _COMMANDS.get(dev.platform, _COMMANDS["generic"]) | _TEXT.get(dev.platform, {})
     if not dev.cli_json:
-        table = {k: v for k, v in table.items() if "| json" not in k} | _TEXT_ONLY.get(dev.platform, {})
+        table = {k: v for k, v in table.items() if "| json" not in k}
     fn = table.get(cmd)
     if fn is None or (cmd in PRIVILEGED and not privileged):
         raise CommandError(invalid(dev, cmd))
@@ -468,7 +468,8 @@ def eos_text_show_version(dev: SimDevice) -> str:
     return (f"Arista {f['model']}\nHardware version: 11.00\nSerial number: {dev.serial}\n"
             "System MAC address: 0011.2233.4455\n\n"
             f"Software image version: {f['os_version']}\nArchitecture: x86_64\n\n"
-            "Uptime: 1 day, 2 hours and 3 minutes\n"
+            f"Uptime: {dev.uptime_s() // 86400} days, {dev.uptime_s() // 3600 % 24} hours and "
+            f"{dev.uptime_s() // 60 % 60} minutes\n"
             f"Total memory: {total // 1024} kB\nFree memory: {(total - used) // 1024} kB\n\n")
 
 
@@ -479,6 +480,18 @@ def eos_text_show_environment_temperature(dev: SimDevice) -> str:
             "Sensor  Description                             (C)         (C)    (C)       (C)\n"
             "------- ----------------------------------- ------- ----------- ------ ---------\n"
             f"1       Cpu temp sensor                       {dev.temperature():5.1f}   (85) 83.8     95       105\n")
+
+
+def nxos_text_show_version(dev: SimDevice) -> str:
+    up, f = dev.uptime_s(), dev.facts
+    return ("Cisco Nexus Operating System (NX-OS) Software\n\nSoftware\n  BIOS: version 05.47\n"
+            f"  NXOS: version {f['os_version']}\n  NXOS image file is: bootflash:///nxos64.bin\n\n"
+            f"Hardware\n  cisco Nexus9000 {f['model']} Chassis\n"
+            "  Intel(R) Xeon(R) CPU D-1528 @ 1.90GHz with 24571424 kB of memory.\n"
+            f"  Processor Board ID {dev.serial}\n\n  Device name: {dev.name}\n  bootflash:   53298520 kB\n\n"
+            f"Kernel uptime is {up // 86400} day(s), {up // 3600 % 24} hour(s), {up // 60 % 60} minute(s), "
+            f"{up % 60} second(s)\n\nLast reset\n  Reason: Unknown\n  System version: \n  Service: \n\n"
+            "plugin\n  Core Plugin, Ethernet Plugin\n")
 
 
 _COMMANDS = {
@@ -529,13 +542,15 @@ _COMMANDS["ios"] = {
     "show running-config": _running_config,
 }
 _COMMANDS["iosxe"] = _COMMANDS["ios"]
-_TEXT_ONLY = {
+# EOS and NX-OS also answer text (as the real ones do): what a device with cli_json=False is left with
+_TEXT = {
     "eos": {
         "show interfaces": eos_text_show_interfaces,
         "show processes top once": eos_text_show_processes_top,
         "show version": eos_text_show_version,
         "show environment temperature": eos_text_show_environment_temperature,
     },
+    "nxos": {"show version": nxos_text_show_version},
 }
 # SR Linux prints its configuration with `info` (from the top of the tree); its show commands are the generic ones
 _COMMANDS["srl"] = {**_COMMANDS["generic"], "info": _running_config}

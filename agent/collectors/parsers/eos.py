@@ -16,7 +16,7 @@ from typing import Any
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError, command, dispatch, json_object, load_json
+from . import ParseError, command, dispatch, json_object, load_json, uptime_text
 from . import cisco_text
 
 PAGING_OFF = ["terminal length 0", "terminal width 511"]
@@ -119,13 +119,20 @@ def parse(cmd: str, text: str, ts: int) -> list[Sample]:
     return dispatch(COMMANDS, cmd, text, ts)
 
 
-FACTS_COMMANDS = ["show version | json", "show hostname | json", "show interfaces status | json"]
+FACTS_COMMANDS = ["show version | json", "show hostname | json", "show interfaces status | json", "show version"]
+_TEXT_VERSION = {"os_version": re.compile(r"^Software image version:\s*(\S+)", re.MULTILINE),
+                 "serial": re.compile(r"^Serial number:[ \t]*(\S+)", re.MULTILINE)}
 
 
 def facts(outputs: dict[str, str]) -> dict[str, Any]:
     from swtel.shared.wire import InterfaceFact
 
     out: dict[str, Any] = {}
+    if "show version | json" not in outputs and (text := outputs.get("show version")):  # JSON refused
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        out.update(vendor="Arista", model=first.removeprefix("Arista ").strip(),
+                   uptime_s=uptime_text(text.partition("Uptime:")[2].splitlines()[0]) if "Uptime:" in text else None)
+        out.update({k: m.group(1) for k, rx in _TEXT_VERSION.items() if (m := rx.search(text))})
     if text := outputs.get("show version | json"):
         v = load_json("show version | json", text)
         out.update(vendor=v.get("mfgName", "Arista"), model=v.get("modelName", ""), os_version=v.get("version", ""),

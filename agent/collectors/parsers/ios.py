@@ -73,6 +73,7 @@ def parse(cmd: str, text: str, ts: int) -> list[Sample]:
 
 
 FACTS_COMMANDS = ["show version"]
+_XE_VERSION = re.compile(r"^Cisco IOS XE Software, Version (\S+)", re.MULTILINE)
 
 
 def facts(outputs: dict[str, str]) -> dict[str, Any]:
@@ -84,6 +85,9 @@ def facts(outputs: dict[str, str]) -> dict[str, Any]:
         return {}
     v = rows[0]
     first = lambda xs: xs[0] if isinstance(xs, list) and xs else (xs if isinstance(xs, str) else "")  # noqa: E731
-    return {"vendor": "Cisco", "model": first(v.get("hardware")), "os_version": v.get("version", ""),
+    version = v.get("version") or ""
+    if not version and (m := _XE_VERSION.search(text)):  # IOS-XE's first line, when the template misses it
+        version = m.group(1)
+    return {"vendor": "Cisco", "model": first(v.get("hardware")), "os_version": version,
             "serial": first(v.get("serial")), "hostname": v.get("hostname", ""),
             "uptime_s": uptime_text(v.get("uptime", ""))}

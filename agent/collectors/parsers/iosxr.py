@@ -62,8 +62,8 @@ def parse(cmd: str, text: str, ts: int) -> list[Sample]:
 
 
 FACTS_COMMANDS = ["show version"]
-_XR_VERSION = re.compile(r"IOS XR Software, Version (\S+)")
-_XR_MODEL = re.compile(r"^cisco (\S+) .*processor", re.MULTILINE | re.IGNORECASE)
+_XR_VERSION = re.compile(r"IOS XR Software, Version ([^\s\[]+)")
+_XR_MODEL = re.compile(r"^\s*cisco (\S+) .*processor", re.MULTILINE | re.IGNORECASE)
 _XR_UPTIME = re.compile(r"^(\S+) uptime is (.+)$", re.MULTILINE)
 _XR_SERIAL = re.compile(r"Processor board ID (\S+)")
 

@@ -107,5 +107,8 @@ def facts(outputs: dict[str, str]) -> dict[str, object]:
     kv = {k.strip(): v.strip() for k, sep, v in (line.partition(":") for line in text.splitlines()) if sep}
     if not kv:
         return {}
+    version = kv.get("Junos", "")
+    if not version and (m := re.search(r"^\s*JUNOS .*?Software Suite \[([^\]]+)\]", text, re.MULTILINE)):
+        version = m.group(1)  # older releases: "JUNOS EX Software Suite [13.2X51-D35.3]"
     return {"vendor": "Juniper", "model": kv.get("Model", "").upper(), "hostname": kv.get("Hostname", ""),
-            "os_version": kv.get("Junos", "")}
+            "os_version": version}

@@ -13,7 +13,7 @@ from typing import Any
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError, cisco_text, command, dispatch, json_object, load_json, ntc, number
+from . import ParseError, cisco_text, command, dispatch, json_object, load_json, ntc, number, uptime_text
 
 PAGING_OFF = ["terminal length 0", "terminal width 511"]
 SHELL = False
@@ -97,13 +97,13 @@ def parse(cmd: str, text: str, ts: int) -> list[Sample]:
     return dispatch(COMMANDS, cmd, text, ts)
 
 
-FACTS_COMMANDS = ["show version | json"]
+FACTS_COMMANDS = ["show version | json", "show version"]
 
 
 def facts(outputs: dict[str, str]) -> dict[str, Any]:
     text = outputs.get("show version | json")
     if not text:
-        return {}
+        return facts_text(outputs.get("show version", ""))
     v = load_json("show version | json", text)
     # chassis_id reads "Nexus9000 C93180YC-FX chassis": the model is the word before "chassis"
     words = [w for w in str(v.get("chassis_id", "")).split() if w.lower() != "chassis"]
@@ -112,3 +112,16 @@ def facts(outputs: dict[str, str]) -> dict[str, Any]:
     return {"vendor": "Cisco", "model": words[-1] if words else "", "os_version": v.get("nxos_ver_str", ""),
             "serial": v.get("proc_board_id", ""), "hostname": v.get("host_name", ""),
             "uptime_s": uptime if any(k.startswith("kern_uptm") for k in v) else None}
+
+
+def facts_text(text: str) -> dict[str, Any]:
+    """``show version`` as text (JSON refused), read with ntc-templates."""
+    if not text:
+        return {}
+    rows = ntc("cisco_nxos_show_version", "show version", text)
+    if not rows:
+        return {}
+    v = rows[0]
+    return {"vendor": "Cisco", "model": v.get("platform", ""), "os_version": v.get("os", ""),
+            "serial": v.get("serial", ""), "hostname": v.get("hostname", ""),
+            "uptime_s": uptime_text(v.get("uptime", "").replace("(s)", "s"))}
