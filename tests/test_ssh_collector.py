@@ -299,13 +299,15 @@ async def test_enable_with_the_credentials_secret_then_collect_and_back_up(
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("secret,says", [(None, "no enable_secret"), ("wrong", "left the prompt at 'sw>': % Access denied")])
+@pytest.mark.parametrize("secret,says", [(None, "no enable_secret"),
+                                         ("wrong", "left the prompt at 'sw>': % Access denied")])
 async def test_enable_without_or_with_a_wrong_secret_is_one_clear_error(secret: str | None, says: str) -> None:
     sim = SimDevice("sw", platform="ios", interfaces=1, enable_secret="right")
     servers = await serve_ssh([sim], "127.0.0.1", [0])
     try:
         dev = device("sw", servers.ports[0], "ssh", "ios", interval=0.2, tags={"ssh_mode": "shell"})
-        async with collecting(ssh.collector(LAB), dev, Credential("admin", "admin", enable_secret=secret)) as (rec, ctx):
+        cred = Credential("admin", "admin", enable_secret=secret)
+        async with collecting(ssh.collector(LAB), dev, cred) as (rec, ctx):
             await wait_status(ctx, "error", errors=2)
             assert says in ctx.stats.last_error and "right" not in ctx.stats.last_error
             assert rec.kinds() == ["error"] and rec.batches == []

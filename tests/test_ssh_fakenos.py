@@ -41,7 +41,8 @@ def parse_capture(platform: str, command: str) -> dict[str, object]:
 EXPECTED = {
     ("ios", "show interfaces"): {
         paths.oper_status("FastEthernet1"): "DOWN", paths.oper_status("TenGigabitEthernet1/1/1"): "UP",
-        C("TenGigabitEthernet1/1/1", "in-octets"): 2783400652228, C("TenGigabitEthernet1/1/1", "out-octets"): 377708181830,
+        C("TenGigabitEthernet1/1/1", "in-octets"): 2783400652228,
+        C("TenGigabitEthernet1/1/1", "out-octets"): 377708181830,
         C("TenGigabitEthernet1/1/1", "in-multicast-pkts"): 60693400,
         C("TenGigabitEthernet1/1/1", "in-unicast-pkts"): 4035758153 - 160702941,  # broadcasts count multicasts too
         C("TenGigabitEthernet1/1/1", "out-discards"): 4},

@@ -5,7 +5,8 @@ A session is an async context manager yielding ``poll(groups) -> samples``. With
 subscription runs as its own task on its own interval; a reply that is garbage or an error is a failed
 poll (status ``error``), the session goes on. A poll whose commands partly failed raises
 :class:`PartialPoll`: what parsed is published (the poll counts as a success) and the failed commands are
-reported once per change of the failing set (an ``error`` event, ``last_error``), not on every poll. Anything that breaks the session (timeout, lost
+reported once per change of the failing set (an ``error`` event, ``last_error``), not on every poll.
+Anything that breaks the session (timeout, lost
 connection, broken framing) ends it; the supervisor reports it and reconnects after a backoff.
 """
 

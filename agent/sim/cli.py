@@ -357,7 +357,8 @@ def ios_show_interfaces(dev: SimDevice) -> str:
             "  Full-duplex, 1000Mb/s, media type is 10/100/1000BaseTX\n"
             "  Last input never, output 00:00:01, output hang never\n"
             '  Last clearing of "show interface" counters never\n'
-            f"  Input queue: 0/2000/{c['in-discards']}/0 (size/max/drops/flushes); Total output drops: {c['out-discards']}\n"
+            f"  Input queue: 0/2000/{c['in-discards']}/0 (size/max/drops/flushes); "
+            f"Total output drops: {c['out-discards']}\n"
             "  Queueing strategy: fifo\n"
             "  Output queue: 0/40 (size/max)\n"
             "  5 minute input rate 0 bits/sec, 0 packets/sec\n"
@@ -458,7 +459,8 @@ def eos_text_show_processes_top(dev: SimDevice) -> str:
     return ("top - 18:53:50 up 3 days,  1:06,  2 users,  load average: 0.15, 0.08, 0.09\n"
             "Tasks: 202 total,   1 running, 201 sleeping,   0 stopped,   0 zombie\n"
             f"%Cpu(s): {cpu:4.1f} us,  0.0 sy,  0.0 ni, {100 - cpu:4.1f} id,  0.0 wa,  0.0 hi,  0.0 si,  0.0 st\n"
-            f"KiB Mem:  {total // 1024} total,  {used // 1024} used,  {(total - used) // 1024} free,   171340 buffers\n\n"
+            f"KiB Mem:  {total // 1024} total,  {used // 1024} used,  {(total - used) // 1024} free,"
+            "   171340 buffers\n\n"
             "  PID USER      PR  NI  VIRT  RES  SHR S  %CPU %MEM    TIME+  COMMAND\n")
 
 
