@@ -98,8 +98,14 @@ def command_strings(mod: ModuleType) -> list[str]:
     return list(variants(mod.COMMANDS))
 
 
+_BY_COMMAND: dict[int, dict[str, Parser]] = {}  # id(COMMANDS) -> its variants: platform tables are module constants
+
+
 def dispatch(commands: dict[str, list[Command]], command: str, text: str, ts: int) -> list[Sample]:
-    fn = variants(commands).get(command)
+    table = _BY_COMMAND.get(id(commands))
+    if table is None:
+        table = _BY_COMMAND[id(commands)] = variants(commands)
+    fn = table.get(command)
     if fn is None:
         raise ParseError(f"no parser for {command!r}")
     return fn(text, ts)
