@@ -350,3 +350,23 @@ async def test_a_device_that_refuses_exec_is_collected_through_a_shell() -> None
             assert "refused an exec request" in ctx.stats.last_error and "ssh_mode=exec" in ctx.stats.last_error
     finally:
         await servers.close()
+
+
+@pytest.mark.asyncio
+async def test_a_text_only_nxos_gives_interfaces_cpu_and_temperature_from_text() -> None:
+    sim = SimDevice("old-nxos", platform="nxos", interfaces=3, cli_json=False)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        dev = device(sim.name, servers.ports[0], "ssh", "nxos", interval=0.2)
+        async with collecting(ssh.collector(LAB), dev) as (rec, ctx):
+            await rec.wait_batches(2, "interfaces")
+            await rec.wait_batches(1, "system")
+            values = rec.values()
+            for i, name in enumerate(sim.ifnames):
+                assert values[paths.oper_status(name)] in ("UP", "DOWN")
+                assert all(isinstance(values[paths.counter(name, leaf)], int) for leaf in COUNTERS)
+            assert 0 <= values[paths.CPU] <= 100 and paths.temperature("FRONT") in values
+            assert paths.MEM_PHYSICAL not in values  # NX-OS text has no memory reading here (documented)
+            assert ctx.stats.errors == 0 and rec.kinds() == ["session_up"]
+    finally:
+        await servers.close()

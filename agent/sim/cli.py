@@ -484,6 +484,55 @@ def eos_text_show_environment_temperature(dev: SimDevice) -> str:
             f"1       Cpu temp sensor                       {dev.temperature():5.1f}   (85) 83.8     95       105\n")
 
 
+def nxos_text_show_interface(dev: SimDevice) -> str:
+    out = []
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        up = dev.oper_status(i) == "UP"
+        in_pkts = c["in-unicast-pkts"] + c["in-multicast-pkts"]
+        out_pkts = c["out-unicast-pkts"] + c["out-multicast-pkts"]
+        out.append(
+            f"{name} is {'up' if up else 'down'}{'' if up else ' (Link not connected)'}\n"
+            "admin state is up, Dedicated Interface\n"
+            f"  Hardware: 100/1000/10000/25000 Ethernet, address: 0011.2233.{i:04x} (bia 0011.2233.{i:04x})\n"
+            "  MTU 9216 bytes, BW 10000000 Kbit, DLY 10 usec\n"
+            "  reliability 255/255, txload 1/255, rxload 1/255\n"
+            "  Encapsulation ARPA, medium is broadcast\n"
+            '  Last clearing of "show interface" counters never\n'
+            "  RX\n"
+            f"    {c['in-unicast-pkts']} unicast packets  {c['in-multicast-pkts']} multicast packets  0 broadcast packets\n"
+            f"    {in_pkts} input packets  {c['in-octets']} bytes\n"
+            "    0 jumbo packets  0 storm suppression bytes\n"
+            "    0 runts  0 giants  0 CRC  0 no buffer\n"
+            f"    {c['in-errors']} input error  0 short frame  0 overrun   0 underrun  0 ignored\n"
+            "    0 watchdog  0 bad etype drop  0 bad proto drop  0 if down drop\n"
+            f"    0 input with dribble  {c['in-discards']} input discard\n"
+            "    0 Rx pause\n"
+            "  TX\n"
+            f"    {c['out-unicast-pkts']} unicast packets  {c['out-multicast-pkts']} multicast packets  0 broadcast packets\n"
+            f"    {out_pkts} output packets  {c['out-octets']} bytes\n"
+            "    0 jumbo packets\n"
+            f"    {c['out-errors']} output error  0 collision  0 deferred  0 late collision\n"
+            f"    0 lost carrier  0 no carrier  0 babble {c['out-discards']} output discard\n"
+            "    0 Tx pause\n\n")
+    return "".join(out)
+
+
+def nxos_text_show_processes_cpu(dev: SimDevice) -> str:
+    cpu = dev.cpu_percent()
+    return (f"CPU utilization for five seconds: {cpu}%/1%; one minute: {cpu}%; five minutes: {cpu}%\n"
+            "PID    Runtime(ms)  Invoked   uSecs  5Sec    1Min    5Min    TTY  Process\n"
+            "-----  -----------  --------  -----  ------  ------  ------  ---  -----------\n"
+            "    1         6170      1011      6   0.00%   0.00%  0.00%   -    init\n")
+
+
+def nxos_text_show_environment_temperature(dev: SimDevice) -> str:
+    return ("Temperature\n" + "-" * 73 + "\n"
+            "Module  Sensor             MajorThresh   MinorThres   CurTemp     Status\n"
+            "                            (Celsius)     (Celsius)   (Celsius)         \n" + "-" * 73 + "\n"
+            f"1       {sensor_name('nxos'):<19}80            70           {round(dev.temperature()):<12}ok\n")
+
+
 def nxos_text_show_version(dev: SimDevice) -> str:
     up, f = dev.uptime_s(), dev.facts
     return ("Cisco Nexus Operating System (NX-OS) Software\n\nSoftware\n  BIOS: version 05.47\n"
@@ -552,7 +601,9 @@ _TEXT = {
         "show version": eos_text_show_version,
         "show environment temperature": eos_text_show_environment_temperature,
     },
-    "nxos": {"show version": nxos_text_show_version},
+    "nxos": {"show version": nxos_text_show_version, "show interface": nxos_text_show_interface,
+             "show processes cpu": nxos_text_show_processes_cpu,
+             "show environment temperature": nxos_text_show_environment_temperature},
 }
 # SR Linux prints its configuration with `info` (from the top of the tree); its show commands are the generic ones
 _COMMANDS["srl"] = {**_COMMANDS["generic"], "info": _running_config}
