@@ -233,7 +233,7 @@ async def test_discovery_of_a_real_ios_needs_the_shell_and_enable(fakenos_ports:
     dev = device("fk-ios", fakenos_ports["ios"], "ssh", "ios")
     facts = await discovery.discover(CollectorContext(dev, 1, Recorder(), CRED), OPTS)
     want = FACTS["ios"]
-    assert {k: getattr(facts, k) for k in want} == want
+    assert {k: getattr(facts, k) for k in want} == want, facts.errors
     assert [i.name for i in facts.interfaces][:2] == ["FastEthernet1", "TenGigabitEthernet1/1/1"]
 
 
