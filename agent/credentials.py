@@ -4,12 +4,12 @@ Looked up in this order (the first hit wins):
 
 1. ``$CREDENTIALS_DIRECTORY/<ref>`` — systemd ``LoadCredential=``/``SetCredentialEncrypted=``. The file is
    ``username:password`` on one line, or TOML (``username = …``, ``password = …``, optional ``tls_ca``,
-   ``tls_cert``, ``tls_key`` file paths). A ``/`` in the reference becomes ``_`` in the file name.
+   ``tls_cert``, ``tls_key`` file paths, optional ``enable_secret`` for the SSH CLI's ``enable``). A ``/`` in the reference becomes ``_`` in the file name.
 2. Environment ``SWTEL_CRED_<REF>_USERNAME`` and ``SWTEL_CRED_<REF>_PASSWORD`` (``<REF>`` upper-cased,
    every character other than a letter or digit replaced by ``_``); for SNMP ``_COMMUNITY`` (v2c), or
-   ``_USERNAME`` with ``_AUTH_PROTOCOL``, ``_AUTH_PASSWORD``, ``_PRIV_PROTOCOL``, ``_PRIV_PASSWORD`` (v3).
+   ``_USERNAME`` with ``_AUTH_PROTOCOL``, ``_AUTH_PASSWORD``, ``_PRIV_PROTOCOL``, ``_PRIV_PASSWORD`` (v3); optional ``_ENABLE_SECRET`` for SSH ``enable``.
 3. The ``secrets_file`` setting: TOML with one table per reference, ``[ref]`` (quote it, ``["dc1/core"]``,
-   if it has dots or slashes) holding ``username``, ``password`` and the optional TLS paths.
+   if it has dots or slashes) holding ``username``, ``password``, the optional TLS paths and ``enable_secret``.
 
 SNMP keys in TOML: ``community`` (v2c), or ``username`` with ``auth_protocol`` (md5, sha, sha224, sha256,
 sha384, sha512), ``auth_password``, ``priv_protocol`` (des, aes, aes192, aes256) and ``priv_password`` (v3).
@@ -73,7 +73,10 @@ def _from_mapping(ref: str, data: Any, where: str) -> Credential:
     if not isinstance(password, str):
         raise InvalidInput(f"credential {ref!r} in {where}: password must be a string")
     tls = {k: str(data[k]) for k in _TLS_KEYS if data.get(k)}
-    return Credential(username=username, password=password, **tls, **_snmp(ref, where, data))
+    secret = data.get("enable_secret")
+    if secret is not None and not isinstance(secret, str):
+        raise InvalidInput(f"credential {ref!r} in {where}: enable_secret must be a string")
+    return Credential(username=username, password=password, enable_secret=secret, **tls, **_snmp(ref, where, data))
 
 
 def _from_file(ref: str, path: Path) -> Credential:
@@ -117,6 +120,7 @@ class Credentials:
             snmp = {k: self.env[f"{prefix}_{k.upper()}"] for k in _SNMP_KEYS if f"{prefix}_{k.upper()}" in self.env}
             return Credential(username=self.env.get(f"{prefix}_USERNAME", ""),
                               password=self.env.get(f"{prefix}_PASSWORD", ""),
+                              enable_secret=self.env.get(f"{prefix}_ENABLE_SECRET"),
                               **_snmp(ref, f"${prefix}_*", snmp))
         tried.append(f"${prefix}_USERNAME")
         if self.secrets_file is not None:

@@ -20,7 +20,7 @@ from typing import Literal
 import msgspec
 
 Protocol = Literal["gnmi", "ssh", "netconf", "snmp"]
-Platform = Literal["eos", "nxos", "junos", "iosxr", "srl", "generic"]
+Platform = Literal["eos", "nxos", "junos", "iosxr", "srl", "generic", "ios", "iosxe"]  # ios, iosxe: added in issue 14
 SubMode = Literal["sample", "on_change", "target_defined", "poll", "once"]
 Value = bool | int | float | str | None
 

@@ -19,6 +19,7 @@ from swtel.agent.collectors.sshconn import SshOptions
 from swtel.agent.jobs import backup
 from swtel.agent.publisher import DevicePublish, Publisher
 from swtel.agent.sim.model import Faults, SimDevice
+from swtel.agent.sim import netconf_data as nc_data
 from swtel.agent.sim.netconf_server import serve_netconf
 from swtel.agent.sim.ssh_server import serve_ssh
 from swtel.hub.app import create_app
@@ -94,12 +95,15 @@ async def test_netconf_backup_is_the_running_datastore_and_follows_config_edits(
     try:
         await eventually(when(lambda: len(rec.configs) >= 1), timeout=10, what="a backup")
         fmt, text = rec.configs[0]
-        assert fmt == "xml" and "<ns0:name>eth0</ns0:name>" in text and "<ns0:hostname>nc1</ns0:hostname>" in text
+        # the device's bytes inside <data>, not re-serialised by ElementTree (no "ns0:" prefixes)
+        sent = "".join(nc_data.to_xml(e) for e in nc_data.select(nc_data.CONFIG, sim, None))
+        assert fmt == "xml" and text == sent + "\n" and "ns0:" not in text
+        assert "<name>eth0</name>" in text and "<hostname>nc1</hostname>" in text
         assert "description" not in text and "counters" not in text and "statistics" not in text  # config only
         sim.config_text = sim.config_text.replace("interface eth1\n   no shutdown", "interface eth1\n   description to spine\n   shutdown")
         await eventually(when(lambda: "to spine" in rec.configs[-1][1]), timeout=10, what="the edited config")
-        assert "<ns0:description>to spine</ns0:description>" in rec.configs[-1][1]
-        assert "<ns0:enabled>false</ns0:enabled>" in rec.configs[-1][1]
+        assert "<description>to spine</description>" in rec.configs[-1][1]
+        assert "<enabled>false</enabled>" in rec.configs[-1][1]
     finally:
         await stop(task)
         await servers.close()
@@ -178,8 +182,9 @@ async def test_end_to_end_versions_diff_api_and_cli(bootstrapped: str, database_
             if protocol == "ssh":
                 assert added == ["+   description uplink to spine-1"] and removed == []
             else:
-                assert len(added) == 1 and "<ns0:description>uplink to spine-1</ns0:description>" in added[0]
-                assert removed == []
+                # the device's bytes: the simulator answers <get-config> on one line, so that line changed
+                assert len(added) == 1 and "<description>uplink to spine-1</description>" in added[0]
+                assert len(removed) == 1 and "uplink to spine-1" not in removed[0]
             back = (await client.get(f"/api/devices/{sim.name}/config-diff", params={"a": 2, "b": 1})).json()["diff"]
             assert [ln for ln in back.splitlines() if ln.startswith("-") and not ln.startswith("---")] == \
                 ["-" + ln[1:] for ln in added]
@@ -328,3 +333,15 @@ async def test_config_text_needs_the_operator_role_versions_do_not(bootstrapped:
             r = await client.get(url, headers=operator)
             assert r.status_code == 200 and "s3cret" in r.text
         assert (await client.get("/api/devices/sw1/configs")).status_code == 401
+
+
+def test_netconf_backup_keeps_the_devices_bytes_whatever_its_prefixes() -> None:
+    nc = "urn:ietf:params:xml:ns:netconf:base:1.0"
+    inner = ('\n  <if:interfaces xmlns:if="urn:ietf:params:xml:ns:yang:ietf-interfaces">\n'
+             '    <if:interface><if:name>ge-0/0/0</if:name></if:interface>\n  </if:interfaces>')
+    prefixed = f'<nc:rpc-reply xmlns:nc="{nc}" message-id="1"><nc:data>{inner}\n</nc:data></nc:rpc-reply>'.encode()
+    assert backup.data_contents(prefixed) == inner.lstrip("\n") + "\n"  # prefixes, indentation kept as sent
+    plain = f'<rpc-reply xmlns="{nc}" message-id="1"><data xmlns:x="urn:x">{inner}</data></rpc-reply>'.encode()
+    assert backup.data_contents(plain) == inner.lstrip("\n") + "\n"
+    assert backup.data_contents(f'<rpc-reply xmlns="{nc}" message-id="1"><data/></rpc-reply>'.encode()) == ""
+

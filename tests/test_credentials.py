@@ -118,3 +118,20 @@ def test_bad_snmp_settings_are_one_line_errors_without_the_secret(tmp_path: Path
     with pytest.raises(InvalidInput, match=message) as e:
         Credentials(str(secrets), env={}).resolve("x")
     assert "pw-secret" not in str(e.value)
+
+
+def test_enable_secret_from_every_source_and_never_in_a_repr(tmp_path: Path) -> None:
+    creds_dir = tmp_path / "creds"
+    creds_dir.mkdir()
+    (creds_dir / "ios").write_text('username = "u"\npassword = "p"\nenable_secret = "en-dir"\n')
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[core]\nusername = "u"\npassword = "p"\nenable_secret = "en-file"\n'
+                       '[bad]\nusername = "u"\nenable_secret = 5\n')
+    env = {"CREDENTIALS_DIRECTORY": str(creds_dir), "SWTEL_CRED_EDGE_USERNAME": "u",
+           "SWTEL_CRED_EDGE_ENABLE_SECRET": "en-env"}
+    c = Credentials(str(secrets), env=env)
+    assert [c.resolve(r).enable_secret for r in ("ios", "edge", "core")] == ["en-dir", "en-env", "en-file"]
+    assert all("en-" not in repr(c.resolve(r)) for r in ("ios", "edge", "core"))
+    with pytest.raises(InvalidInput, match="enable_secret must be a string"):
+        c.resolve("bad")
+    assert Credentials(None, env={"SWTEL_CRED_X_USERNAME": "u"}).resolve("x").enable_secret is None

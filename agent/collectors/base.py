@@ -49,6 +49,8 @@ class Credential:
     auth_password: str = field(default="", repr=False)
     priv_protocol: str = ""  # des, aes (aes128), aes192, aes256
     priv_password: str = field(default="", repr=False)
+    # SSH CLI: the secret for `enable` when a shell lands at an unprivileged prompt (`sw>`); never logged
+    enable_secret: str | None = field(default=None, repr=False)
 
 
 DOWN_AFTER = 3  # consecutive failed attempts before a device is reported down (setting device_down_after)

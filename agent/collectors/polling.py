@@ -3,7 +3,10 @@ interval, classify every failure into one device status, reconnect with jittered
 
 A session is an async context manager yielding ``poll(groups) -> samples``. Within a session each
 subscription runs as its own task on its own interval; a reply that is garbage or an error is a failed
-poll (status ``error``), the session goes on. Anything that breaks the session (timeout, lost
+poll (status ``error``), the session goes on. A poll whose commands partly failed raises
+:class:`PartialPoll`: what parsed is published (the poll counts as a success) and the failed commands are
+reported once per change of the failing set (an ``error`` event, ``last_error``), not on every poll.
+Anything that breaks the session (timeout, lost
 connection, broken framing) ends it; the supervisor reports it and reconnects after a backoff.
 """
 
@@ -42,6 +45,17 @@ class AuthFailed(Exception):
     """The device refused the credential, or the credential cannot be used with this protocol."""
 
 
+class PartialPoll(DeviceError):
+    """Some commands of a poll failed: ``samples`` holds what the others gave, ``failures`` maps each failed
+    command to its one-line reason."""
+
+    def __init__(self, samples: list[wire.Sample], failures: dict[str, str]) -> None:
+        self.samples = samples
+        self.failures = failures
+        super().__init__("; ".join(f"{cmd}: {why}" if not why.startswith(f"'{cmd}") else why
+                                   for cmd, why in failures.items()))
+
+
 class Status:
     """One clear status per device, and events only when it changes, so a device that fails the same way
     on every retry says so once. ``session_up`` is announced with a session's first good poll (a device
@@ -52,6 +66,24 @@ class Status:
         self.detail = ""
         self.announced = False
         self.reported: str | None = None  # the failure status last announced
+        self.failing: dict[str, dict[str, str]] = {}  # subscription -> {command: reason} last announced
+
+    async def partial(self, subscription: str, failures: dict[str, str]) -> None:
+        """Commands of ``subscription`` failed while others delivered: the device stays ``collecting``;
+        ``last_error`` says which, and one ``error`` event is sent when the set of failing commands changes.
+
+        Per-subscription status (for ``swtel lease list --json`` and the device page) belongs to the
+        device-status model; this hook reports through the fields and events that exist today."""
+        if failures:
+            detail = f"subscription {subscription}: " + "; ".join(
+                why if why.startswith(f"'{cmd}") else f"{cmd}: {why}" for cmd, why in sorted(failures.items()))
+            self.ctx.stats.last_error = detail[:500]
+        if set(failures) != set(self.failing.get(subscription, {})):
+            if failures:
+                await self.ctx.publish.event("error", detail[:500])
+            else:
+                log.info("%s: subscription %s: every command answers again", self.ctx.device.name, subscription)
+        self.failing[subscription] = dict(failures)
 
     def connected(self, detail: str) -> None:
         self.detail = detail
@@ -102,15 +134,16 @@ def classify(exc: BaseException) -> tuple[str, str, float]:
     return "error", f"internal: {type(exc).__name__}", 1.0
 
 
-async def supervise(ctx: CollectorContext, open_session: OpenSession, what: str) -> None:
-    """Collect ``ctx.device`` until cancelled; never raises for the device."""
+async def supervise(ctx: CollectorContext, open_session: OpenSession, what: str | Callable[[], str]) -> None:
+    """Collect ``ctx.device`` until cancelled; never raises for the device. ``what`` (or what it returns
+    once the session is open) describes the session in ``session_up``."""
     status = Status(ctx)
     attempt = 0
     while True:
         base = 0.5
         try:
             async with open_session() as poll:
-                status.connected(what)
+                status.connected(what if isinstance(what, str) else what())
                 attempt = 0
                 await _poll_all(ctx, poll, status)
         except Exception as e:  # noqa: BLE001 - every device failure is classified and retried
@@ -137,16 +170,24 @@ async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[s
     await asyncio.sleep(random.uniform(0, sub.interval_s))  # spread thousands of devices over the interval
     due = time.monotonic()
     while True:
+        failures: dict[str, str] = {}
         try:
-            samples = paths.keep(await poll(groups), sub.paths)
+            raw = await poll(groups)
         except SessionBroken:
             raise
+        except PartialPoll as e:
+            raw, failures = e.samples, e.failures
         except DeviceError as e:
-            await status.fail("error", str(e), session_lost=False)
-        else:
+            raw, failures = [], {"": str(e)}
+        samples = paths.keep(raw, sub.paths)
+        if raw or not failures:  # something answered: publish it, the device is collecting
             if samples:
                 await ctx.publish.batch(sub.name, samples)
             await status.ok(len(samples))
+            await status.partial(sub.name, failures)
+        else:  # nothing answered
+            await status.fail("error", str(PartialPoll([], failures)) if "" not in failures else failures[""],
+                              session_lost=False)
         due += sub.interval_s
         now = time.monotonic()
         if due < now:  # a slow device: skip the missed rounds rather than bunch them up

@@ -3,8 +3,11 @@ lease shortly after the claim and then every ``config_backup_interval_s``, publi
 ``swtel.config.<device>`` (JetStream). The hub stores a backup only when its content changed.
 
 SSH: the platform's show command (below), run the way the collector runs commands (exec, or the
-interactive shell for IOS-XR / ``ssh_mode=shell``). NETCONF: ``<get-config>`` of the running datastore,
-stored as indented XML. gNMI devices are skipped: the simulator's (and many devices') Get has no
+interactive shell for IOS-XR / ``ssh_mode=shell`` / a device that refuses exec; ``enable`` first where the
+prompt is unprivileged). An answer that is a command error (``% Invalid input``, ``Unknown command``,
+``error: …``) or empty is a failed fetch, never a configuration. NETCONF: ``<get-config>`` of the running
+datastore, stored as the device sent the contents of ``<data>`` (its bytes, prefixes and layout), not
+re-serialised. gNMI devices are skipped: the simulator's (and many devices') Get has no
 configuration-only view, see docs/CONFIG-BACKUP.md. The job uses its own short session, so a fetch never
 waits behind the collector's polls; failures are logged once per streak and retried with backoff.
 """
@@ -14,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import xml.etree.ElementTree as ET
 from functools import partial
 
-from swtel.agent.collectors import netconf, parsers, polling, sshconn
+from swtel.agent.collectors import netconf, polling, sshconn
 from swtel.agent.collectors.base import CollectorContext, backoff
-from swtel.agent.collectors.ssh import CliSession, use_shell
+from swtel.agent.collectors.ssh import open_cli
 from swtel.agent.collectors.sshconn import SshOptions
 from swtel.shared import wire
 from swtel.shared.settings import Settings
@@ -28,7 +32,7 @@ from . import Job
 
 log = logging.getLogger("swtel.agent.backup")
 
-DEFAULT_COMMAND = "show running-config"  # eos, nxos, iosxr, generic
+DEFAULT_COMMAND = "show running-config"  # ios, iosxe, eos, nxos, iosxr, generic
 COMMANDS = {"junos": "show configuration", "srl": "info"}
 GET_CONFIG = "<get-config><source><running/></source></get-config>"
 
@@ -37,35 +41,60 @@ def command_for(platform: str) -> str:
     return COMMANDS.get(platform, DEFAULT_COMMAND)
 
 
+class EmptyConfig(polling.DeviceError):
+    """The device answered the configuration command with nothing."""
+
+
 async def fetch_ssh(ctx: CollectorContext, opts: SshOptions) -> tuple[str, str]:
-    platform = parsers.platform(ctx.device.platform)
-    conn = await sshconn.connect(ctx.device, ctx.credential, opts)
+    conn, cli = await open_cli(ctx.device, ctx.credential, opts)
     try:
-        cli = CliSession(conn, platform, opts, use_shell(ctx.device, platform))
-        await cli.open()
-        return "text", await cli.command(command_for(ctx.device.platform))
+        cmd = command_for(ctx.device.platform)
+        text = await cli.command(cmd)  # a refused command raises CommandFailed: never stored as a config
+        if not text.strip():
+            raise EmptyConfig(f"{cmd!r}: empty answer")
+        return "text", text
     finally:
         await sshconn.close(conn)
+
+
+class _KeepReplyBytes(netconf.NetconfSession):
+    """A NETCONF session that keeps each reply's bytes as they came (the base class only parses them)."""
+
+    last_reply = b""
+
+    def _xml(self, msg: bytes) -> ET.Element:  # type: ignore[override]
+        self.last_reply = msg
+        return netconf.NetconfSession._xml(msg)
 
 
 async def fetch_netconf(ctx: CollectorContext, opts: SshOptions) -> tuple[str, str]:
     conn = await sshconn.connect(ctx.device, ctx.credential, opts)
-    nc = netconf.NetconfSession(conn, opts, base11=ctx.device.tags.get("netconf_framing") != "1.0")
+    nc = _KeepReplyBytes(conn, opts, base11=ctx.device.tags.get("netconf_framing") != "1.0")
     try:
         await nc.open()
-        reply = await nc.rpc(GET_CONFIG)
+        await nc.rpc(GET_CONFIG)  # checks message-id and rpc-error
+        raw = nc.last_reply
     finally:
         await nc.close()
         await sshconn.close(conn)
-    return "xml", xml_text(reply.find(f"{{{netconf.NS_BASE}}}data"))
+    return "xml", data_contents(raw)
 
 
-def xml_text(data: ET.Element | None) -> str:
-    """The ``<data>`` contents, one element per line, so a text diff shows what changed."""
-    if data is None:
+_DATA_OPEN = re.compile(rb"<(?:([\w.-]+):)?data(?=[\s/>])[^>]*?(/?)>")
+
+
+def data_contents(reply: bytes) -> str:
+    """What the device sent inside ``<data>`` of an ``<rpc-reply>``, byte for byte (decoded as UTF-8): the
+    device's own prefixes, namespace declarations, order and whitespace, so two backups differ only where
+    the device's answer did."""
+    m = _DATA_OPEN.search(reply)
+    if m is None or m.group(2):  # no <data> or an empty <data/>
         return ""
-    ET.indent(data)
-    return "".join(ET.tostring(child, encoding="unicode").rstrip() + "\n" for child in data)
+    prefix = m.group(1) + b":" if m.group(1) else b""
+    end = reply.rfind(b"</" + prefix + b"data>")
+    if end < m.end():
+        raise polling.DeviceError("get-config reply: <data> is not closed")
+    return reply[m.end() : end].decode("utf-8", errors="replace").strip("\r\n") + "\n"
 
 
 FETCH = {"ssh": fetch_ssh, "netconf": fetch_netconf}

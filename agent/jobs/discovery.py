@@ -230,13 +230,12 @@ def _chassis(components: dict[str, dict[str, Any]], out: dict[str, Any]) -> dict
 
 
 async def _ssh(ctx: CollectorContext, opts: SshOptions, facts: wire.DeviceFacts) -> None:
-    from swtel.agent.collectors import parsers, polling, ssh, sshconn
+    from swtel.agent.collectors import polling, ssh, sshconn
 
-    platform = parsers.platform(ctx.device.platform)
-    conn = await sshconn.connect(ctx.device, ctx.credential, opts)
+    # open_cli: the collector's session (exec, or a shell when the device refuses exec; `enable` first)
+    conn, cli = await ssh.open_cli(ctx.device, ctx.credential, opts)
+    platform = cli.platform
     try:
-        cli = ssh.CliSession(conn, platform, opts, ssh.use_shell(ctx.device, platform))
-        await cli.open()
         outputs: dict[str, str] = {}
         for cmd in getattr(platform, "FACTS_COMMANDS", []):
             try:
@@ -250,6 +249,9 @@ async def _ssh(ctx: CollectorContext, opts: SshOptions, facts: wire.DeviceFacts)
         if not facts.interfaces:  # no cheap status table: the interface poll's oper-status samples
             try:
                 facts.interfaces = _interfaces_from_samples(await cli.poll({"interfaces"}))
+            except polling.PartialPoll as e:  # what answered still names the interfaces
+                facts.interfaces = _interfaces_from_samples(e.samples)
+                facts.errors.append(f"interfaces: {e}"[:200])
             except (polling.DeviceError, TimeoutError) as e:
                 facts.errors.append(f"interfaces: {e or 'no answer in time'}"[:200])
     finally:

@@ -1,8 +1,11 @@
 """What a simulated switch prints for each CLI command, per platform.
 
 EOS and NX-OS answer ``… | json`` with the JSON documents the real platforms give (same keys and
-nesting, fewer fields); Junos, IOS-XR and the generic platform print text in the real layout. The
-collector's parsers are tested on these outputs and on recorded ones (``tests/fixtures/cli/``).
+nesting, fewer fields); a device with ``cli_json=False`` refuses ``| json`` (an old image) and answers the
+text commands instead. IOS/IOS-XE, Junos, IOS-XR and the generic platform print text in the real layout.
+With an ``enable_secret``, the platforms with privilege levels (ios, eos, generic) refuse
+``show running-config`` until ``enable`` (see ``ssh_server``). The collector's parsers are tested on these
+outputs, on recorded ones (``tests/fixtures/cli/``) and on real captures (fakenos).
 """
 
 from __future__ import annotations
@@ -13,9 +16,14 @@ from .model import SimDevice
 
 # The temperature sensor each platform reports; the NETCONF face uses the same component name.
 SENSOR = {"eos": "TempSensor1", "nxos": "FRONT", "junos": "Routing Engine", "iosxr": "0/RP0/CPU0/Inlet",
-          "srl": "sensor0", "generic": "sensor0"}
+          "srl": "sensor0", "generic": "sensor0", "ios": "Switch 1 Inlet", "iosxe": "Switch 1 Inlet"}
+# the sensor's name in the text layout, where it differs (EOS text: "<card>/<description>")
+TEXT_SENSOR = {"eos": "Supervisor 1/Cpu temp sensor"}
 
-PAGING_OFF = {"terminal length 0", "terminal width 512", "set cli screen-length 0", "set cli screen-width 0"}
+PAGING_OFF = {"terminal length 0", "terminal width 511", "terminal width 512", "set cli screen-length 0",
+              "set cli screen-width 0", "set cli screen-width 511"}
+PRIVILEGED = {"show running-config"}  # refused at an unprivileged "name>" prompt
+ENABLE_PLATFORMS = {"ios", "iosxe", "eos", "generic"}
 
 
 class CommandError(Exception):
@@ -26,12 +34,16 @@ def sensor_name(platform: str) -> str:
     return SENSOR.get(platform, SENSOR["generic"])
 
 
-def prompt(dev: SimDevice) -> str:
+def prompt(dev: SimDevice, privileged: bool = True) -> str:
     return {
         "junos": f"{dev.username}@{dev.name}> ",
         "iosxr": f"RP/0/RP0/CPU0:{dev.name}#",
         "srl": f"A:{dev.name}# ",
-    }.get(dev.platform, f"{dev.name}#")
+    }.get(dev.platform, f"{dev.name}{'#' if privileged else '>'}")
+
+
+def starts_unprivileged(dev: SimDevice) -> bool:
+    return dev.enable_secret is not None and dev.platform in ENABLE_PLATFORMS
 
 
 def invalid(dev: SimDevice, command: str) -> str:
@@ -40,17 +52,21 @@ def invalid(dev: SimDevice, command: str) -> str:
         "nxos": "% Invalid command at '^' marker.",
         "junos": f"error: syntax error: {command.split()[0] if command.split() else command}",
         "iosxr": "% Invalid input detected at '^' marker.",
+        "ios": "% Invalid input detected at '^' marker.",
+        "iosxe": "% Invalid input detected at '^' marker.",
     }.get(dev.platform, f"% Unknown command: {command}")
 
 
-def run(dev: SimDevice, command: str) -> str:
+def run(dev: SimDevice, command: str, privileged: bool = True) -> str:
     """The output of ``command`` (without a trailing prompt); raises :class:`CommandError`."""
     cmd = " ".join(command.split())
     if cmd in PAGING_OFF or not cmd:
         return ""
-    table = _COMMANDS.get(dev.platform, _COMMANDS["generic"])
+    table = _COMMANDS.get(dev.platform, _COMMANDS["generic"]) | _TEXT.get(dev.platform, {})
+    if not dev.cli_json:
+        table = {k: v for k, v in table.items() if "| json" not in k}
     fn = table.get(cmd)
-    if fn is None:
+    if fn is None or (cmd in PRIVILEGED and not privileged):
         raise CommandError(invalid(dev, cmd))
     return fn(dev)
 
@@ -320,6 +336,215 @@ def iosxr_show_version(dev: SimDevice) -> str:
             f"Processor board ID {dev.serial}\n")
 
 
+# ---- Cisco IOS / IOS-XE (text only) ------------------------------------------------------------------
+
+
+def ios_show_interfaces(dev: SimDevice) -> str:
+    out = []
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        state = "up" if dev.oper_status(i) == "UP" else "down"
+        conn = "connected" if state == "up" else "notconnect"
+        in_pkts = c["in-unicast-pkts"] + c["in-multicast-pkts"]
+        out_pkts = c["out-unicast-pkts"] + c["out-multicast-pkts"]
+        out.append(
+            f"{name} is {state}, line protocol is {state} ({conn}) \n"
+            f"  Hardware is Gigabit Ethernet, address is 0011.2233.{i:04x} (bia 0011.2233.{i:04x})\n"
+            "  MTU 1500 bytes, BW 1000000 Kbit/sec, DLY 10 usec, \n"
+            "     reliability 255/255, txload 1/255, rxload 1/255\n"
+            "  Encapsulation ARPA, loopback not set\n"
+            "  Keepalive set (10 sec)\n"
+            "  Full-duplex, 1000Mb/s, media type is 10/100/1000BaseTX\n"
+            "  Last input never, output 00:00:01, output hang never\n"
+            '  Last clearing of "show interface" counters never\n'
+            f"  Input queue: 0/2000/{c['in-discards']}/0 (size/max/drops/flushes); "
+            f"Total output drops: {c['out-discards']}\n"
+            "  Queueing strategy: fifo\n"
+            "  Output queue: 0/40 (size/max)\n"
+            "  5 minute input rate 0 bits/sec, 0 packets/sec\n"
+            "  5 minute output rate 0 bits/sec, 0 packets/sec\n"
+            f"     {in_pkts} packets input, {c['in-octets']} bytes, 0 no buffer\n"
+            # IOS counts multicasts among "broadcasts"
+            f"     Received {c['in-multicast-pkts']} broadcasts ({c['in-multicast-pkts']} multicasts)\n"
+            "     0 runts, 0 giants, 0 throttles \n"
+            f"     {c['in-errors']} input errors, 0 CRC, 0 frame, 0 overrun, 0 ignored\n"
+            "     0 watchdog, 0 multicast, 0 pause input\n"
+            "     0 input packets with dribble condition detected\n"
+            f"     {out_pkts} packets output, {c['out-octets']} bytes, 0 underruns\n"
+            f"     {c['out-errors']} output errors, 0 collisions, 1 interface resets\n"
+            "     0 unknown protocol drops\n"
+            "     0 babbles, 0 late collision, 0 deferred\n"
+            "     0 lost carrier, 0 no carrier, 0 pause output\n"
+            "     0 output buffer failures, 0 output buffers swapped out\n"
+        )
+    return "".join(out)
+
+
+def ios_show_processes_cpu(dev: SimDevice) -> str:
+    cpu = dev.cpu_percent()
+    return (f"CPU utilization for five seconds: {cpu}%/0%; one minute: {cpu}%; five minutes: {cpu}%\n"
+            " PID Runtime(ms)     Invoked      uSecs   5Sec   1Min   5Min TTY Process \n"
+            "   1           0          22          0  0.00%  0.00%  0.00%   0 Chunk Manager    \n"
+            "   2          81      275153          0  0.00%  0.00%  0.00%   0 Load Meter       \n")
+
+
+def ios_show_processes_memory_sorted(dev: SimDevice) -> str:
+    total, used = dev.memory()
+    return (f"Processor Pool Total: {total:>10} Used: {used:>10} Free: {total - used:>10}\n"
+            " lsmpi_io Pool Total:    6295128 Used:    6294296 Free:        832\n\n"
+            " PID TTY  Allocated      Freed    Holding    Getbufs    Retbufs Process\n"
+            "   0   0  209299480   13474544  178205704          0          0 *Init*          \n")
+
+
+def ios_show_environment_temperature(dev: SimDevice) -> str:
+    return ("Switch 1: SYSTEM TEMPERATURE is OK\n"
+            f"Inlet Temperature Value: {round(dev.temperature())} Degree Celsius\n"
+            "Temperature State: GREEN\nYellow Threshold : 46 Degree Celsius\nRed Threshold    : 56 Degree Celsius\n")
+
+
+def ios_show_version(dev: SimDevice) -> str:
+    up = dev.uptime_s()
+    f = dev.facts
+    return (f"Cisco IOS XE Software, Version {f['os_version']}\n"
+            f"Cisco IOS Software [Cupertino], Catalyst L3 Switch Software (CAT9K_IOSXE), Version {f['os_version']}, "
+            "RELEASE SOFTWARE (fc5)\n"
+            "Technical Support: http://www.cisco.com/techsupport\n"
+            "Copyright (c) 1986-2023 by Cisco Systems, Inc.\n\n\n"
+            "ROM: IOS-XE ROMMON\n"
+            f"BOOTLDR: System Bootstrap, Version {f['os_version']}, RELEASE SOFTWARE (P)\n\n"
+            f"{dev.name} uptime is {up // 86400} days, {up // 3600 % 24} hours, {up // 60 % 60} minutes\n"
+            "Uptime for this control processor is 1 day, 2 hours, 3 minutes\n"
+            "System returned to ROM by Reload Command\n"
+            'System image file is "flash:packages.conf"\n'
+            "Last reload reason: Reload Command\n\n"
+            f"cisco {f['model']} (X86) processor with 1338934K/6147K bytes of memory.\n"
+            f"Processor board ID {dev.serial}\n"
+            "Configuration register is 0x102\n\n")
+
+
+# ---- EOS and NX-OS as text (cli_json=False: an image or proxy that refuses "| json") ------------------
+
+
+def eos_text_show_interfaces(dev: SimDevice) -> str:
+    out = []
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        state = "up" if dev.oper_status(i) == "UP" else "down"
+        in_pkts = c["in-unicast-pkts"] + c["in-multicast-pkts"]
+        out_pkts = c["out-unicast-pkts"] + c["out-multicast-pkts"]
+        out.append(
+            f"{name} is {state}, line protocol is {state} ({'connected' if state == 'up' else 'notconnect'})\n"
+            f"  Hardware is Ethernet, address is 0011.2233.{i:04x} (bia 0011.2233.{i:04x})\n"
+            "  Ethernet MTU 9214 bytes, BW 10000000 kbit\n"
+            "  Full-duplex, 10Gb/s, auto negotiation: off, uni-link: n/a\n"
+            '  Last clearing of "show interface" counters never\n'
+            "  5 minutes input rate 0 bps (0.0% with framing overhead), 0 packets/sec\n"
+            "  5 minutes output rate 0 bps (0.0% with framing overhead), 0 packets/sec\n"
+            f"     {in_pkts} packets input, {c['in-octets']} bytes\n"
+            f"     Received 0 broadcasts, {c['in-multicast-pkts']} multicast\n"
+            "     0 runts, 0 giants\n"
+            f"     {c['in-errors']} input errors, 0 CRC, 0 alignment, 0 symbol, {c['in-discards']} input discards\n"
+            "     0 PAUSE input\n"
+            f"     {out_pkts} packets output, {c['out-octets']} bytes\n"
+            f"     Sent 0 broadcasts, {c['out-multicast-pkts']} multicast\n"
+            f"     {c['out-errors']} output errors, 0 collisions\n"
+            f"     0 late collision, 0 deferred, {c['out-discards']} output discards\n"
+            "     0 PAUSE output\n")
+    return "".join(out)
+
+
+def eos_text_show_processes_top(dev: SimDevice) -> str:
+    cpu = dev.cpu_percent()
+    total, used = dev.memory()
+    return ("top - 18:53:50 up 3 days,  1:06,  2 users,  load average: 0.15, 0.08, 0.09\n"
+            "Tasks: 202 total,   1 running, 201 sleeping,   0 stopped,   0 zombie\n"
+            f"%Cpu(s): {cpu:4.1f} us,  0.0 sy,  0.0 ni, {100 - cpu:4.1f} id,  0.0 wa,  0.0 hi,  0.0 si,  0.0 st\n"
+            f"KiB Mem:  {total // 1024} total,  {used // 1024} used,  {(total - used) // 1024} free,"
+            "   171340 buffers\n\n"
+            "  PID USER      PR  NI  VIRT  RES  SHR S  %CPU %MEM    TIME+  COMMAND\n")
+
+
+def eos_text_show_version(dev: SimDevice) -> str:
+    total, used = dev.memory()
+    f = dev.facts
+    return (f"Arista {f['model']}\nHardware version: 11.00\nSerial number: {dev.serial}\n"
+            "System MAC address: 0011.2233.4455\n\n"
+            f"Software image version: {f['os_version']}\nArchitecture: x86_64\n\n"
+            f"Uptime: {dev.uptime_s() // 86400} days, {dev.uptime_s() // 3600 % 24} hours and "
+            f"{dev.uptime_s() // 60 % 60} minutes\n"
+            f"Total memory: {total // 1024} kB\nFree memory: {(total - used) // 1024} kB\n\n")
+
+
+def eos_text_show_environment_temperature(dev: SimDevice) -> str:
+    return ("System temperature status is: Ok\n\nSupervisor 1:\n"
+            "                                                                 Alert  Critical\n"
+            "                                               Temp    Setpoint  Limit     Limit\n"
+            "Sensor  Description                             (C)         (C)    (C)       (C)\n"
+            "------- ----------------------------------- ------- ----------- ------ ---------\n"
+            f"1       Cpu temp sensor                       {dev.temperature():5.1f}   (85) 83.8     95       105\n")
+
+
+def nxos_text_show_interface(dev: SimDevice) -> str:
+    out = []
+    for i, name in enumerate(dev.ifnames):
+        c = dev.counters(i)
+        up = dev.oper_status(i) == "UP"
+        in_pkts = c["in-unicast-pkts"] + c["in-multicast-pkts"]
+        out_pkts = c["out-unicast-pkts"] + c["out-multicast-pkts"]
+        out.append(
+            f"{name} is {'up' if up else 'down'}{'' if up else ' (Link not connected)'}\n"
+            "admin state is up, Dedicated Interface\n"
+            f"  Hardware: 100/1000/10000/25000 Ethernet, address: 0011.2233.{i:04x} (bia 0011.2233.{i:04x})\n"
+            "  MTU 9216 bytes, BW 10000000 Kbit, DLY 10 usec\n"
+            "  reliability 255/255, txload 1/255, rxload 1/255\n"
+            "  Encapsulation ARPA, medium is broadcast\n"
+            '  Last clearing of "show interface" counters never\n'
+            "  RX\n"
+            f"    {c['in-unicast-pkts']} unicast packets  {c['in-multicast-pkts']} multicast packets  0 broadcast packets\n"
+            f"    {in_pkts} input packets  {c['in-octets']} bytes\n"
+            "    0 jumbo packets  0 storm suppression bytes\n"
+            "    0 runts  0 giants  0 CRC  0 no buffer\n"
+            f"    {c['in-errors']} input error  0 short frame  0 overrun   0 underrun  0 ignored\n"
+            "    0 watchdog  0 bad etype drop  0 bad proto drop  0 if down drop\n"
+            f"    0 input with dribble  {c['in-discards']} input discard\n"
+            "    0 Rx pause\n"
+            "  TX\n"
+            f"    {c['out-unicast-pkts']} unicast packets  {c['out-multicast-pkts']} multicast packets  0 broadcast packets\n"
+            f"    {out_pkts} output packets  {c['out-octets']} bytes\n"
+            "    0 jumbo packets\n"
+            f"    {c['out-errors']} output error  0 collision  0 deferred  0 late collision\n"
+            f"    0 lost carrier  0 no carrier  0 babble {c['out-discards']} output discard\n"
+            "    0 Tx pause\n\n")
+    return "".join(out)
+
+
+def nxos_text_show_processes_cpu(dev: SimDevice) -> str:
+    cpu = dev.cpu_percent()
+    return (f"CPU utilization for five seconds: {cpu}%/1%; one minute: {cpu}%; five minutes: {cpu}%\n"
+            "PID    Runtime(ms)  Invoked   uSecs  5Sec    1Min    5Min    TTY  Process\n"
+            "-----  -----------  --------  -----  ------  ------  ------  ---  -----------\n"
+            "    1         6170      1011      6   0.00%   0.00%  0.00%   -    init\n")
+
+
+def nxos_text_show_environment_temperature(dev: SimDevice) -> str:
+    return ("Temperature\n" + "-" * 73 + "\n"
+            "Module  Sensor             MajorThresh   MinorThres   CurTemp     Status\n"
+            "                            (Celsius)     (Celsius)   (Celsius)         \n" + "-" * 73 + "\n"
+            f"1       {sensor_name('nxos'):<19}80            70           {round(dev.temperature()):<12}ok\n")
+
+
+def nxos_text_show_version(dev: SimDevice) -> str:
+    up, f = dev.uptime_s(), dev.facts
+    return ("Cisco Nexus Operating System (NX-OS) Software\n\nSoftware\n  BIOS: version 05.47\n"
+            f"  NXOS: version {f['os_version']}\n  NXOS image file is: bootflash:///nxos64.bin\n\n"
+            f"Hardware\n  cisco Nexus9000 {f['model']} Chassis\n"
+            "  Intel(R) Xeon(R) CPU D-1528 @ 1.90GHz with 24571424 kB of memory.\n"
+            f"  Processor Board ID {dev.serial}\n\n  Device name: {dev.name}\n  bootflash:   53298520 kB\n\n"
+            f"Kernel uptime is {up // 86400} day(s), {up // 3600 % 24} hour(s), {up // 60 % 60} minute(s), "
+            f"{up % 60} second(s)\n\nLast reset\n  Reason: Unknown\n  System version: \n  Service: \n\n"
+            "plugin\n  Core Plugin, Ethernet Plugin\n")
+
+
 _COMMANDS = {
     "eos": {
         "show interfaces | json": eos_show_interfaces,
@@ -358,6 +583,27 @@ _COMMANDS = {
         "show version": generic_show_version,
         "show running-config": _running_config,
     },
+}
+_COMMANDS["ios"] = {
+    "show interfaces": ios_show_interfaces,
+    "show processes cpu": ios_show_processes_cpu,
+    "show processes memory sorted": ios_show_processes_memory_sorted,
+    "show environment temperature": ios_show_environment_temperature,
+    "show version": ios_show_version,
+    "show running-config": _running_config,
+}
+_COMMANDS["iosxe"] = _COMMANDS["ios"]
+# EOS and NX-OS also answer text (as the real ones do): what a device with cli_json=False is left with
+_TEXT = {
+    "eos": {
+        "show interfaces": eos_text_show_interfaces,
+        "show processes top once": eos_text_show_processes_top,
+        "show version": eos_text_show_version,
+        "show environment temperature": eos_text_show_environment_temperature,
+    },
+    "nxos": {"show version": nxos_text_show_version, "show interface": nxos_text_show_interface,
+             "show processes cpu": nxos_text_show_processes_cpu,
+             "show environment temperature": nxos_text_show_environment_temperature},
 }
 # SR Linux prints its configuration with `info` (from the top of the tree); its show commands are the generic ones
 _COMMANDS["srl"] = {**_COMMANDS["generic"], "info": _running_config}

@@ -23,6 +23,8 @@ _IFNAMES = {
     "nxos": lambda i: f"Ethernet1/{i + 1}",
     "junos": lambda i: f"ge-0/0/{i}",
     "iosxr": lambda i: f"GigabitEthernet0/0/0/{i}",
+    "ios": lambda i: f"GigabitEthernet1/0/{i + 1}",
+    "iosxe": lambda i: f"GigabitEthernet1/0/{i + 1}",
     "srl": lambda i: f"ethernet-1/{i + 1}",
     "generic": lambda i: f"eth{i}",
 }
@@ -32,6 +34,8 @@ FACTS = {
     "nxos": ("Cisco", "N9K-C93180YC-FX", "10.3(2)"),
     "junos": ("Juniper", "QFX5120-48Y", "22.4R1.10"),
     "iosxr": ("Cisco", "NCS-5501", "7.9.1"),
+    "ios": ("Cisco", "C9300-48P", "17.9.4"),
+    "iosxe": ("Cisco", "C9300-48P", "17.9.4"),
     "srl": ("Nokia", "7220 IXR-D2L", "23.10.1"),
     "generic": ("Simulated", "SIM-48", "1.0"),
 }
@@ -46,6 +50,7 @@ class Faults:
     hang: bool = False  # accept, then never answer
     drop_stream_after_s: float | None = None  # gNMI: end a Subscribe stream with an error after this long
     garbage: bool = False  # answer with bytes that parse as nothing
+    no_exec: bool = False  # SSH: refuse exec requests (shell only, as many devices and fakenos)
     counter_reset_at_s: float | None = None  # counters restart from 0 at this age (a reboot, a clear)
 
 
@@ -61,6 +66,10 @@ class SimDevice:
     started: float = field(default_factory=time.monotonic)
     started_wall: float = field(default_factory=time.time)
     config_text: str = ""
+    # SSH CLI: with a secret, shells of platforms with privilege levels (ios, eos, generic) start at
+    # "name>" and `enable` asks for it; `show running-config` needs the privileged "name#"
+    enable_secret: str | None = None
+    cli_json: bool = True  # False: EOS and NX-OS refuse "| json" and answer the text commands (an old image)
 
     def __post_init__(self) -> None:
         if self.seed is None:

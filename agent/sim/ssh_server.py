@@ -7,9 +7,14 @@ same connections also answer the ``netconf`` subsystem (as real switches do on p
 Host key: one Ed25519 key is generated per process (:func:`host_key`) and used by every simulated
 device, SSH and NETCONF alike; ``Listeners.known_hosts()`` writes the lines a client needs to verify it.
 
+Privilege: a device with an ``enable_secret`` on a platform with privilege levels (ios, eos, generic)
+starts its shells at ``name>``; ``enable`` prompts ``Password:`` (not echoed) and moves to ``name#``;
+``show running-config`` is refused until then. Exec requests run privileged (as an AAA privilege-15 user).
+
 Faults (``SimDevice.faults``): ``wrong_password`` rejects every login; ``delay_s`` delays each answer;
 ``hang`` accepts the login and then never answers; ``drop_stream_after_s`` aborts each connection that
-long after it opened; ``garbage`` answers every command with random bytes.
+long after it opened; ``garbage`` answers every command with random bytes; ``no_exec`` refuses exec
+requests (the channel opens, the request fails: shells and the NETCONF subsystem still work).
 """
 
 from __future__ import annotations
@@ -45,12 +50,25 @@ def garbage(dev: SimDevice, n: int = 512) -> bytes:
     return b"\x00\xff\xfe" + random.Random(dev.seed).randbytes(n).replace(b"#", b"?").replace(b">", b"?")
 
 
+class _Session(asyncssh.SSHServerProcess):
+    """asyncssh's process session, refusing exec requests when the device has the ``no_exec`` fault."""
+
+    def __init__(self, factory: Callable[[asyncssh.SSHServerProcess], Awaitable[None]], dev: SimDevice) -> None:
+        super().__init__(factory, None, 0, False)
+        self._dev = dev
+
+    def exec_requested(self, command: str) -> bool:
+        return not self._dev.faults.no_exec and super().exec_requested(command)
+
+
 class _DeviceServer(asyncssh.SSHServer):
     """One per connection; finds its device from the port the client connected to."""
 
-    def __init__(self, by_port: dict[int, SimDevice], live: set[asyncssh.SSHServerConnection]) -> None:
+    def __init__(self, by_port: dict[int, SimDevice], live: set[asyncssh.SSHServerConnection],
+                 factory: Callable[[asyncssh.SSHServerProcess], Awaitable[None]]) -> None:
         self._by_port = by_port
         self._live = live
+        self._factory = factory
         self._conn: asyncssh.SSHServerConnection | None = None
         self._dev: SimDevice | None = None
         self._drop: asyncio.TimerHandle | None = None
@@ -69,6 +87,10 @@ class _DeviceServer(asyncssh.SSHServer):
         self._live.discard(self._conn)  # type: ignore[arg-type]
         if self._drop:
             self._drop.cancel()
+
+    def session_requested(self) -> _Session:
+        assert self._dev is not None
+        return _Session(self._factory, self._dev)
 
     def begin_auth(self, username: str) -> bool:
         return True  # always ask for a password
@@ -134,8 +156,8 @@ async def listen(devices: Sequence[SimDevice], host: str, ports: Sequence[int],
                 process.close()
 
     options = asyncssh.SSHServerConnectionOptions(
-        server_factory=lambda: _DeviceServer(by_port, live), server_host_keys=[host_key()],
-        process_factory=process_factory, encoding=None, line_editor=False, allow_scp=False,
+        server_factory=lambda: _DeviceServer(by_port, live, process_factory), server_host_keys=[host_key()],
+        encoding=None, line_editor=False, allow_scp=False,
         login_timeout=30, keepalive_interval=0,
     )
     acceptors: list[asyncssh.SSHAcceptor] = []
@@ -174,20 +196,22 @@ async def cli_session(process: asyncssh.SSHServerProcess, dev: SimDevice) -> Non
     await _shell(process, dev)
 
 
-async def _answer(dev: SimDevice, command: str) -> tuple[bytes, int]:
+async def _answer(dev: SimDevice, command: str, privileged: bool = True) -> tuple[bytes, int]:
     if dev.faults.delay_s:
         await asyncio.sleep(dev.faults.delay_s)
     if dev.faults.garbage:
         return garbage(dev), 0
     try:
-        return cli.run(dev, command).encode(), 0
+        return cli.run(dev, command, privileged).encode(), 0
     except cli.CommandError as e:
         return f"{e}\n".encode(), 1
 
 
 async def _shell(process: asyncssh.SSHServerProcess, dev: SimDevice) -> None:
-    prompt = cli.prompt(dev).encode()
+    privileged = not cli.starts_unprivileged(dev)
+    prompt = cli.prompt(dev, privileged).encode()
     process.stdout.write(b"\r\n" + prompt)
+    asking_secret = False
     buf = b""
     while True:
         data = await process.stdin.read(4096)
@@ -201,12 +225,26 @@ async def _shell(process: asyncssh.SSHServerProcess, dev: SimDevice) -> None:
                     buf = b""
                 break
             line, buf = buf[:cut].decode(errors="replace").strip(), buf[cut + 1 :].lstrip(b"\n")
+            if asking_secret:  # the answer to "Password:" is not echoed
+                asking_secret = False
+                process.stdout.write(b"\r\n")
+                if line == dev.enable_secret:
+                    privileged, prompt = True, cli.prompt(dev, True).encode()
+                else:
+                    process.stdout.write(b"% Access denied\r\n")
+                process.stdout.write(prompt)
+                continue
             process.stdout.write(line.encode() + b"\r\n")  # terminal echo
             if line in ("exit", "quit", "logout"):
                 process.exit(0)
                 return
-            if line:
-                out, _ = await _answer(dev, line)
+            if line == "enable" and dev.platform in cli.ENABLE_PLATFORMS:
+                if not privileged:
+                    asking_secret = True
+                    process.stdout.write(b"Password: ")
+                    continue
+            elif line:
+                out, _ = await _answer(dev, line, privileged)
                 if out and not out.endswith(b"\n"):
                     out += b"\n"
                 process.stdout.write(out.replace(b"\n", b"\r\n"))

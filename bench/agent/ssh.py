@@ -96,7 +96,8 @@ def baseline_cpu_per_msample(platform: str, interfaces: int) -> float:
 
     dev = SimDevice("baseline", platform=platform, interfaces=interfaces)
     mod = parsers.platform(platform)
-    outputs = [(c, cli.run(dev, c)) for cmds in mod.COMMANDS.values() for c in cmds]
+    outputs = [(c.variants[0].command, cli.run(dev, c.variants[0].command)) for cmds in mod.COMMANDS.values()
+               for c in cmds]
     n, t0 = 0, time.process_time()
     while time.process_time() - t0 < 1.0:
         for cmd, text in outputs:

@@ -8,23 +8,16 @@ import re
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError, uptime_text
+from . import ParseError, command, dispatch, uptime_text
 
-COMMANDS = {
-    "interfaces": ["show interfaces counters"],
-    "system": ["show system resources"],
-}
 PAGING_OFF = ["terminal length 0"]
 SHELL = False
+ENABLE = True  # the simulator's privilege model is Cisco's: "sw>" until `enable`
 ERROR_RE = re.compile(r"^% ")
 
 
-def parse(command: str, text: str, ts: int) -> list[Sample]:
-    if command == "show interfaces counters":
-        return interfaces(text, ts)
-    if command == "show system resources":
-        return system(text, ts)
-    raise ParseError(f"no parser for {command!r}")
+def parse(cmd: str, text: str, ts: int) -> list[Sample]:
+    return dispatch(COMMANDS, cmd, text, ts)
 
 
 def interfaces(text: str, ts: int) -> list[Sample]:
@@ -67,6 +60,12 @@ def _is_float(v: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+COMMANDS = {
+    "interfaces": [command(("show interfaces counters", interfaces))],
+    "system": [command(("show system resources", system))],
+}
 
 
 FACTS_COMMANDS = ["show version"]

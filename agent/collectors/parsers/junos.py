@@ -1,4 +1,10 @@
-"""Juniper Junos: text output of ``show interfaces extensive`` and ``show chassis routing-engine``."""
+"""Juniper Junos: text output of ``show interfaces extensive`` and ``show chassis routing-engine``.
+
+When ``show interfaces extensive`` is refused (a restricted login class, an emulator), plain ``show
+interfaces`` still gives each physical interface's link state (it prints no physical counters).
+Hand-written: ntc-templates' ``juniper_junos_show_interfaces`` captures no counters and rejects real
+output with a ``{master:0}`` line (fakenos's capture); there is no template for ``show chassis
+routing-engine``."""
 
 from __future__ import annotations
 
@@ -7,14 +13,11 @@ import re
 from swtel.shared.wire import Sample
 
 from .. import paths
-from . import ParseError
+from . import ParseError, command, dispatch
 
-COMMANDS = {
-    "interfaces": ["show interfaces extensive"],
-    "system": ["show chassis routing-engine"],
-}
-PAGING_OFF = ["set cli screen-length 0"]
+PAGING_OFF = ["set cli screen-length 0", "set cli screen-width 511"]
 SHELL = False
+ENABLE = False  # a Junos prompt ends in ">" in operational mode: that is not an unprivileged prompt
 ERROR_RE = re.compile(r"^(error:|syntax error|unknown command)", re.IGNORECASE)
 
 _PHYSICAL = re.compile(r"^Physical interface: (\S+?), ([^,]+), Physical link is (\w+)", re.MULTILINE)
@@ -28,14 +31,6 @@ _MAC = {  # MAC statistics: receive and transmit columns
 }
 _IN_ERR = re.compile(r"^\s+Input errors:\s*\n\s+Errors: (\d+), Drops: (\d+)", re.MULTILINE)
 _OUT_ERR = re.compile(r"^\s+Output errors:\s*\n\s+Carrier transitions: \d+, Errors: (\d+), Drops: (\d+)", re.MULTILINE)
-
-
-def parse(command: str, text: str, ts: int) -> list[Sample]:
-    if command == "show interfaces extensive":
-        return interfaces(text, ts)
-    if command == "show chassis routing-engine":
-        return routing_engine(text, ts)
-    raise ParseError(f"no parser for {command!r}")
 
 
 def interfaces(text: str, ts: int) -> list[Sample]:
@@ -63,6 +58,13 @@ def interfaces(text: str, ts: int) -> list[Sample]:
     return out
 
 
+def link_states(text: str, ts: int) -> list[Sample]:
+    heads = list(_PHYSICAL.finditer(text))
+    if not heads:
+        raise ParseError("'show interfaces': no 'Physical interface:' found")
+    return [Sample(paths.oper_status(m.group(1)), paths.oper_value(m.group(3)), ts) for m in heads]
+
+
 _RE_TEMP = re.compile(r"^\s+Temperature\s+(\d+) degrees C", re.MULTILINE)
 _RE_DRAM = re.compile(r"^\s+DRAM\s+(\d+) MB", re.MULTILINE)
 _RE_MEM = re.compile(r"^\s+Memory utilization\s+(\d+) percent", re.MULTILINE)
@@ -87,6 +89,16 @@ def routing_engine(text: str, ts: int) -> list[Sample]:
     return out
 
 
+COMMANDS = {
+    "interfaces": [command(("show interfaces extensive", interfaces), ("show interfaces", link_states))],
+    "system": [command(("show chassis routing-engine", routing_engine))],
+}
+
+
+def parse(cmd: str, text: str, ts: int) -> list[Sample]:
+    return dispatch(COMMANDS, cmd, text, ts)
+
+
 FACTS_COMMANDS = ["show version"]
 
 
@@ -95,5 +107,8 @@ def facts(outputs: dict[str, str]) -> dict[str, object]:
     kv = {k.strip(): v.strip() for k, sep, v in (line.partition(":") for line in text.splitlines()) if sep}
     if not kv:
         return {}
+    version = kv.get("Junos", "")
+    if not version and (m := re.search(r"^\s*JUNOS .*?Software Suite \[([^\]]+)\]", text, re.MULTILINE)):
+        version = m.group(1)  # older releases: "JUNOS EX Software Suite [13.2X51-D35.3]"
     return {"vendor": "Juniper", "model": kv.get("Model", "").upper(), "hostname": kv.get("Hostname", ""),
-            "os_version": kv.get("Junos", "")}
+            "os_version": version}
