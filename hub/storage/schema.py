@@ -6,8 +6,9 @@ applied in order, each in its own transaction, and recorded in ``schema_migratio
 compression, refresh) are not migrations: :func:`timescale_policies` re-applies them on every migrate, so
 a changed ``retention_days`` takes effect at the next ``swtel db migrate``.
 
-The TimescaleDB texts are written against TimescaleDB 2.13+ (``by_range``, hierarchical continuous
-aggregates, ``materialized_only``); tests here run the plain path only (see tests/test_hub_timescale_sql.py).
+The TimescaleDB texts are written against TimescaleDB 2.15+ (``by_range``, hierarchical continuous
+aggregates, ``materialized_only``, ``job_errors``) and run by the test suite whenever the test database
+offers TimescaleDB (tests/test_hub_storage.py, tests/test_hub_timescale.py).
 """
 
 from __future__ import annotations
@@ -137,6 +138,28 @@ FROM points_1m GROUP BY series_id, time_bucket(INTERVAL '1 hour', bucket) WITH N
 """
 
 
+# Retention per resolution (raw, 1 m, 1 h) on the plain backend: rollup tables with the same columns as
+# the TimescaleDB continuous aggregates, filled and pruned by the elected hub's maintenance (plain.py).
+PLAIN_V5 = """
+CREATE TABLE points_1m (
+    series_id integer NOT NULL,
+    bucket timestamptz NOT NULL,
+    avg double precision NOT NULL, min double precision NOT NULL, max double precision NOT NULL,
+    first double precision NOT NULL, last double precision NOT NULL, sum double precision NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+);
+CREATE INDEX points_1m_bucket ON points_1m USING brin (bucket);
+CREATE TABLE points_1h (LIKE points_1m INCLUDING ALL);
+"""
+
+# Compression of the aggregates' materialized data (policies: timescale_policies).
+TIMESCALE_V5 = """
+ALTER MATERIALIZED VIEW points_1m SET (timescaledb.compress = true);
+ALTER MATERIALIZED VIEW points_1h SET (timescaledb.compress = true);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -169,11 +192,19 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hub users and tokens", _package_sql("swtel.hub.auth"), "", ""),
     Migration(3, "alerting", _package_sql("swtel.hub.alerts"), "", ""),
     Migration(4, "device facts and status", _module_sql("swtel.hub.devstatus"), "", ""),
+    Migration(5, "aggregates per resolution", "", PLAIN_V5, TIMESCALE_V5),
 )
 
 
-def timescale_policies(*, retention_days: int, compress_after_days: int, aggregate_retention_days: int) -> list[str]:
-    """Policy statements, re-applied on every migrate (remove, then add) so settings changes take effect."""
+# (view, refresh start_offset, end_offset, schedule): late data within start_offset is re-aggregated
+REFRESH = (("points_1m", "3 hours", "1 minute", "1 minute"), ("points_1h", "3 days", "1 hour", "30 minutes"))
+
+
+def timescale_policies(*, retention_days: int, compress_after_days: int, retention_1m_days: int,
+                       retention_1h_days: int) -> list[str]:
+    """Policy statements, re-applied on every migrate (remove, then add) so settings changes take effect.
+    An aggregate is compressed only past its refresh window (TimescaleDB refuses otherwise): the 1 h
+    aggregate after at least 4 days."""
     out: list[str] = []
     for table in ("points", "states"):
         out += [
@@ -182,25 +213,35 @@ def timescale_policies(*, retention_days: int, compress_after_days: int, aggrega
             f"SELECT remove_retention_policy('{table}', if_exists => true)",
             f"SELECT add_retention_policy('{table}', INTERVAL '{retention_days} days')",
         ]
-    for view, start, end, every in (
-        ("points_1m", "3 hours", "1 minute", "1 minute"),
-        ("points_1h", "3 days", "1 hour", "30 minutes"),
-    ):
+    keep = {"points_1m": retention_1m_days, "points_1h": retention_1h_days}
+    compress = {"points_1m": compress_after_days, "points_1h": max(compress_after_days, 4)}
+    for view, start, end, every in REFRESH:
         out += [
             f"SELECT remove_continuous_aggregate_policy('{view}', if_exists => true)",
             f"SELECT add_continuous_aggregate_policy('{view}', start_offset => INTERVAL '{start}', "
             f"end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}')",
+            f"SELECT remove_compression_policy('{view}', if_exists => true)",
+            f"SELECT add_compression_policy('{view}', compress_after => INTERVAL '{compress[view]} days')",
             f"SELECT remove_retention_policy('{view}', if_exists => true)",
-            f"SELECT add_retention_policy('{view}', INTERVAL '{aggregate_retention_days} days')",
+            f"SELECT add_retention_policy('{view}', INTERVAL '{keep[view]} days')",
         ]
     return out
 
 
-# Job failures are surfaced, never assumed away (TimescaleDB 2.28.3 on PostgreSQL 15.20 is known to fail them).
-TIMESCALE_JOB_STATS = """
-SELECT j.job_id, j.proc_name, coalesce(j.hypertable_name, '') AS hypertable, s.last_run_status,
-       s.total_runs, s.total_failures, s.last_run_started_at
+# Job health from each job's latest runs (TimescaleDB 2.15+). ``consecutive_failures`` is 0 once a job
+# succeeds again, so one transient failure does not leave the hub "degraded"; ``job_errors`` keeps each
+# failed run's message. Only the policies swtel creates (job ids from 1000) are reported: the extension's
+# own jobs (telemetry, history retention) are not this project's to watch.
+TIMESCALE_JOBS = """
+SELECT j.job_id, j.application_name AS name, j.proc_name, coalesce(j.hypertable_name, '') AS target,
+       s.last_run_status, s.last_run_started_at, s.last_successful_finish, j.next_start,
+       coalesce(s.total_runs, 0) AS total_runs, coalesce(s.total_failures, 0) AS total_failures,
+       coalesce(st.consecutive_failures, 0) AS consecutive_failures, e.err_message AS last_error
 FROM timescaledb_information.jobs j
-JOIN timescaledb_information.job_stats s USING (job_id)
+LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+LEFT JOIN _timescaledb_internal.bgw_job_stat st ON st.job_id = j.job_id
+LEFT JOIN LATERAL (SELECT err_message FROM timescaledb_information.job_errors x WHERE x.job_id = j.job_id
+                   ORDER BY x.start_time DESC LIMIT 1) e ON true
+WHERE j.job_id >= 1000
 ORDER BY j.job_id
 """
