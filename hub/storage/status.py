@@ -85,7 +85,8 @@ def failing(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def _timescale_storage(conn: asyncpg.Connection) -> dict[str, Any]:
-    chunks = {r["t"]: {"total": r["total"], "compressed": r["compressed"]} for r in await conn.fetch(
+    chunks = {t: {"total": 0, "compressed": 0} for t in ("points", "states")}
+    chunks |= {r["t"]: {"total": r["total"], "compressed": r["compressed"]} for r in await conn.fetch(
         "SELECT hypertable_name AS t, count(*) AS total, count(*) FILTER (WHERE is_compressed) AS compressed "
         "FROM timescaledb_information.chunks WHERE hypertable_schema = current_schema() GROUP BY 1 ORDER BY 1")}
     compression: dict[str, Any] = {}
@@ -111,7 +112,8 @@ async def _timescale_storage(conn: asyncpg.Connection) -> dict[str, Any]:
 async def _plain_storage(conn: asyncpg.Connection) -> dict[str, Any]:
     from .plain import TABLES, rollup_watermarks
 
-    chunks = {r["t"]: {"total": r["n"], "compressed": 0} for r in await conn.fetch(
+    chunks = {t: {"total": 0, "compressed": 0} for t in TABLES}
+    chunks |= {r["t"]: {"total": r["n"], "compressed": 0} for r in await conn.fetch(
         "SELECT p.relname AS t, count(*) AS n FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent "
         "WHERE p.relname = ANY($1::text[]) GROUP BY 1 ORDER BY 1", list(TABLES))}
     return {"chunks": chunks, "compression": {}, "aggregates": await rollup_watermarks(conn)}
