@@ -32,10 +32,11 @@ async def test_db_status_reports_schema_backend_storage_and_jobs(swtel: Any, dat
     if db_backend == "timescale":
         assert st["timescaledb_version"]
         # compression and retention of raw data and both aggregates, refresh of both aggregates
-        by = {(j["name"].split(" [")[0], j["target"]) for j in st["jobs"]}
-        assert {("Compression Policy", t) for t in ("points", "states", "points_1m", "points_1h")} <= by, by
-        assert {("Retention Policy", t) for t in ("points", "states", "points_1m", "points_1h")} <= by, by
-        assert {("Refresh Continuous Aggregate Policy", t) for t in ("points_1m", "points_1h")} <= by, by
+        by = {(j["proc"], j["target"]) for j in st["jobs"]}
+        assert {("policy_compression", t) for t in ("points", "states", "points_1m", "points_1h")} <= by, by
+        assert {("policy_retention", t) for t in ("points", "states", "points_1m", "points_1h")} <= by, by
+        assert {("policy_refresh_continuous_aggregate", t) for t in ("points_1m", "points_1h")} <= by, by
+        assert all(j["name"].endswith(f"[{j['job_id']}]") for j in st["jobs"]), st["jobs"]
     else:
         (job,) = st["jobs"]
         assert job["last_run_status"] is None and job["consecutive_failures"] == 0  # never ran yet

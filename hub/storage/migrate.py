@@ -99,7 +99,7 @@ async def migrate(conn: asyncpg.Connection, settings: Settings, *, prefer: str |
             async with conn.transaction():
                 for sql in statements:
                     await conn.execute(sql)
-            result.policies = len(statements)
+            result.policies = sum(" add_" in sql for sql in statements)  # (each after its remove_)
         return result
     finally:
         if not conn.is_closed():  # a lost session released its lock with it

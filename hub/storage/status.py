@@ -35,7 +35,7 @@ async def timescale_jobs(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[s
     for r in rows:
         failing = r["consecutive_failures"] > 0
         out.append({
-            "job_id": r["job_id"], "name": r["name"], "target": r["target"],
+            "job_id": r["job_id"], "name": r["name"], "proc": r["proc_name"], "target": r["target"],
             "last_run_status": r["last_run_status"], "last_run_started_at": _iso(r["last_run_started_at"]),
             "last_success_at": _iso(r["last_successful_finish"]), "next_start": _iso(r["next_start"]),
             "total_runs": r["total_runs"], "total_failures": r["total_failures"],
@@ -49,7 +49,7 @@ async def plain_jobs(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, 
     raw = await conn.fetchval("SELECT value FROM swtel_meta WHERE key = $1", MAINT_KEY)
     rec = json.loads(raw) if raw else {}
     return [{
-        "job_id": None, "name": PLAIN_JOB, "target": "points, states, points_1m, points_1h",
+        "job_id": None, "name": PLAIN_JOB, "proc": "maintain", "target": "points, states, points_1m, points_1h",
         "last_run_status": rec.get("last_run_status"), "last_run_started_at": rec.get("last_run_started_at"),
         "last_success_at": rec.get("last_success_at"), "next_start": rec.get("next_start"),
         "total_runs": rec.get("total_runs", 0), "total_failures": rec.get("total_failures", 0),
@@ -102,10 +102,11 @@ async def _timescale_storage(conn: asyncpg.Connection) -> dict[str, Any]:
         before, after = (row["b"], row["a"]) if row else (None, None)
         compression[rel] = {"before_bytes": before, "after_bytes": after,
                             "ratio": round(float(before) / float(after), 2) if before and after else None}
+    # the watermark of an aggregate never refreshed is the smallest time value (no datetime can hold it)
     watermarks = {r["v"]: _iso(r["wm"]) for r in await conn.fetch(
-        "SELECT user_view_name AS v, _timescaledb_functions.to_timestamp("
-        "_timescaledb_functions.cagg_watermark(mat_hypertable_id)) AS wm "
-        "FROM _timescaledb_catalog.continuous_agg ORDER BY 1")}
+        "SELECT v, CASE WHEN w > 0 THEN _timescaledb_functions.to_timestamp(w) END AS wm FROM ("
+        "  SELECT user_view_name AS v, _timescaledb_functions.cagg_watermark(mat_hypertable_id) AS w"
+        "  FROM _timescaledb_catalog.continuous_agg) c ORDER BY 1")}
     return {"chunks": chunks, "compression": compression, "aggregates": watermarks}
 
 
