@@ -135,3 +135,33 @@ async def test_plain_rollups_are_kept_for_their_own_retention(database_url: str)
             assert wm.second == 0 and wm <= datetime.now(timezone.utc) - timedelta(minutes=1)
     finally:
         await pool.close()
+
+
+@pytest.mark.plain
+@pytest.mark.asyncio
+async def test_plain_rollups_answer_after_the_raw_data_is_gone(database_url: str) -> None:
+    """Retention per resolution on plain PostgreSQL: once raw partitions are dropped, whole-minute and
+    whole-hour queries still answer from the rollups, with the same values as before."""
+    assert await migrate(database_url) == "plain"
+    st, pool = await _open(database_url, retention_days=4)
+    try:
+        day0 = (time.time_ns() // (86_400 * S) - 2) * 86_400 * S  # the day before yesterday, 00:00 UTC
+        sid = await _write(st, day0, 2 * HOUR)
+        await st.maintain()  # rollups filled (the first round covers all of raw retention)
+        start = datetime.fromtimestamp(day0 / S, tz=timezone.utc)
+        end = start + timedelta(hours=2)
+        before = {step: (await st.query(sid, "num", start, end, step, "avg"))[1] for step in (60, HOUR)}
+        assert len(before[60]) == 120 and len(before[HOUR]) == 2
+    finally:
+        await pool.close()
+    st, pool = await _open(database_url, retention_days=1)  # raw kept 1 day: that day's partition goes
+    try:
+        out = await st.maintain()
+        assert any(p.startswith("points_p") for p in out["partitions_dropped"]), out
+        async with db(database_url) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM points WHERE series_id = $1", sid) == 0
+        for step, want in before.items():
+            source, got = await st.query(sid, "num", start, end, step, "avg")
+            assert source == ("points_1h" if step == HOUR else "points_1m") and _same(got, want), (step, got[:2])
+    finally:
+        await pool.close()
