@@ -160,7 +160,9 @@ def test_timescale_statements_are_chosen_when_the_extension_is_reported_present(
     assert "SELECT add_retention_policy('points_1m', INTERVAL '90 days')" in policies
     assert "SELECT add_retention_policy('points_1h', INTERVAL '700 days')" in policies
     assert "SELECT add_compression_policy('points', INTERVAL '2 days')" in policies
-    assert "SELECT add_compression_policy('points_1h', compress_after => INTERVAL '4 days')" in policies
+    assert "SELECT add_compression_policy('points_1h', compress_after => INTERVAL '2 days')" in policies
+    # the refresh windows reach back as far as ingest accepts samples
+    assert any("'points_1m', start_offset => INTERVAL '30 days'" in p for p in policies)
     assert any(p.startswith("SELECT add_continuous_aggregate_policy('points_1m'") for p in policies)
     assert aggregate_for(300) == ("points_1m", 60) and aggregate_for(7200) == ("points_1h", 3600)
     assert aggregate_for(90) is None and aggregate_for(10) is None

@@ -3,16 +3,17 @@ retention by the hub, and the 1 m / 1 h rollup tables (``points_1m``, ``points_1
 TimescaleDB's continuous aggregates) filled and pruned by the hub. TimescaleDB does all of it by itself.
 
 Rollups work like TimescaleDB's refresh policies: each maintenance round re-aggregates a window that ends
-one bucket before now and starts ``start_offset`` before the previous watermark (late samples within
-that window are counted), upserting whole buckets, and moves the watermark (``swtel_meta``
-``rollup:<table>``) to the window's end in the same transaction. Queries read rollups below the watermark
+one bucket before now and starts ``start_offset`` before the previous watermark, plus every older day
+whose raw partition received rows since the last round (late samples), upserting whole buckets, and
+moves the watermark (``swtel_meta`` ``rollup:<table>``) to the window's end in the same transaction. Queries read rollups below the watermark
 and raw points above it, like a real-time aggregate."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -57,7 +58,8 @@ SELECT series_id, date_bin(INTERVAL '1 hour', bucket, {ORIGIN}), sum(sum) / sum(
        (array_agg(first ORDER BY bucket))[1], (array_agg(last ORDER BY bucket DESC))[1], sum(sum), sum(n)
 FROM points_1m WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2 {_UPSERT}""",
 }
-# (table, bucket width s, source, start_offset): as the TimescaleDB refresh policies (schema.REFRESH)
+# (table, bucket width s, source, start_offset): late samples older than start_offset are found per day
+# (PlainStorage._late_days), so the window itself can stay short
 ROLLUPS = (("points_1m", 60, "points", timedelta(hours=3)), ("points_1h", 3600, "points_1m", timedelta(days=3)))
 
 
@@ -137,6 +139,7 @@ class PlainStorage(Storage):
         """One refresh round of each rollup (then its retention); returns rows written and pruned."""
         out: dict[str, Any] = {}
         keep = {"points_1m": self.settings.retention_1m_days, "points_1h": self.settings.retention_1h_days}
+        late: list[tuple[Any, Any]] = []  # days below the window that got samples since the last round
         for table, width, source, start_offset in ROLLUPS:
             async with conn.transaction():
                 wm = await conn.fetchval("SELECT value::timestamptz FROM swtel_meta WHERE key = $1",
@@ -159,13 +162,42 @@ class PlainStorage(Storage):
                         float(width), self.settings.retention_days)
                 else:
                     lo = min(wm, hi) - start_offset
-                r = await conn.execute(ROLLUP_SQL[table], lo, hi)
-                out[f"{table}_rows"] = int(r.split()[-1])
+                if source == "points":
+                    late = await self._late_days(conn, lo, first=wm is None)
+                rows = 0
+                for a, b in [*((d0, min(d1, lo)) for d0, d1 in late if d0 < lo), (lo, hi)]:
+                    rows += int((await conn.execute(ROLLUP_SQL[table], a, b)).split()[-1])
+                out[f"{table}_rows"] = rows
                 await conn.execute(
                     "INSERT INTO swtel_meta (key, value) VALUES ($1, $2) "
                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", watermark_key(table), hi.isoformat())
             r = await conn.execute(f"DELETE FROM {table} WHERE bucket < now() - make_interval(days => $1)", keep[table])
             out[f"{table}_pruned"] = int(r.split()[-1])
+        return out
+
+    async def _late_days(self, conn: asyncpg.Connection, lo: Any, *, first: bool) -> list[tuple[Any, Any]]:
+        """Days before ``lo`` whose raw partition got rows since the last round: samples that arrived later
+        than the refresh window reaches back (ingest accepts them up to ``retention_days`` old). Detected
+        from each partition's cumulative insert count (``pg_stat_get_tuples_inserted``), recorded per round
+        in ``swtel_meta``; a changed or reset count re-aggregates that day, which is always safe."""
+        rows = await conn.fetch(
+            "SELECT c.relname, pg_stat_get_tuples_inserted(c.oid) AS n FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'points'")
+        counts = {r["relname"]: r["n"] for r in rows}
+        raw = await conn.fetchval("SELECT value FROM swtel_meta WHERE key = 'rollup:inserts'")
+        seen = json.loads(raw) if raw else {}
+        await conn.execute("INSERT INTO swtel_meta (key, value) VALUES ('rollup:inserts', $1) "
+                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", json.dumps(counts))
+        if first:
+            return []
+        out = []
+        for rel, n in sorted(counts.items()):
+            m = _PART_RE.match(rel)
+            if m and n != seen.get(rel):
+                d = m.group(2)
+                d0 = datetime(int(d[:4]), int(d[4:6]), int(d[6:]), tzinfo=timezone.utc)
+                if d0 < lo:
+                    out.append((d0, d0 + timedelta(days=1)))
         return out
 
     def plan(self, *, kind: str, fn: str, step_s: float) -> QueryPlan:

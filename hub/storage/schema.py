@@ -196,15 +196,15 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-# (view, refresh start_offset, end_offset, schedule): late data within start_offset is re-aggregated
-REFRESH = (("points_1m", "3 hours", "1 minute", "1 minute"), ("points_1h", "3 days", "1 hour", "30 minutes"))
-
-
 def timescale_policies(*, retention_days: int, compress_after_days: int, retention_1m_days: int,
                        retention_1h_days: int) -> list[str]:
     """Policy statements, re-applied on every migrate (remove, then add) so settings changes take effect.
-    An aggregate is compressed only past its refresh window (TimescaleDB refuses otherwise): the 1 h
-    aggregate after at least 4 days."""
+
+    The refresh windows reach back as far as ingest accepts samples (``retention_days``): TimescaleDB
+    shows a bucket below the watermark only as materialized, so a sample arriving later than the window's
+    start would never reach the aggregate. A refresh re-materializes only invalidated ranges, so a wide
+    window costs nothing while no late data arrives. Aggregates are compressed like raw chunks (TimescaleDB
+    2.28 refreshes compressed aggregate ranges)."""
     out: list[str] = []
     for table in ("points", "states"):
         out += [
@@ -214,14 +214,15 @@ def timescale_policies(*, retention_days: int, compress_after_days: int, retenti
             f"SELECT add_retention_policy('{table}', INTERVAL '{retention_days} days')",
         ]
     keep = {"points_1m": retention_1m_days, "points_1h": retention_1h_days}
-    compress = {"points_1m": compress_after_days, "points_1h": max(compress_after_days, 4)}
-    for view, start, end, every in REFRESH:
+    refresh = (("points_1m", f"{retention_days} days", "1 minute", "1 minute"),
+               ("points_1h", f"{retention_days + 1} days", "1 hour", "30 minutes"))
+    for view, start, end, every in refresh:
         out += [
             f"SELECT remove_continuous_aggregate_policy('{view}', if_exists => true)",
             f"SELECT add_continuous_aggregate_policy('{view}', start_offset => INTERVAL '{start}', "
             f"end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}')",
             f"SELECT remove_compression_policy('{view}', if_exists => true)",
-            f"SELECT add_compression_policy('{view}', compress_after => INTERVAL '{compress[view]} days')",
+            f"SELECT add_compression_policy('{view}', compress_after => INTERVAL '{compress_after_days} days')",
             f"SELECT remove_retention_policy('{view}', if_exists => true)",
             f"SELECT add_retention_policy('{view}', INTERVAL '{keep[view]} days')",
         ]
