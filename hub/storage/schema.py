@@ -8,7 +8,7 @@ a changed ``retention_days`` takes effect at the next ``swtel db migrate``.
 
 The TimescaleDB texts are written against TimescaleDB 2.15+ (``by_range``, hierarchical continuous
 aggregates, ``materialized_only``, ``job_errors``) and run by the test suite whenever the test database
-offers TimescaleDB (tests/test_hub_storage.py, tests/test_hub_timescale.py).
+offers TimescaleDB (tests/test_hub_storage.py, tests/test_hub_aggregates.py, tests/test_hub_db_status.py).
 """
 
 from __future__ import annotations
