@@ -26,6 +26,10 @@ class Histogram:
         self.n += 1
 
 
+def _label(v: object) -> str:
+    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 @dataclass
 class HubMetrics:
     samples: int = 0  # numeric points stored
@@ -39,11 +43,16 @@ class HubMetrics:
     pending: int = 0  # messages in the consumer not yet delivered, as last seen
     ack_pending: int = 0
     db_up: bool = True
-    job_failures: int = 0  # TimescaleDB background jobs whose runs failed
+    job_failures: int = 0  # background jobs whose latest run failed (TimescaleDB policies, plain maintenance)
+    failing_jobs: list[dict] = field(default_factory=list)  # those jobs (storage/status.py ``failing``)
     fleet_leader: bool = False  # this hub runs fleet work (hub/leader.py)
     fleet_elected: int = 0  # times this hub won the fleet-work election
     fleet_fenced: int = 0  # times it stopped fleet work because it could not keep the key
     write_latency: Histogram = field(default_factory=Histogram)
+
+    def set_jobs(self, failing: list[dict]) -> None:
+        self.failing_jobs = failing
+        self.job_failures = len(failing)
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
@@ -74,8 +83,11 @@ class HubMetrics:
                [("", self.ack_pending)])
         metric("swtel_hub_database_up", "gauge", "1 when the last database operation succeeded",
                [("", int(self.db_up))])
-        metric("swtel_hub_timescaledb_job_failures", "gauge", "TimescaleDB jobs whose runs failed",
+        metric("swtel_hub_timescaledb_job_failures", "gauge",
+               "database background jobs whose latest run failed (TimescaleDB policies, plain maintenance)",
                [("", self.job_failures)])
+        metric("swtel_hub_db_job_consecutive_failures", "gauge", "failed runs in a row of each failing job",
+               [(f'{{job="{_label(j["name"])}"}}', j["consecutive_failures"]) for j in self.failing_jobs])
         metric("swtel_hub_fleet_work_leader", "gauge", "1 while this hub is the elected one running fleet work",
                [("", int(self.fleet_leader))])
         metric("swtel_hub_fleet_work_elections_total", "counter", "times this hub won the fleet-work election",

@@ -131,10 +131,10 @@ class HubCore:
     # ---- periodic upkeep -------------------------------------------------------------------------
 
     async def _upkeep(self) -> None:
-        """Every hub: TimescaleDB job failures for health and metrics."""
+        """Every hub: failing database jobs (latest runs) for health and metrics."""
         while not self._stop.is_set():
             try:
-                self.metrics.job_failures = len(await self.require_storage().job_failures())
+                self.metrics.set_jobs(await self.require_storage().job_failures())
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
                 log.debug("job failures not read: %r", e)
             try:

@@ -73,8 +73,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hub_ack_wait_s: Annotated[float, D(gt=0, description="unacknowledged telemetry is redelivered after this long (set when the consumer is created)")] = 30.0
     chunk_interval_hours: Annotated[int, D(ge=1, le=168, description="TimescaleDB chunk interval (plain PostgreSQL: partitions are always daily)")] = 24
     partitions_ahead_days: Annotated[int, D(ge=1, le=60, description="plain PostgreSQL: daily partitions created this many days ahead")] = 3
-    compress_after_days: Annotated[int, D(ge=1, description="TimescaleDB: compress chunks older than this")] = 2
-    aggregate_retention_days: Annotated[int, D(ge=1, description="TimescaleDB: 1 m / 1 h aggregates kept this many days")] = 400
+    compress_after_days: Annotated[int, D(ge=1, description="TimescaleDB: compress raw chunks and aggregates older than this")] = 2
+    retention_1m_days: Annotated[int, D(ge=1, description="1 minute aggregates kept this many days (both backends)")] = 90
+    retention_1h_days: Annotated[int, D(ge=1, description="1 hour aggregates kept this many days (both backends)")] = 730
     hub_id: Annotated[str, D(description="this hub's id in the fleet-work election (default: host name and process id)")] = ""
     hub_fleet_work: Annotated[bool, D(description="take part in the fleet-work election (maintenance, alerting); false: never lead")] = True
     alert_interval_s: Annotated[float, D(gt=0, description="the elected hub evaluates alert rules this often")] = 60.0

@@ -87,6 +87,24 @@ def pg_admin_url() -> Iterator[str]:
             private.stop()
 
 
+@pytest.fixture(scope="session")
+def db_backend(pg_admin_url: str) -> str:
+    """``timescale`` or ``plain``: what `swtel db migrate` chooses on the test server (support/backend.py)."""
+    from support.backend import server_backend
+
+    return asyncio.run(server_backend(pg_admin_url))
+
+
+@pytest.fixture(autouse=True)
+def _backend_marks(request: pytest.FixtureRequest) -> None:
+    """``@pytest.mark.timescale`` / ``@pytest.mark.plain``: run only where the test database offers it."""
+    for name, why in (("timescale", "needs a test database with TimescaleDB installed and preloaded "
+                                    "(SWTEL_TEST_DATABASE_URL); this one offers plain PostgreSQL"),
+                      ("plain", "asserts the plain PostgreSQL backend; the test database offers TimescaleDB")):
+        if request.node.get_closest_marker(name) is not None and request.getfixturevalue("db_backend") != name:
+            pytest.skip(why)
+
+
 @pytest_asyncio.fixture
 async def database_url(pg_admin_url: str) -> AsyncIterator[str]:
     name, url = await postgres.create_database(pg_admin_url)

@@ -49,8 +49,8 @@ async def _facts_rows(database_url: str) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.asyncio
 async def test_facts_from_every_protocol_reach_the_database_api_and_cli(
-        bootstrapped: str, database_url: str, tmp_path: Path, swtel: Any) -> None:
-    assert await migrate(database_url) == "plain"
+        bootstrapped: str, database_url: str, tmp_path: Path, swtel: Any, db_backend: str) -> None:
+    assert await migrate(database_url) == db_backend
     headers = await api_token(database_url)
     sims = {"g-eos": SimDevice("g-eos", "eos", 4), "s-eos": SimDevice("s-eos", "eos", 3),
             "s-nxos": SimDevice("s-nxos", "nxos", 3), "n-junos": SimDevice("n-junos", "junos", 2)}
@@ -131,8 +131,8 @@ async def test_facts_from_every_protocol_reach_the_database_api_and_cli(
 
 @pytest.mark.asyncio
 async def test_a_device_is_down_only_after_repeated_failures_and_comes_back_up(
-        bootstrapped: str, database_url: str, tmp_path: Path) -> None:
-    assert await migrate(database_url) == "plain"
+        bootstrapped: str, database_url: str, tmp_path: Path, db_backend: str) -> None:
+    assert await migrate(database_url) == db_backend
     sim = SimDevice("flaky", "eos", 2)
     nc = await nats.connect(bootstrapped)
     ssh = await serve_ssh([sim], "127.0.0.1", [0])

@@ -107,8 +107,12 @@ class _conn:
 
 
 @pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres().init()
+def private_pg(pg_admin_url: str) -> Iterator[PrivatePostgres]:
+    """A crashable server like the test server (same binaries and preload: the same storage backend)."""
+    from support.backend import server_binaries
+
+    bindir, preload = asyncio.run(server_binaries(pg_admin_url))
+    pg = PrivatePostgres(bindir, preload).init()
     pg.start()
     try:
         yield pg
@@ -132,9 +136,9 @@ async def private_db(private_pg: PrivatePostgres) -> str:
 
 @pytest.mark.asyncio
 async def test_database_crash_and_restart_loses_and_duplicates_nothing(
-    bootstrapped: str, private_pg: PrivatePostgres, private_db: str
+    bootstrapped: str, private_pg: PrivatePostgres, private_db: str, db_backend: str
 ) -> None:
-    await migrate(private_db)
+    assert await migrate(private_db) == db_backend  # the crashed server runs the suite's backend
     app = create_app(hub_settings(bootstrapped, private_db, hub_fetch_batch=32, hub_ack_wait_s=3), auth=False)
     total = 600
     async with AsyncTestClient(app, timeout=10) as client:

@@ -1,5 +1,7 @@
-"""Storage on the real local PostgreSQL (plain backend): migrations, exactly-once writes, fencing,
-counter rates across resets and wraps, partitions and retention; and the TimescaleDB texts chosen."""
+"""Storage on the real test database, on whichever backend it offers (plain PostgreSQL or TimescaleDB,
+tests/support/backend.py): migrations, exactly-once writes, fencing, counter rates across resets and
+wraps, aggregate answers equal to raw ones over exactly [start, end), retention per resolution, job
+health and `swtel db status`; backend-specific upkeep is marked and skipped on the other backend."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import asyncpg
 import pytest
 
 from support.telemetry import db, make_batch, migrate
-from swtel.hub.storage import BACKENDS, Item, open_storage
+from swtel.hub.storage import BACKENDS, Item, Storage, open_storage
 from swtel.hub.storage import migrate as migrate_mod
 from swtel.hub.storage.plain import PlainStorage, create_partition_sql
 from swtel.hub.storage.query import aggregate_for, timescale_plan
@@ -21,24 +23,30 @@ from swtel.shared.errors import UserError
 S = 1_000_000_000
 
 
-async def _storage(database_url: str, **extra: object) -> tuple[PlainStorage, asyncpg.Pool]:
+async def _storage(database_url: str, **extra: object) -> tuple[Storage, asyncpg.Pool]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     st = await open_storage(pool, settings.load({"database_url": database_url, **extra}, env={}))
-    assert isinstance(st, PlainStorage)
+    async with db(database_url) as conn:
+        assert isinstance(st, BACKENDS[await conn.fetchval("SELECT value FROM swtel_meta WHERE key = 'backend'")])
     return st, pool
 
 
 @pytest.mark.asyncio
-async def test_migrate_is_idempotent_and_a_hub_refuses_an_unmigrated_database(database_url: str) -> None:
+async def test_migrate_is_idempotent_and_a_hub_refuses_an_unmigrated_database(database_url: str, db_backend: str) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         with pytest.raises(UserError, match="swtel db migrate"):
             await open_storage(pool, settings.load(env={}))
-        assert await migrate(database_url) == "plain"
-        assert await migrate(database_url) == "plain"
+        assert await migrate(database_url) == db_backend
+        assert await migrate(database_url) == db_backend
         async with db(database_url) as conn:
             assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(MIGRATIONS)
-            assert await conn.fetchval("SELECT value FROM swtel_meta WHERE key = 'backend'") == "plain"
+            assert await conn.fetchval("SELECT value FROM swtel_meta WHERE key = 'backend'") == db_backend
+            relkinds = {r["relname"]: r["relkind"] for r in await conn.fetch(
+                "SELECT relname, relkind::text FROM pg_class WHERE relname = ANY('{points,points_1m,points_1h}')")}
+        # plain: partitioned raw table and rollup tables; TimescaleDB: a hypertable and continuous aggregates
+        assert relkinds == ({"points": "p", "points_1m": "r", "points_1h": "r"} if db_backend == "plain"
+                            else {"points": "r", "points_1m": "v", "points_1h": "v"}), relkinds
     finally:
         await pool.close()
 
@@ -75,7 +83,7 @@ async def test_redelivered_batches_are_skipped_and_stale_tokens_fenced(database_
         await pool.close()
 
 
-async def _rates(st: PlainStorage, values: list[float], step_s: float = 60.0) -> list[float]:
+async def _rates(st: Storage, values: list[float], step_s: float = 60.0) -> list[float]:
     t0 = (time.time_ns() // (60 * S) - 30) * 60 * S
     samples = [wire.Sample("/c", v, t0 + i * 10 * S) for i, v in enumerate(values)]
     await st.write_telemetry([Item(wire.TelemetryBatch(device="r", agent="a", token=1, seq=int(t0 // S),
@@ -109,10 +117,12 @@ async def test_rate_across_a_counter_reset_and_a_32_bit_wrap(database_url: str) 
         await pool.close()
 
 
+@pytest.mark.plain
 @pytest.mark.asyncio
 async def test_partitions_are_created_ahead_and_dropped_after_retention(database_url: str) -> None:
     await migrate(database_url)
     st, pool = await _storage(database_url, retention_days=3, partitions_ahead_days=2)
+    assert isinstance(st, PlainStorage)
     try:
         today = date(2030, 6, 15)
         out = await st.maintain_at(today)
@@ -145,25 +155,33 @@ def test_timescale_statements_are_chosen_when_the_extension_is_reported_present(
     assert "CREATE MATERIALIZED VIEW points_1m WITH (timescaledb.continuous" in sql
     assert "time_bucket(INTERVAL '1 hour', bucket)" in sql and "PARTITION BY RANGE" not in sql
     assert "PARTITION BY RANGE (time)" in MIGRATIONS[0].sql("plain") and "create_hypertable" not in MIGRATIONS[0].sql("plain")
-    policies = timescale_policies(retention_days=30, compress_after_days=2, aggregate_retention_days=400)
+    policies = timescale_policies(retention_days=30, compress_after_days=2, retention_1m_days=90, retention_1h_days=700)
     assert "SELECT add_retention_policy('points', INTERVAL '30 days')" in policies
+    assert "SELECT add_retention_policy('points_1m', INTERVAL '90 days')" in policies
+    assert "SELECT add_retention_policy('points_1h', INTERVAL '700 days')" in policies
     assert "SELECT add_compression_policy('points', INTERVAL '2 days')" in policies
+    assert "SELECT add_compression_policy('points_1h', compress_after => INTERVAL '2 days')" in policies
+    # the refresh windows reach back as far as ingest accepts samples
+    assert any("'points_1m', start_offset => INTERVAL '30 days'" in p for p in policies)
     assert any(p.startswith("SELECT add_continuous_aggregate_policy('points_1m'") for p in policies)
     assert aggregate_for(300) == ("points_1m", 60) and aggregate_for(7200) == ("points_1h", 3600)
     assert aggregate_for(90) is None and aggregate_for(10) is None
+    assert aggregate_for(300, "rate") is None  # rate always reads raw points
     assert timescale_plan(kind="num", fn="avg", step_s=3600).source == "points_1h"
     assert "sum(sum) / sum(n)" in timescale_plan(kind="num", fn="avg", step_s=120).sql
     assert timescale_plan(kind="num", fn="max", step_s=15).source == "points"
+    assert timescale_plan(kind="num", fn="rate", step_s=120).source == "points"
     assert "time_bucket(" in timescale_plan(kind="num", fn="max", step_s=15).sql
     assert "date_bin(" in BACKENDS["plain"].plan(BACKENDS["plain"].__new__(BACKENDS["plain"]), kind="num",
                                                  fn="max", step_s=15).sql
 
 
 @pytest.mark.asyncio
-async def test_timescale_probe_is_false_where_the_extension_is_missing(database_url: str) -> None:
-    """Here TimescaleDB is not installable: the probe says so (and migrate records the plain path)."""
+async def test_timescale_probe_matches_the_test_database(database_url: str, db_backend: str) -> None:
+    """The probe says TimescaleDB is usable exactly where the suite detected it (installed and preloaded)."""
     conn = await asyncpg.connect(database_url)
     try:
-        assert await migrate_mod.probe_timescale(conn) is False
+        usable, why = await migrate_mod.probe_timescale(conn)
+        assert usable is (db_backend == "timescale") and why == "", why
     finally:
         await conn.close()

@@ -17,7 +17,7 @@ class Health(msgspec.Struct):
     database: bool
     ingest: bool  # false while ingest cannot write (database down) or is not running
     backend: str
-    job_failures: list[dict[str, Any]]
+    job_failures: list[dict[str, Any]]  # jobs whose latest run failed: name, consecutive failures, last error, next start
     samples_ingested: int
     consumer_pending: int
     hub_id: str = ""
@@ -41,7 +41,7 @@ async def health(hub: HubDep) -> Response[Health]:
     storage = hub.require_storage()
     nats_ok, db_ok = await asyncio.gather(_nats_ok(hub), storage.ping())
     failures = await storage.job_failures() if db_ok else []
-    hub.metrics.job_failures = len(failures)
+    hub.metrics.set_jobs(failures)
     ingest_ok = hub.ingest is not None and hub.ingest.db_ok and db_ok
     healthy = nats_ok and db_ok
     status = "unhealthy" if not healthy else ("degraded" if failures or not ingest_ok else "ok")

@@ -297,6 +297,7 @@ class Storage:
             got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINT_LOCK)
             if not got:
                 return {"skipped": True}
+            started = datetime.now(timezone.utc)
             try:
                 out = await self._maintain(conn)
                 # a message can be redelivered only while it is in the stream: keep marks that long
@@ -307,16 +308,36 @@ class Storage:
                     "DELETE FROM events WHERE time < now() - make_interval(days => $1)", self.settings.retention_days
                 )
                 out["events_pruned"] = int(r.split()[-1])
+                await self._record_run(conn, started, None)
                 return out
+            except (asyncpg.PostgresError, ValueError) as e:  # the database refused part of the work
+                await self._record_run(conn, started, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                raise
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", MAINT_LOCK)
+                if not conn.is_closed():
+                    await conn.execute("SELECT pg_advisory_unlock($1)", MAINT_LOCK)
 
     async def _maintain(self, conn: asyncpg.Connection) -> dict[str, Any]:
         return {}
 
-    async def job_failures(self) -> list[dict[str, Any]]:
-        """Background jobs whose last run failed (TimescaleDB); the plain backend has none."""
+    async def _record_run(self, conn: asyncpg.Connection, started: datetime, error: str | None) -> None:
+        """Backend hook: remember a maintenance run (the plain backend's job health)."""
+
+    async def jobs(self) -> list[dict[str, Any]]:
+        """Every background job with its latest runs (hub/storage/status.py)."""
         return []
+
+    async def job_failures(self) -> list[dict[str, Any]]:
+        """Jobs whose latest run failed, with name, consecutive failures, last error and next start; a job
+        that succeeds again leaves this list. Unreadable job stats are one entry saying why."""
+        from .status import failing
+
+        try:
+            return failing(await self.jobs())
+        except asyncpg.PostgresError as e:
+            return [{"job_id": None, "name": "job stats", "target": "", "consecutive_failures": 1,
+                     "last_error": f"cannot read job stats: {str(e).splitlines()[0]}", "next_start": None,
+                     "last_success_at": None}]
 
     async def sync_devices(self, rows: list[tuple[str, str, str, str, str, str | None, int | None]]) -> None:
         """Mirror the NATS inventory into ``devices`` (name, address, protocol, platform, tags, agent, token)."""

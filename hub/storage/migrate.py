@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from swtel.shared.errors import UserError
 from swtel.shared.settings import Settings
 
 from .schema import MIGRATIONS, PLAIN, TIMESCALE, META, timescale_policies
@@ -24,20 +25,36 @@ class MigrateResult:
     backend: str
     applied: list[int] = field(default_factory=list)
     policies: int = 0
+    warning: str = ""  # why TimescaleDB was not used although it is installed (first migrate only)
 
 
-async def probe_timescale(conn: asyncpg.Connection) -> bool:
-    """True when ``CREATE EXTENSION timescaledb`` works here (installed and preloaded)."""
+ENABLE_HINT = ("to use TimescaleDB, add timescaledb to shared_preload_libraries in postgresql.conf, restart "
+               "PostgreSQL and migrate a new database")
+
+
+def _preloaded(setting: str) -> bool:
+    return "timescaledb" in {x.strip().strip('"') for x in setting.split(",")}
+
+
+async def probe_timescale(conn: asyncpg.Connection) -> tuple[bool, str]:
+    """(usable, why not): whether ``CREATE EXTENSION timescaledb`` works here. Installed but not preloaded
+    (the normal state right after installing the package) is checked *before* trying, because TimescaleDB
+    then ends the session with a FATAL error. A refusal is a fallback to plain PostgreSQL with a one-line
+    reason; only a session lost while trying is an error (nothing can be migrated on it)."""
     available = await conn.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
     if not available:
-        return False
+        return False, ""
+    if not _preloaded(await conn.fetchval("SELECT current_setting('shared_preload_libraries')")):
+        return False, f"TimescaleDB is installed but not preloaded: using plain PostgreSQL ({ENABLE_HINT})"
     try:
         async with conn.transaction():
             await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except asyncpg.PostgresError as e:  # e.g. not in shared_preload_libraries
-        log.warning("TimescaleDB is installed but cannot be enabled (%s); using plain PostgreSQL", e)
-        return False
-    return True
+    except asyncpg.PostgresError as e:  # e.g. no privilege to create it
+        return False, f"TimescaleDB cannot be enabled ({str(e).splitlines()[0]}): using plain PostgreSQL"
+    except (OSError, asyncpg.InterfaceError) as e:  # the server closed the session
+        raise UserError(f"the database connection was lost while enabling TimescaleDB ({e}); nothing was "
+                        f"migrated") from None
+    return True, ""
 
 
 async def recorded_backend(conn: asyncpg.Connection) -> str | None:
@@ -53,10 +70,16 @@ async def migrate(conn: asyncpg.Connection, settings: Settings, *, prefer: str |
     try:
         await conn.execute(META)
         backend = await recorded_backend(conn)
+        warning = ""
         if backend is None:
-            backend = prefer or (TIMESCALE if await probe_timescale(conn) else PLAIN)
+            usable = False
+            if prefer is None:
+                usable, warning = await probe_timescale(conn)
+                if warning:
+                    log.info("%s", warning)  # returned to the caller, which shows it (swtel db migrate: stderr)
+            backend = prefer or (TIMESCALE if usable else PLAIN)
             await conn.execute("INSERT INTO swtel_meta (key, value) VALUES ('backend', $1)", backend)
-        result = MigrateResult(backend)
+        result = MigrateResult(backend, warning=warning)
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for m in MIGRATIONS:
             if m.version in done:
@@ -70,12 +93,14 @@ async def migrate(conn: asyncpg.Connection, settings: Settings, *, prefer: str |
             statements = timescale_policies(
                 retention_days=settings.retention_days,
                 compress_after_days=settings.compress_after_days,
-                aggregate_retention_days=settings.aggregate_retention_days,
+                retention_1m_days=settings.retention_1m_days,
+                retention_1h_days=settings.retention_1h_days,
             )
             async with conn.transaction():
                 for sql in statements:
                     await conn.execute(sql)
-            result.policies = len(statements)
+            result.policies = sum(" add_" in sql for sql in statements)  # (each after its remove_)
         return result
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)
+        if not conn.is_closed():  # a lost session released its lock with it
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)

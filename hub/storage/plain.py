@@ -1,17 +1,27 @@
 """Plain PostgreSQL: daily range partitions of ``points`` and ``states``, created ahead and dropped for
-retention by the hub (TimescaleDB does both by itself)."""
+retention by the hub, and the 1 m / 1 h rollup tables (``points_1m``, ``points_1h``: the columns of
+TimescaleDB's continuous aggregates) filled and pruned by the hub. TimescaleDB does all of it by itself.
+
+Rollups work like TimescaleDB's refresh policies: each maintenance round re-aggregates a window that ends
+one bucket before now and starts ``start_offset`` before the previous watermark, plus every older day
+whose raw partition received rows since the last round (late samples), upserting whole buckets, and
+moves the watermark (``swtel_meta`` ``rollup:<table>``) to the window's end in the same transaction. Queries read rollups below the watermark
+and raw points above it, like a real-time aggregate."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
 
 from .base import DAY_US, Storage
+from .query import ORIGIN, QueryPlan, RawSQL, aggregate_for, aggregate_plan
 from .schema import PLAIN
+from .status import plain_jobs, record_maintenance
 
 log = logging.getLogger("swtel.hub.storage")
 PG_EPOCH_DATE = date(2000, 1, 1)
@@ -32,6 +42,40 @@ def create_partition_sql(table: str, day: date) -> str:
     nxt = day + timedelta(days=1)
     return (f"CREATE TABLE IF NOT EXISTS {partition_name(table, day)} PARTITION OF {table} "
             f"FOR VALUES FROM ('{day.isoformat()} 00:00:00+00') TO ('{nxt.isoformat()} 00:00:00+00')")
+
+
+_UPSERT = ("ON CONFLICT (series_id, bucket) DO UPDATE SET avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, "
+           "first = EXCLUDED.first, last = EXCLUDED.last, sum = EXCLUDED.sum, n = EXCLUDED.n")
+ROLLUP_SQL = {
+    "points_1m": f"""
+INSERT INTO points_1m (series_id, bucket, avg, min, max, first, last, sum, n)
+SELECT series_id, date_bin(INTERVAL '1 minute', time, {ORIGIN}), avg(value), min(value), max(value),
+       (array_agg(value ORDER BY time))[1], (array_agg(value ORDER BY time DESC))[1], sum(value), count(*)
+FROM points WHERE time >= $1 AND time < $2 GROUP BY 1, 2 {_UPSERT}""",
+    "points_1h": f"""
+INSERT INTO points_1h (series_id, bucket, avg, min, max, first, last, sum, n)
+SELECT series_id, date_bin(INTERVAL '1 hour', bucket, {ORIGIN}), sum(sum) / sum(n), min(min), max(max),
+       (array_agg(first ORDER BY bucket))[1], (array_agg(last ORDER BY bucket DESC))[1], sum(sum), sum(n)
+FROM points_1m WHERE bucket >= $1 AND bucket < $2 GROUP BY 1, 2 {_UPSERT}""",
+}
+# (table, bucket width s, source, start_offset): late samples older than start_offset are found per day
+# (PlainStorage._late_days), so the window itself can stay short
+ROLLUPS = (("points_1m", 60, "points", timedelta(hours=3)), ("points_1h", 3600, "points_1m", timedelta(days=3)))
+
+
+def watermark_key(table: str) -> str:
+    return f"rollup:{table}"
+
+
+def watermark_sql(table: str) -> str:
+    return (f"coalesce((SELECT value::timestamptz FROM swtel_meta WHERE key = '{watermark_key(table)}'), "
+            f"'-infinity'::timestamptz)")
+
+
+async def rollup_watermarks(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str | None]:
+    rows = {r["key"]: r["value"] for r in await conn.fetch(
+        "SELECT key, value FROM swtel_meta WHERE key = ANY($1::text[])", [watermark_key(t) for t, *_ in ROLLUPS])}
+    return {t: rows.get(watermark_key(t)) for t, *_ in ROLLUPS}
 
 
 class PlainStorage(Storage):
@@ -87,7 +131,92 @@ class PlainStorage(Storage):
                     dropped.append(partition_name(table, day))
         if dropped:
             log.info("retention dropped %s", ", ".join(dropped))
-        return {"partitions_created": created, "partitions_dropped": dropped}
+        out: dict[str, Any] = {"partitions_created": created, "partitions_dropped": dropped}
+        out.update(await self.refresh_rollups(conn))
+        return out
+
+    async def refresh_rollups(self, conn: asyncpg.Connection) -> dict[str, Any]:
+        """One refresh round of each rollup (then its retention); returns rows written and pruned."""
+        out: dict[str, Any] = {}
+        keep = {"points_1m": self.settings.retention_1m_days, "points_1h": self.settings.retention_1h_days}
+        late: list[tuple[Any, Any]] = []  # days below the window that got samples since the last round
+        for table, width, source, start_offset in ROLLUPS:
+            async with conn.transaction():
+                wm = await conn.fetchval("SELECT value::timestamptz FROM swtel_meta WHERE key = $1",
+                                         watermark_key(table))
+                # the window ends one bucket before now (an open bucket is never materialized) and, for
+                # 1 h, where the 1 m rollup is complete
+                hi = await conn.fetchval(
+                    f"SELECT date_bin(make_interval(secs => $1), now() - make_interval(secs => $1), {ORIGIN})",
+                    float(width))
+                if source != "points":
+                    src_wm = await conn.fetchval("SELECT value::timestamptz FROM swtel_meta WHERE key = $1",
+                                                 watermark_key(source))
+                    if src_wm is None:
+                        continue
+                    hi = min(hi, await conn.fetchval(
+                        f"SELECT date_bin(make_interval(secs => $1), $2::timestamptz, {ORIGIN})", float(width), src_wm))
+                if wm is None:  # first round: everything the source still holds
+                    lo = await conn.fetchval(
+                        f"SELECT date_bin(make_interval(secs => $1), now() - make_interval(days => $2), {ORIGIN})",
+                        float(width), self.settings.retention_days)
+                else:
+                    lo = min(wm, hi) - start_offset
+                if source == "points":
+                    late = await self._late_days(conn, lo, first=wm is None)
+                rows = 0
+                for a, b in [*((d0, min(d1, lo)) for d0, d1 in late if d0 < lo), (lo, hi)]:
+                    rows += int((await conn.execute(ROLLUP_SQL[table], a, b)).split()[-1])
+                out[f"{table}_rows"] = rows
+                await conn.execute(
+                    "INSERT INTO swtel_meta (key, value) VALUES ($1, $2) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", watermark_key(table), hi.isoformat())
+            r = await conn.execute(f"DELETE FROM {table} WHERE bucket < now() - make_interval(days => $1)", keep[table])
+            out[f"{table}_pruned"] = int(r.split()[-1])
+        return out
+
+    async def _late_days(self, conn: asyncpg.Connection, lo: Any, *, first: bool) -> list[tuple[Any, Any]]:
+        """Days before ``lo`` whose raw partition got rows since the last round: samples that arrived later
+        than the refresh window reaches back (ingest accepts them up to ``retention_days`` old). Detected
+        from each partition's cumulative insert count (``pg_stat_get_tuples_inserted``), recorded per round
+        in ``swtel_meta``; a changed or reset count re-aggregates that day, which is always safe."""
+        rows = await conn.fetch(
+            "SELECT c.relname, pg_stat_get_tuples_inserted(c.oid) AS n FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'points'")
+        counts = {r["relname"]: r["n"] for r in rows}
+        raw = await conn.fetchval("SELECT value FROM swtel_meta WHERE key = 'rollup:inserts'")
+        seen = json.loads(raw) if raw else {}
+        await conn.execute("INSERT INTO swtel_meta (key, value) VALUES ('rollup:inserts', $1) "
+                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", json.dumps(counts))
+        if first:
+            return []
+        out = []
+        for rel, n in sorted(counts.items()):
+            m = _PART_RE.match(rel)
+            if m and n != seen.get(rel):
+                d = m.group(2)
+                d0 = datetime(int(d[:4]), int(d[4:6]), int(d[6:]), tzinfo=timezone.utc)
+                if d0 < lo:
+                    out.append((d0, d0 + timedelta(days=1)))
+        return out
+
+    def plan(self, *, kind: str, fn: str, step_s: float) -> QueryPlan:
+        agg = aggregate_for(step_s, fn) if kind == "num" else None
+        if agg is None:
+            return RawSQL.plan(kind=kind, fn=fn, step_s=step_s, dialect=PLAIN)
+        view, width = agg
+        return aggregate_plan(view=view, width=width, fn=fn, dialect=PLAIN, watermark=watermark_sql(view))
+
+    async def jobs(self) -> list[dict[str, Any]]:
+        return await plain_jobs(self.pool)
+
+    async def _record_run(self, conn: asyncpg.Connection, started: Any, error: str | None) -> None:
+        from ..fleet import MAINTAIN_EVERY_S, MAINTAIN_RETRY_S  # the elected hub's schedule (lazy: hub imports storage)
+
+        try:
+            await record_maintenance(conn, started, error, MAINTAIN_EVERY_S if error is None else MAINTAIN_RETRY_S)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:  # never hide the run's own error
+            log.warning("maintenance run not recorded: %s", e)
 
     async def maintain_at(self, today: date) -> dict[str, Any]:
         """Upkeep as if it were ``today`` (tests, and operators back-filling)."""

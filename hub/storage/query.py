@@ -1,10 +1,12 @@
 """SQL for ``/api/query``: bucketed avg/min/max/last and counter rates, in both dialects.
 
 Every statement takes the same parameters: $1 series id, $2 start, $3 end, $4 step in seconds.
-``plain`` buckets with ``date_bin`` over raw points; ``timescale`` uses ``time_bucket`` and reads the
-coarsest continuous aggregate whose bucket divides the step (1 h, then 1 m), raw points otherwise.
+``plain`` buckets with ``date_bin``, ``timescale`` with ``time_bucket``. avg/min/max/last read the
+coarsest aggregate whose bucket divides the step (1 h, then 1 m; TimescaleDB continuous aggregates or the
+plain backend's rollup tables), raw points otherwise and for the partial buckets at either end, so that
+the answer covers exactly ``[start, end)`` like the raw path.
 
-Rate: per-second increase of a counter within each bucket. Between consecutive samples the increase is
+Rate (always from raw points): per-second increase of a counter within each bucket. Between consecutive samples the increase is
 ``v - prev``; a decrease is a reset (the increase is ``v``: the counter restarted from zero) unless the
 counter was about to wrap: its distance to 2^32 (or 2^64) was smaller than its previous increase, in
 which case the increase is ``v + 2^W - prev``. A reset therefore never shows as a negative or huge value.
@@ -41,10 +43,13 @@ WHERE time >= $2 AND delta IS NOT NULL GROUP BY 1 ORDER BY 1
 _RAW_SOURCE = "SELECT time, value FROM points WHERE series_id = $1 AND time >= $2 - {step} AND time < $3"
 
 
-def bucket_expr(dialect: str, col: str) -> str:
+ORIGIN = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
+
+
+def bucket_expr(dialect: str, col: str, width: str = STEP) -> str:
     if dialect == "timescale":
-        return f"time_bucket({STEP}, {col})"
-    return f"date_bin({STEP}, {col}, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
+        return f"time_bucket({width}, {col})"
+    return f"date_bin({width}, {col}, {ORIGIN})"
 
 
 _TYPES = {"1": "integer", "2": "timestamptz", "3": "timestamptz", "4": "float8"}
@@ -79,30 +84,52 @@ class RawSQL:
 
 
 AGGREGATES = (("points_1h", 3600), ("points_1m", 60))
+# Which functions each source answers exactly (docs/STORAGE.md, "Which answers are exact where"):
+# avg (sum / n), min, max and last re-aggregate exactly from 1 m / 1 h buckets; rate needs every pair of
+# consecutive samples (a counter reset inside a bucket is invisible in its first/last values), so it
+# always reads raw points.
+EXACT_ON_AGGREGATES = ("avg", "min", "max", "last")
 
 
-def aggregate_for(step_s: float) -> tuple[str, int] | None:
-    """The coarsest continuous aggregate whose bucket width divides the step, if any."""
+def aggregate_for(step_s: float, fn: str = "avg") -> tuple[str, int] | None:
+    """The coarsest aggregate whose bucket width divides the step, if any and if ``fn`` is exact on it."""
+    if fn not in EXACT_ON_AGGREGATES:
+        return None
     for view, width in AGGREGATES:
         if step_s >= width and float(step_s) % width == 0:
             return view, width
     return None
 
 
+def aggregate_plan(*, view: str, width: int, fn: str, dialect: str, watermark: str | None = None) -> QueryPlan:
+    """Buckets over ``[start, end)`` exactly as the raw path computes them: whole aggregate buckets from
+    ``a`` (start rounded up to the aggregate width) to ``b`` (end rounded down), raw points for the partial
+    head ``[start, a)`` and tail ``[b, end)``. Each raw point enters as a one-sample bucket (sum = min =
+    max = last = value, n = 1), so the output buckets combine both without double counting. ``watermark``
+    (plain backend: how far the rollup tables are filled) moves ``b`` down to it; later points are raw."""
+    w = f"INTERVAL '{width} seconds'"
+    fl = bucket_expr(dialect, "$2", w)
+    a = f"(CASE WHEN {fl} = $2 THEN $2 ELSE {fl} + {w} END)"
+    b = bucket_expr(dialect, "$3", w)
+    if watermark is not None:
+        b = f"least({b}, {watermark})"
+    last = "last(last, time)" if dialect == "timescale" else "(array_agg(last ORDER BY time DESC))[1]"
+    expr = {"avg": "sum(sum) / sum(n)", "min": "min(min)", "max": "max(max)", "last": last}[fn]
+    raw = "SELECT time, value AS sum, 1::bigint AS n, value AS min, value AS max, value AS last FROM points WHERE series_id = $1"
+    sql = f"""
+WITH parts AS (
+  SELECT bucket AS time, sum, n, min, max, last FROM {view}
+  WHERE series_id = $1 AND bucket >= {a} AND bucket < {b}
+  UNION ALL {raw} AND time >= $2 AND time < least({a}, $3)
+  UNION ALL {raw} AND time >= greatest({a}, {b}) AND time < $3
+)
+SELECT {bucket_expr(dialect, "time")} AS t, {expr} AS v FROM parts GROUP BY 1 ORDER BY 1"""
+    return QueryPlan(view, sql)
+
+
 def timescale_plan(*, kind: str, fn: str, step_s: float) -> QueryPlan:
-    agg = aggregate_for(step_s) if kind == "num" else None
+    agg = aggregate_for(step_s, fn) if kind == "num" else None
     if agg is None:
         return RawSQL.plan(kind=kind, fn=fn, step_s=step_s, dialect="timescale")
     view, width = agg
-    b = bucket_expr("timescale", "bucket")
-    if fn == "rate":
-        # each aggregate bucket becomes two samples (its first and last value), then the same rate rule
-        source = (
-            f"SELECT bucket AS time, first AS value FROM {view} WHERE series_id = $1 AND bucket >= $2 - {STEP} AND bucket < $3 "
-            f"UNION ALL SELECT bucket + INTERVAL '{width} seconds' - INTERVAL '1 microsecond', last FROM {view} "
-            f"WHERE series_id = $1 AND bucket >= $2 - {STEP} AND bucket < $3"
-        )
-        return QueryPlan(view, _RATE.format(source=source, bucket=bucket_expr("timescale", "time")))
-    expr = {"avg": "sum(sum) / sum(n)", "min": "min(min)", "max": "max(max)", "last": "last(last, bucket)"}[fn]
-    return QueryPlan(view, f"SELECT {b} AS t, {expr} AS v FROM {view} "
-                           f"WHERE series_id = $1 AND bucket >= $2 AND bucket < $3 GROUP BY 1 ORDER BY 1")
+    return aggregate_plan(view=view, width=width, fn=fn, dialect="timescale")

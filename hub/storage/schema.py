@@ -6,8 +6,9 @@ applied in order, each in its own transaction, and recorded in ``schema_migratio
 compression, refresh) are not migrations: :func:`timescale_policies` re-applies them on every migrate, so
 a changed ``retention_days`` takes effect at the next ``swtel db migrate``.
 
-The TimescaleDB texts are written against TimescaleDB 2.13+ (``by_range``, hierarchical continuous
-aggregates, ``materialized_only``); tests here run the plain path only (see tests/test_hub_timescale_sql.py).
+The TimescaleDB texts are written against TimescaleDB 2.15+ (``by_range``, hierarchical continuous
+aggregates, ``materialized_only``, ``job_errors``) and run by the test suite whenever the test database
+offers TimescaleDB (tests/test_hub_storage.py, tests/test_hub_aggregates.py, tests/test_hub_db_status.py).
 """
 
 from __future__ import annotations
@@ -137,6 +138,28 @@ FROM points_1m GROUP BY series_id, time_bucket(INTERVAL '1 hour', bucket) WITH N
 """
 
 
+# Retention per resolution (raw, 1 m, 1 h) on the plain backend: rollup tables with the same columns as
+# the TimescaleDB continuous aggregates, filled and pruned by the elected hub's maintenance (plain.py).
+PLAIN_V6 = """
+CREATE TABLE points_1m (
+    series_id integer NOT NULL,
+    bucket timestamptz NOT NULL,
+    avg double precision NOT NULL, min double precision NOT NULL, max double precision NOT NULL,
+    first double precision NOT NULL, last double precision NOT NULL, sum double precision NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+);
+CREATE INDEX points_1m_bucket ON points_1m USING brin (bucket);
+CREATE TABLE points_1h (LIKE points_1m INCLUDING ALL);
+"""
+
+# Compression of the aggregates' materialized data (policies: timescale_policies).
+TIMESCALE_V6 = """
+ALTER MATERIALIZED VIEW points_1m SET (timescaledb.compress = true);
+ALTER MATERIALIZED VIEW points_1h SET (timescaledb.compress = true);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -171,11 +194,19 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "device facts and status", _module_sql("swtel.hub.devstatus"), "", ""),
     # (read through swtel.hub, not swtel.hub.api: importing that package loads its routes, which import storage)
     Migration(5, "user dashboards", _package_sql("swtel.hub", "api/dashboards.sql"), "", ""),
+    Migration(6, "aggregates per resolution", "", PLAIN_V6, TIMESCALE_V6),
 )
 
 
-def timescale_policies(*, retention_days: int, compress_after_days: int, aggregate_retention_days: int) -> list[str]:
-    """Policy statements, re-applied on every migrate (remove, then add) so settings changes take effect."""
+def timescale_policies(*, retention_days: int, compress_after_days: int, retention_1m_days: int,
+                       retention_1h_days: int) -> list[str]:
+    """Policy statements, re-applied on every migrate (remove, then add) so settings changes take effect.
+
+    The refresh windows reach back as far as ingest accepts samples (``retention_days``): TimescaleDB
+    shows a bucket below the watermark only as materialized, so a sample arriving later than the window's
+    start would never reach the aggregate. A refresh re-materializes only invalidated ranges, so a wide
+    window costs nothing while no late data arrives. Aggregates are compressed like raw chunks (TimescaleDB
+    2.28 refreshes compressed aggregate ranges)."""
     out: list[str] = []
     for table in ("points", "states"):
         out += [
@@ -184,25 +215,36 @@ def timescale_policies(*, retention_days: int, compress_after_days: int, aggrega
             f"SELECT remove_retention_policy('{table}', if_exists => true)",
             f"SELECT add_retention_policy('{table}', INTERVAL '{retention_days} days')",
         ]
-    for view, start, end, every in (
-        ("points_1m", "3 hours", "1 minute", "1 minute"),
-        ("points_1h", "3 days", "1 hour", "30 minutes"),
-    ):
+    keep = {"points_1m": retention_1m_days, "points_1h": retention_1h_days}
+    refresh = (("points_1m", f"{retention_days} days", "1 minute", "1 minute"),
+               ("points_1h", f"{retention_days + 1} days", "1 hour", "30 minutes"))
+    for view, start, end, every in refresh:
         out += [
             f"SELECT remove_continuous_aggregate_policy('{view}', if_exists => true)",
             f"SELECT add_continuous_aggregate_policy('{view}', start_offset => INTERVAL '{start}', "
             f"end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}')",
+            f"SELECT remove_compression_policy('{view}', if_exists => true)",
+            f"SELECT add_compression_policy('{view}', compress_after => INTERVAL '{compress_after_days} days')",
             f"SELECT remove_retention_policy('{view}', if_exists => true)",
-            f"SELECT add_retention_policy('{view}', INTERVAL '{aggregate_retention_days} days')",
+            f"SELECT add_retention_policy('{view}', INTERVAL '{keep[view]} days')",
         ]
     return out
 
 
-# Job failures are surfaced, never assumed away (TimescaleDB 2.28.3 on PostgreSQL 15.20 is known to fail them).
-TIMESCALE_JOB_STATS = """
-SELECT j.job_id, j.proc_name, coalesce(j.hypertable_name, '') AS hypertable, s.last_run_status,
-       s.total_runs, s.total_failures, s.last_run_started_at
+# Job health from each job's latest runs (TimescaleDB 2.15+). ``consecutive_failures`` is 0 once a job
+# succeeds again, so one transient failure does not leave the hub "degraded"; ``job_errors`` keeps each
+# failed run's message. Only the policies swtel creates (job ids from 1000) are reported: the extension's
+# own jobs (telemetry, history retention) are not this project's to watch.
+TIMESCALE_JOBS = """
+SELECT j.job_id, j.application_name AS name, j.proc_name, coalesce(j.hypertable_name, '') AS target,
+       s.last_run_status, s.last_run_started_at, s.last_successful_finish, j.next_start,
+       coalesce(s.total_runs, 0) AS total_runs, coalesce(s.total_failures, 0) AS total_failures,
+       coalesce(st.consecutive_failures, 0) AS consecutive_failures, e.err_message AS last_error
 FROM timescaledb_information.jobs j
-JOIN timescaledb_information.job_stats s USING (job_id)
+LEFT JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id
+LEFT JOIN _timescaledb_internal.bgw_job_stat st ON st.job_id = j.job_id
+LEFT JOIN LATERAL (SELECT err_message FROM timescaledb_information.job_errors x WHERE x.job_id = j.job_id
+                   ORDER BY x.start_time DESC LIMIT 1) e ON true
+WHERE j.job_id >= 1000
 ORDER BY j.job_id
 """

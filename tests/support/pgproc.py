@@ -1,7 +1,9 @@
 """A private PostgreSQL server that a test may crash and restart (the shared one must never be touched).
 
-Uses the local PostgreSQL binaries (``pg_config --bindir``, else /usr/lib/postgresql/*/bin), else those
-of the ``pgserver`` wheel. As root, the server runs as the ``postgres`` user (initdb refuses root).
+Uses the given binaries (``like`` a test server on this machine: its BINDIR, and TimescaleDB preloaded if
+it preloads it, so that a crash test runs on the same backend as the rest of the suite), else the local
+PostgreSQL binaries (``pg_config --bindir``, else /usr/lib/postgresql/*/bin), else those of the
+``pgserver`` wheel. As root, the server runs as the ``postgres`` user (initdb refuses root).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ def _bindir() -> Path | None:
 
 
 class PrivatePostgres:
-    def __init__(self) -> None:
-        bindir = _bindir()
+    def __init__(self, bindir: str | None = None, preload: str = "") -> None:
+        self.preload = preload
+        bindir = Path(bindir) if bindir and (Path(bindir) / "initdb").exists() else _bindir()
         if bindir is None:
             raise RuntimeError("no PostgreSQL binaries found (initdb, postgres)")
         self.bindir = bindir
@@ -68,7 +71,8 @@ class PrivatePostgres:
         log = open(self.dir / "postgres.log", "ab")  # noqa: SIM115 (the child keeps it)
         self.proc = subprocess.Popen(
             [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-k", str(self.dir),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"],
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50",
+             *(["-c", f"shared_preload_libraries={self.preload}"] if self.preload else [])],
             stdout=log, stderr=subprocess.STDOUT, preexec_fn=self._demote,
         )
         log.close()

@@ -1,0 +1,200 @@
+"""Queries on 1 m / 1 h aggregates (TimescaleDB continuous aggregates or the plain backend's rollup
+tables, whichever the test database offers) answer exactly what raw points answer over [start, end):
+any start and end, any step that the aggregate width divides, before and after materialization. And
+retention per resolution: each resolution is kept for its own setting."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+
+from support.telemetry import db, migrate
+from support.waits import eventually
+from swtel.hub.storage import Item, Storage, open_storage
+from swtel.hub.storage.query import RawSQL
+from swtel.shared import settings, wire
+
+S = 1_000_000_000
+HOUR = 3600
+
+
+async def _open(database_url: str, **extra: object) -> tuple[Storage, asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    return await open_storage(pool, settings.load({"database_url": database_url, **extra}, env={})), pool
+
+
+async def _materialize(st: Storage, database_url: str) -> None:
+    """What the background jobs do: TimescaleDB's refresh policies, the plain backend's maintenance."""
+    if st.backend == "timescale":
+        async with db(database_url) as conn:  # (CALL must run outside a transaction)
+            await conn.execute("CALL refresh_continuous_aggregate('points_1m', NULL, NULL)")
+            await conn.execute("CALL refresh_continuous_aggregate('points_1h', NULL, NULL)")
+    else:
+        await st.maintain()
+
+
+def _temperature(i: int) -> float:
+    """Not monotonic: rises and falls every few samples, with a spike."""
+    return round(40 + 5 * math.sin(i / 7) + (3 if i % 13 == 0 else 0) - (i % 5) * 0.25, 3)
+
+
+async def _write(st: Storage, t0_ns: int, seconds: int, seq: int = 1) -> int:
+    samples = [wire.Sample("/temp", _temperature(i + seq), t0_ns + i * 10 * S) for i in range(seconds // 10)]
+    batch = wire.TelemetryBatch(device="agg", agent="a", token=1, seq=seq, subscription="s", samples=samples)
+    r = await st.write_telemetry([Item(batch, 1)])
+    assert r.points == len(samples), r
+    (sid,) = [s["id"] for s in await st.list_series("agg")]
+    return sid
+
+
+async def _raw(pool: asyncpg.Pool, backend: str, sid: int, start: datetime, end: datetime, step: float,
+               fn: str) -> list[tuple[float, float]]:
+    plan = RawSQL.plan(kind="num", fn=fn, step_s=step, dialect=backend)
+    return [(r["t"].timestamp(), r["v"]) for r in await pool.fetch(plan.sql, sid, start, end, step)]
+
+
+def _same(got: list[tuple[float, float]], want: list[tuple[float, float]]) -> bool:
+    return [t for t, _ in got] == [t for t, _ in want] and all(
+        v == pytest.approx(w, rel=1e-9, abs=1e-9) for (_, v), (_, w) in zip(got, want))
+
+
+@pytest.mark.asyncio
+async def test_aggregate_answers_equal_raw_answers_over_exactly_start_to_end(database_url: str, db_backend: str) -> None:
+    assert await migrate(database_url) == db_backend
+    st, pool = await _open(database_url)
+    try:
+        hour0 = (time.time_ns() // (HOUR * S) - 4) * HOUR * S  # four whole hours ago
+        sid = await _write(st, hour0, 3 * HOUR)
+        base = datetime.fromtimestamp(hour0 / S, tz=timezone.utc)
+        cases = [  # (start, end) offsets in seconds: on and off bucket boundaries, shorter than one bucket
+            (25, 13 * 60 + 5), (0, 3 * HOUR), (59, 61), (3599, 2 * HOUR + 17), (90, 2 * HOUR + 30 * 60 + 1), (5, 35),
+        ]
+        steps = {60: "points_1m", 120: "points_1m", 300: "points_1m", HOUR: "points_1h", 2 * HOUR: "points_1h"}
+        for phase in ("before materialization", "after materialization"):
+            for a, b in cases:
+                start, end = base + timedelta(seconds=a), base + timedelta(seconds=b)
+                for step, view in steps.items():
+                    for fn in ("avg", "min", "max", "last"):
+                        source, got = await st.query(sid, "num", start, end, step, fn)
+                        want = await _raw(pool, db_backend, sid, start, end, step, fn)
+                        assert source == view and want, (phase, a, b, step, fn)
+                        assert _same(got, want), (phase, a, b, step, fn, got[:3], want[:3])
+            await _materialize(st, database_url)
+        # rate is not exact on aggregates (a reset inside a bucket is invisible): it reads raw points
+        source, got = await st.query(sid, "num", base, base + timedelta(hours=1), 60, "rate")
+        assert source == "points" and _same(got, await _raw(pool, db_backend, sid, base, base + timedelta(hours=1), 60, "rate"))
+    finally:
+        await pool.close()
+
+
+@pytest.mark.asyncio
+async def test_samples_arriving_hours_late_reach_the_aggregates(database_url: str, db_backend: str) -> None:
+    """Ingest accepts samples up to ``retention_days`` old: a refresh must reach back that far, or the
+    aggregate (which shows only materialized data below its watermark) would differ from raw points."""
+    assert await migrate(database_url) == db_backend
+    st, pool = await _open(database_url)
+    try:
+        hour0 = (time.time_ns() // (HOUR * S) - 6) * HOUR * S  # six whole hours ago: older than 3 h
+        sid = await _write(st, hour0, HOUR)
+        await _materialize(st, database_url)
+        await _write(st, hour0 + 5 * S, HOUR, seq=2)  # late: between the first samples, in the same minutes
+        start = datetime.fromtimestamp(hour0 / S, tz=timezone.utc)
+        end = start + timedelta(hours=1)
+
+        async def same() -> bool:  # (plain: a partition's insert count reaches the statistics within ~1 s)
+            await _materialize(st, database_url)
+            for fn in ("avg", "min", "max"):
+                if not _same((await st.query(sid, "num", start, end, 60, fn))[1],
+                             await _raw(pool, db_backend, sid, start, end, 60, fn)):
+                    return False
+            return True
+
+        await eventually(same, timeout=20, what="the late samples in the 1 m aggregate")
+        async with db(database_url) as conn:
+            if db_backend == "timescale":  # the refresh policy itself reaches back to raw retention
+                offset = await conn.fetchval(
+                    "SELECT (config->>'start_offset')::interval FROM timescaledb_information.jobs "
+                    "WHERE proc_name = 'policy_refresh_continuous_aggregate' AND hypertable_name = 'points_1m'")
+                assert offset == timedelta(days=settings.load(env={}).retention_days)
+    finally:
+        await pool.close()
+
+
+async def _drop_after(conn: asyncpg.Connection, rel: str) -> timedelta:
+    return await conn.fetchval(
+        "SELECT (config->>'drop_after')::interval FROM timescaledb_information.jobs "
+        "WHERE proc_name = 'policy_retention' AND hypertable_name = $1", rel)
+
+
+@pytest.mark.timescale
+@pytest.mark.asyncio
+async def test_timescale_keeps_each_resolution_for_its_setting_and_compresses_aggregates(database_url: str) -> None:
+    extra = {"retention_days": 7, "retention_1m_days": 30, "retention_1h_days": 365, "compress_after_days": 1}
+    assert await migrate(database_url, **extra) == "timescale"
+    async with db(database_url) as conn:
+        assert await _drop_after(conn, "points") == timedelta(days=7)
+        assert await _drop_after(conn, "points_1m") == timedelta(days=30)
+        assert await _drop_after(conn, "points_1h") == timedelta(days=365)
+        compressed = {r["hypertable_name"] for r in await conn.fetch(
+            "SELECT hypertable_name FROM timescaledb_information.jobs WHERE proc_name = 'policy_compression'")}
+        assert compressed == {"points", "states", "points_1m", "points_1h"}
+    assert await migrate(database_url, retention_1m_days=10) == "timescale"  # changed settings: re-applied
+    async with db(database_url) as conn:
+        assert await _drop_after(conn, "points_1m") == timedelta(days=10)
+
+
+@pytest.mark.plain
+@pytest.mark.asyncio
+async def test_plain_rollups_are_kept_for_their_own_retention(database_url: str) -> None:
+    assert await migrate(database_url) == "plain"
+    st, pool = await _open(database_url, retention_1m_days=10, retention_1h_days=100)
+    try:
+        async with db(database_url) as conn:
+            for table, age in (("points_1m", 9), ("points_1m", 11), ("points_1h", 99), ("points_1h", 101)):
+                await conn.execute(
+                    f"INSERT INTO {table} VALUES (1, date_trunc('hour', now()) - make_interval(days => $1), "
+                    "1, 1, 1, 1, 1, 1, 1)", age)
+        out = await st.maintain()
+        assert (out["points_1m_pruned"], out["points_1h_pruned"]) == (1, 1), out
+        async with db(database_url) as conn:
+            ages = "SELECT array_agg(extract(day FROM date_trunc('hour', now()) - bucket)::int ORDER BY bucket) FROM "
+            assert await conn.fetchval(ages + "points_1m") == [9]
+            assert await conn.fetchval(ages + "points_1h") == [99, 9]  # (the 1 m row rolled up into 1 h)
+            wm = await conn.fetchval("SELECT value::timestamptz FROM swtel_meta WHERE key = 'rollup:points_1m'")
+            assert wm.second == 0 and wm <= datetime.now(timezone.utc) - timedelta(minutes=1)
+    finally:
+        await pool.close()
+
+
+@pytest.mark.plain
+@pytest.mark.asyncio
+async def test_plain_rollups_answer_after_the_raw_data_is_gone(database_url: str) -> None:
+    """Retention per resolution on plain PostgreSQL: once raw partitions are dropped, whole-minute and
+    whole-hour queries still answer from the rollups, with the same values as before."""
+    assert await migrate(database_url) == "plain"
+    st, pool = await _open(database_url, retention_days=4)
+    try:
+        day0 = (time.time_ns() // (86_400 * S) - 2) * 86_400 * S  # the day before yesterday, 00:00 UTC
+        sid = await _write(st, day0, 2 * HOUR)
+        await st.maintain()  # rollups filled (the first round covers all of raw retention)
+        start = datetime.fromtimestamp(day0 / S, tz=timezone.utc)
+        end = start + timedelta(hours=2)
+        before = {step: (await st.query(sid, "num", start, end, step, "avg"))[1] for step in (60, HOUR)}
+        assert len(before[60]) == 120 and len(before[HOUR]) == 2
+    finally:
+        await pool.close()
+    st, pool = await _open(database_url, retention_days=1)  # raw kept 1 day: that day's partition goes
+    try:
+        out = await st.maintain()
+        assert any(p.startswith("points_p") for p in out["partitions_dropped"]), out
+        async with db(database_url) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM points WHERE series_id = $1", sid) == 0
+        for step, want in before.items():
+            source, got = await st.query(sid, "num", start, end, step, "avg")
+            assert source == ("points_1h" if step == HOUR else "points_1m") and _same(got, want), (step, got[:2])
+    finally:
+        await pool.close()
