@@ -25,7 +25,7 @@ def add(
     name: str = typer.Argument(..., help="device name (host name or address)"),
     address: str = typer.Option(..., "--address", help="IP address or host name to connect to"),
     protocol: str = typer.Option(..., "--protocol", help=f"one of {', '.join(PROTOCOLS)}"),
-    port: int | None = typer.Option(None, "--port", help="default: gnmi 9339, ssh 22, netconf 830"),
+    port: int | None = typer.Option(None, "--port", help="default: gnmi 9339, ssh 22, netconf 830, snmp 161"),
     platform: str = typer.Option("generic", "--platform", help=f"one of {', '.join(PLATFORMS)}"),
     credential: str | None = typer.Option(None, "--credential", help="credential reference, resolved on the agent host"),
     tag: list[str] = typer.Option([], "--tag", help="k=v, repeatable"),
