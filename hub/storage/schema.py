@@ -169,6 +169,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hub users and tokens", _package_sql("swtel.hub.auth"), "", ""),
     Migration(3, "alerting", _package_sql("swtel.hub.alerts"), "", ""),
     Migration(4, "device facts and status", _module_sql("swtel.hub.devstatus"), "", ""),
+    # fencing by lease history (hub/fencing.py) and dead letters (hub/deadletter.py); device_fence stays,
+    # unused, so that an older hub of a rolling upgrade still runs
+    Migration(5, "lease tenures and dead letters",
+              _module_sql("swtel.hub.fencing") + _module_sql("swtel.hub.deadletter"), "", ""),
 )
 
 
