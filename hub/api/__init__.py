@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .configs import config_diff, config_get, config_list
+from .deadletters import deadletter_list, deadletter_payload
 from .facts import device_facts
 from .health import health, metrics
 from .inventory import agent_list, device_get, device_list, lease_list
 from .series import query, series_list
 
 ROUTES = [health, metrics, device_list, device_get, agent_list, lease_list, series_list, query,
-          device_facts, config_list, config_get, config_diff]
+          device_facts, config_list, config_get, config_diff, deadletter_list, deadletter_payload]

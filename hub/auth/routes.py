@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect
 from litestar.utils.scope.state import ScopeState
 
@@ -184,7 +184,7 @@ def build_routes(service: AuthService) -> list[Any]:
         return {"id": tid, "user": owner, "label": data.label, "token": token}
 
     @delete("/api/tokens/{token_id:int}", opt=ANY_USER)
-    async def tokens_revoke(request: Request[Any, Any, Any], token_id: FromPath[int]) -> None:
+    async def tokens_revoke(request: Request[Any, Any, Any], token_id: FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1, description="token id")]]) -> None:
         who = principal_of(request)
         assert who is not None
         owner = await store.token_owner(service.db, token_id)
