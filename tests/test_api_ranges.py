@@ -39,3 +39,16 @@ async def test_out_of_range_parameters_are_400_naming_the_parameter(bootstrapped
             r = await client.request(method, url)
             assert r.status_code == 400, (method, url, r.status_code, r.text)
             assert name in r.text, (url, r.text)
+
+
+@pytest.mark.asyncio
+async def test_nul_characters_in_parameters_and_bodies_are_400(bootstrapped: str, database_url: str) -> None:
+    await migrate(database_url)
+    headers = await api_token(database_url, role="admin", name="admin1")
+    app = create_app(hub_settings(bootstrapped, database_url), ingest=False)
+    async with AsyncTestClient(app) as client:
+        client.headers.update(headers)
+        r = await client.get("/api/series?device=sw%001")
+        assert r.status_code == 400 and "device" in r.text, r.text
+        r = await client.post("/api/tokens", json={"label": "a\x00b"})
+        assert r.status_code == 400 and "label" in r.text, r.text

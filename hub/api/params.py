@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+
+import msgspec
 from datetime import datetime, timedelta, timezone
 
 from litestar.exceptions import ValidationException
@@ -100,3 +102,29 @@ def series_ids(text: str) -> list[int]:
     if len(ids) > 50:
         raise bad("at most 50 series per query")
     return ids
+
+
+def nul_guard(app):  # type: ignore[no-untyped-def]
+    """ASGI middleware: a path or query parameter holding a NUL character (which PostgreSQL text cannot
+    hold) is a 400 naming the parameter, before any handler runs."""
+    from urllib.parse import parse_qsl
+
+    async def guard(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            bad_name = None
+            if "\x00" in scope.get("path", ""):
+                bad_name = "path"
+            else:
+                for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+                    if "\x00" in k or "\x00" in v:
+                        bad_name = k.replace("\x00", "\\x00")
+                        break
+            if bad_name is not None:
+                body = msgspec.json.encode({"status_code": 400, "detail": f"{bad_name} contains a NUL character"})
+                await send({"type": "http.response.start", "status": 400,
+                            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return guard

@@ -18,7 +18,7 @@ from litestar.utils.scope.state import ScopeState
 from swtel.shared.errors import InvalidInput, NotFound
 
 from . import store
-from .body import decode
+from .body import decode, documented
 from .middleware import CSRF_COOKIE, SESSION_COOKIE, principal_of, require_role
 from .passwords import check_password, check_role, check_user_name
 from .service import AuthService
@@ -94,7 +94,7 @@ def build_routes(service: AuthService) -> list[Any]:
         return {"csrf_token": ScopeState.from_scope(request.scope).csrf_token or "", "header": "X-CSRFToken",
                 "cookie": CSRF_COOKIE}
 
-    @post("/api/login", opt=PUBLIC, status_code=200)
+    @post("/api/login", opt=PUBLIC, status_code=200, operation_class=documented(LoginIn))
     async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         form = _is_form(request)
         creds = await decode(request, LoginIn)
@@ -148,7 +148,7 @@ def build_routes(service: AuthService) -> list[Any]:
     async def users_list() -> list[dict[str, Any]]:
         return [u.view() for u in await store.list_users(service.db)]
 
-    @post("/api/users", guards=admin, opt={"min_role": "admin"})
+    @post("/api/users", guards=admin, opt={"min_role": "admin"}, operation_class=documented(UserIn))
     async def users_add(request: Request[Any, Any, Any]) -> dict[str, Any]:
         data = await decode(request, UserIn)
         check_user_name(data.name)
@@ -171,7 +171,7 @@ def build_routes(service: AuthService) -> list[Any]:
         assert who is not None
         return await store.list_tokens(service.db, None if who.can("admin") else who.name)
 
-    @post("/api/tokens", opt=ANY_USER)
+    @post("/api/tokens", opt=ANY_USER, operation_class=documented(TokenIn))
     async def tokens_create(request: Request[Any, Any, Any]) -> dict[str, Any]:
         who = principal_of(request)
         assert who is not None
