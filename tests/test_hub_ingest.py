@@ -108,6 +108,9 @@ async def test_forged_tokens_and_garbage_are_dropped_and_ingest_goes_on(bootstra
             async with db(database_url) as conn:  # every refused message is kept aside with its reason
                 reasons = sorted(r["reason"] for r in await conn.fetch("SELECT reason FROM dead_letters"))
             assert reasons == ["malformed", "malformed", "token_not_issued", "unknown_kind", "unknown_version"]
+            listed = (await client.get("/api/deadletters", params={"reason": "token_not_issued"})).json()
+            assert [(d["device"], d["token"], d["reason"]) for d in listed] == [("sw1", "5", "token_not_issued")]
+            assert 'swtel_hub_dead_letters_total{reason="malformed"} 2' in (await client.get("/metrics")).text
             # terminated, not redelivered: nothing is left pending for the consumer
             info = await js.consumer_info(naming.STREAM_TELEMETRY, "swtel-hub")
             await eventually(lambda: _no_pending(js), timeout=10, what="no pending/unacked messages")
