@@ -49,6 +49,26 @@ def transient(e: BaseException) -> bool:
 DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+def consumer_drift(want: api.ConsumerConfig, have: api.ConsumerConfig) -> list[str]:
+    """What in a durable consumer's actual config differs from what this hub needs (only what changes
+    correctness: a push consumer leaks data to its deliver subject; max_deliver or a filter loses data)."""
+    out = []
+    if have.deliver_subject:
+        out.append(f"deliver_subject {have.deliver_subject!r} (a push consumer; the hub needs a pull consumer)")
+    if have.ack_policy != want.ack_policy:
+        out.append(f"ack_policy {have.ack_policy} != {want.ack_policy}")
+    if (have.max_deliver or -1) != (want.max_deliver or -1):
+        out.append(f"max_deliver {have.max_deliver} != {want.max_deliver} (messages would be dropped after that)")
+    filters = set(have.filter_subjects or ([have.filter_subject] if have.filter_subject else []))
+    if filters != set(want.filter_subjects or []):
+        out.append(f"filter_subjects {sorted(filters)} != {sorted(want.filter_subjects or [])}")
+    if want.ack_wait and abs((have.ack_wait or 0) - want.ack_wait) > 1e-3:
+        out.append(f"ack_wait {have.ack_wait or 0:g}s != {want.ack_wait:g}s")
+    if (have.max_ack_pending or 0) != (want.max_ack_pending or 0):
+        out.append(f"max_ack_pending {have.max_ack_pending} != {want.max_ack_pending}")
+    return out
+
+
 class Refused(Exception):
     """The database refused the data itself (not a connection problem): isolate, do not retry as is."""
 
@@ -91,6 +111,7 @@ class Ingest:
         self.db_ok = True
         self.started = asyncio.Event()  # set once every consumer exists
         self.ledger = LeaseLedger(nc, storage.pool)
+        self.drift: dict[str, list[str]] = {}  # durable consumer name → how its config differs from ours
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
@@ -136,11 +157,48 @@ class Ingest:
                 except NatsError as e:
                     if "already" in str(e).lower() or getattr(e, "err_code", None) in (10013, 10148):
                         break  # created by another hub with different options: bind to it as is
+                    try:  # it exists, and its config cannot be changed into ours: bind, drift is reported
+                        await self.js.consumer_info(stream, cfg.durable_name)
+                        log.error("consumer %s on %s exists and cannot be updated to this hub's config (%s)",
+                                  cfg.durable_name, stream, e)
+                        break
+                    except (NatsError, OSError):
+                        pass
                     if self._stop.is_set():
                         return
                     log.warning("cannot create consumer %s on %s (%s); retrying", cfg.durable_name, stream, e)
                     await self._sleep(1.0)
+        await self.check_consumers()
         self.started.set()
+
+    async def check_consumers(self) -> None:
+        """Compare the durable consumers this hub binds to with the config it needs; differences are reported
+        in /api/health, /metrics and the log (once per change), never silently run on."""
+        for telemetry in (True, False):
+            want = self._consumer_config(telemetry)
+            stream = naming.STREAM_TELEMETRY if telemetry else naming.STREAM_EVENTS
+            try:
+                info = await self.js.consumer_info(stream, want.durable_name)
+            except (NatsError, OSError) as e:
+                log.debug("consumer info %s: %r", want.durable_name, e)
+                continue
+            if telemetry:
+                self.metrics.pending = info.num_pending or 0
+                self.metrics.ack_pending = info.num_ack_pending or 0
+            diff = consumer_drift(want, info.config)
+            name = str(want.durable_name)
+            if diff != self.drift.get(name, []):
+                if diff:
+                    log.error("durable consumer %s on %s differs from this hub's config: %s. Fix it (nats consumer "
+                              "edit, or delete it and restart a hub) or align the hub settings", name, stream,
+                              "; ".join(diff))
+                else:
+                    log.info("durable consumer %s on %s matches this hub's config again", name, stream)
+            if diff:
+                self.drift[name] = diff
+            else:
+                self.drift.pop(name, None)
+        self.metrics.consumer_drift = len(self.drift)
 
     async def _subscribe(self, telemetry: bool) -> object:
         cfg = self._consumer_config(telemetry)
@@ -423,10 +481,5 @@ class Ingest:
 
     async def _stats(self) -> None:
         while not self._stop.is_set():
-            try:
-                info = await self.js.consumer_info(naming.STREAM_TELEMETRY, self.settings.hub_consumer)
-                self.metrics.pending = info.num_pending or 0
-                self.metrics.ack_pending = info.num_ack_pending or 0
-            except (NatsError, OSError) as e:
-                log.debug("consumer info: %r", e)
+            await self.check_consumers()  # pending counts, and config drift of both durable consumers
             await self._sleep(2.0)
