@@ -110,6 +110,7 @@ class LeaseLedger:
         self.js = nc.jetstream(timeout=5)
         self.pool = pool
         self._known: dict[tuple[str, int], tuple[Tenure | None, float]] = {}  # → (tenure, checked at, monotonic)
+        self._ongoing: dict[str, set[int]] = {}  # device → tokens cached as still current (forgotten on a change)
         self._last_rev = 0
         self._sub = None
         self._lock = asyncio.Lock()
@@ -133,8 +134,8 @@ class LeaseLedger:
             device = naming.decode_name(msg.subject.rsplit(".", 1)[-1])
         except Exception:  # noqa: BLE001 (not a key this project writes)
             return
-        for key in [k for k, (t, _) in self._known.items() if k[0] == device and (t is None or t.end_ns is None)]:
-            self._known.pop(key, None)
+        for token in self._ongoing.pop(device, ()):
+            self._known.pop((device, token), None)
 
     async def verdicts(self, keys: set[tuple[str, str, int]]) -> dict[tuple[str, str, int], Tenure | Refusal]:
         """(device, agent, token) → verdict, for every key of one fetch."""
@@ -164,6 +165,8 @@ class LeaseLedger:
         if t is not None:
             self._known[key] = (t, now)
             self._last_rev = max(self._last_rev, token)
+            if t.end_ns is None:
+                self._ongoing.setdefault(device, set()).add(token)
         return t
 
     async def _from_db(self, device: str, token: int) -> Tenure | None:
