@@ -37,3 +37,21 @@ def test_consumer_drift_names_what_changed() -> None:
                               deliver_subject="_INBOX_agent.x")
     diff = consumer_drift(want, have)
     assert len(diff) == 2 and "push consumer" in diff[0] and "max_deliver 1" in diff[1], diff
+
+
+def test_validation_at_decode_names_what_postgresql_would_refuse() -> None:
+    from swtel.shared import wire
+
+    def batch(**kw: object) -> wire.TelemetryBatch:
+        base = dict(device="sw1", agent="a1", token=3, seq=1, subscription="s",
+                    samples=[wire.Sample("/a", 1, 1_700_000_000_000_000_000)])
+        return wire.TelemetryBatch(**{**base, **kw})  # type: ignore[arg-type]
+
+    assert wire.problems(batch()) is None
+    assert wire.problems(batch(samples=[wire.Sample("/a\x00b", 1, 1)]))[0] == "nul_byte"  # type: ignore[index]
+    assert wire.problems(batch(device="sw\x001"))[0] == "nul_byte"  # type: ignore[index]
+    assert wire.problems(batch(device="bad name"))[0] == "bad_name"  # type: ignore[index]
+    assert wire.problems(batch(token=2**63))[0] == "int_range"  # type: ignore[index]
+    assert wire.problems(batch(seq=0))[0] == "int_range"  # type: ignore[index]
+    assert wire.problems(batch(samples=[wire.Sample("/" + "x" * 2000, 1, 1)]))[0] == "too_long"  # type: ignore[index]
+    assert wire.problems(batch(samples=[wire.Sample("/a", "UP\x00", 1)])) is None  # NUL in a value: stripped later
