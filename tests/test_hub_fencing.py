@@ -220,3 +220,38 @@ async def test_limits_refuse_the_excess_and_existing_series_keep_flowing(bootstr
     finally:
         await hub.stop()
         await nc.close()
+
+
+@pytest.mark.asyncio
+async def test_aged_out_history_recorded_tenures_still_count_unknown_ones_are_kept_aside(
+    bootstrapped: str, database_url: str
+) -> None:
+    """lease_history revisions per key: a token the hub checked before stays provable from lease_tenures
+    after it aged out of the bucket; one nobody checked is refused as unverifiable, payload kept."""
+    await migrate(database_url)
+    nc = await nats.connect(bootstrapped)
+    js = nc.jetstream()
+    hub = await _run_hub(bootstrapped, database_url)
+    try:
+        seen = await claim(js, "sw1", "a1")
+        t0 = time.time_ns()
+        await publish(js, make_batch("sw1", 1, token=seen, agent="a1", paths=2, ts_ns=t0))
+        await eventually(lambda: _count(database_url, 2), timeout=20, what="the first batch")
+        unseen = await claim(js, "sw2", "a1")  # no batch of this tenure reaches the hub before it ages out
+        for i in range(20):  # 20 more revisions of each key: both tokens leave the bucket's history (16)
+            await claim(js, "sw1", f"x{i}")
+            await claim(js, "sw2", f"x{i}")
+        await publish(js, make_batch("sw1", 2, token=seen, agent="a1", paths=2, ts_ns=t0 + 1_000_000))
+        await publish(js, make_batch("sw2", 1, token=unseen, agent="a1", paths=2, ts_ns=t0 + 1_000_000))
+
+        async def settled() -> bool:
+            return await _drained(js) and hub.metrics.dead_letters.get("token_unverifiable", 0) == 1
+
+        await eventually(settled, timeout=20, what="the unverifiable token kept aside")
+        assert await point_counts(database_url) == (4, 4)  # sw1's late batch stored from lease_tenures
+        async with db(database_url) as conn:
+            assert await conn.fetchval("SELECT octet_length(payload) > 0 FROM dead_letters "
+                                       "WHERE reason = 'token_unverifiable' AND device = 'sw2'")
+    finally:
+        await hub.stop()
+        await nc.close()
