@@ -140,7 +140,15 @@ class LeaseLedger:
     async def verdicts(self, keys: set[tuple[str, str, int]]) -> dict[tuple[str, str, int], Tenure | Refusal]:
         """(device, agent, token) → verdict, for every key of one fetch."""
         need = {(d, t) for d, _, t in keys}
-        tenures = dict(zip(need, await asyncio.gather(*(self.tenure(d, t) for d, t in need))))
+        tenures: dict[tuple[str, int], Tenure | None] = {}
+        now = time.monotonic()
+        for key in need:  # the steady state: every token known and fresh, no task, no round trip
+            hit = self._known.get(key)
+            if hit is not None and hit[0] is not None and (hit[0].end_ns is not None or now - hit[1] < ONGOING_RECHECK_S):
+                tenures[key] = hit[0]
+        missing = [k for k in need if k not in tenures]
+        if missing:
+            tenures.update(zip(missing, await asyncio.gather(*(self.tenure(d, t) for d, t in missing))))
         if any(t is None or tok > self._last_rev for (_, tok), t in tenures.items()):
             await self._refresh_last()
         return {(d, a, t): judge(d, a, t, tenures[(d, t)], last_revision=max(self._last_rev, t if tenures[(d, t)] else 0))
