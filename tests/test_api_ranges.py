@@ -52,3 +52,23 @@ async def test_nul_characters_in_parameters_and_bodies_are_400(bootstrapped: str
         assert r.status_code == 400 and "device" in r.text, r.text
         r = await client.post("/api/tokens", json={"label": "a\x00b"})
         assert r.status_code == 400 and "label" in r.text, r.text
+
+
+@pytest.mark.asyncio
+async def test_dead_letter_payload_for_admins(bootstrapped: str, database_url: str) -> None:
+    from support.telemetry import db
+    from swtel.hub import deadletter
+
+    await migrate(database_url)
+    async with db(database_url) as conn:
+        await deadletter.add(conn, [deadletter.Letter("swtel.telemetry.sw1.x", 1, "malformed", "bad", b"\xc1raw")])
+        letter_id = await conn.fetchval("SELECT id FROM dead_letters")
+    admin = await api_token(database_url, role="admin", name="admin1")
+    viewer = await api_token(database_url, role="viewer", name="viewer1")
+    app = create_app(hub_settings(bootstrapped, database_url), ingest=False)
+    async with AsyncTestClient(app) as client:
+        r = await client.get(f"/api/deadletters/{letter_id}/payload", headers=admin)
+        assert r.status_code == 200 and r.content == b"\xc1raw", r.text
+        assert (await client.get(f"/api/deadletters/{letter_id}/payload", headers=viewer)).status_code == 403
+        assert (await client.get("/api/deadletters", headers=viewer)).json()[0]["reason"] == "malformed"
+        assert (await client.get(f"/api/deadletters/{letter_id + 1}/payload", headers=admin)).status_code == 404

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, Parameter, QueryParameter
 
 from swtel.hub.auth.middleware import require_role
 
@@ -50,7 +50,7 @@ async def deadletter_list(
 @get("/api/deadletters/{letter_id:int}/payload", tags=["hub"], summary="The raw bytes of one dead letter",
      guards=[require_role("admin")], media_type="application/octet-stream")
 async def deadletter_payload(
-    hub: HubDep, letter_id: FromPath[Annotated[int, QueryParameter(ge=1, le=2**63 - 1, description="dead letter id")]]
+    hub: HubDep, letter_id: FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1, description="dead letter id")]]
 ) -> Response[bytes]:
     data = await deadletter.payload(hub.require_storage().pool, letter_id)
     if data is None:
