@@ -618,3 +618,47 @@ def test_dev_users_match_accounts_conf() -> None:
         line = next(line for line in text.splitlines() if f"user: {user}," in line)
         hashed = line.split('password: "')[1].split('"')[0]
         assert bcrypt.checkpw(password.encode(), hashed.encode()), user
+
+
+@pytest.mark.asyncio
+async def test_a_real_hub_ingests_and_fences_under_its_permissions(
+    clients: dict[str, Client], secured: ConfiguredServer, database_url: str
+) -> None:
+    """The whole hub (ingest, fencing, drift checks, election) as the hub user: a genuine batch is stored,
+    a forged one kept aside, and the server reports no permission violation for the hub."""
+    import time
+
+    from support.telemetry import migrate, point_counts
+    from swtel.hub.service import HubCore
+    from swtel.shared import wire
+
+    agent = clients["agent"]
+    await migrate(database_url)
+    errors: list[str] = []
+
+    async def on_error(e: Exception) -> None:
+        errors.append(str(e))
+
+    s = role_settings(secured.url, "hub", database_url=database_url)
+    hub_nc = await connect(s, name="test-real-hub", error_cb=on_error)
+    hub = HubCore(s, nc=hub_nc)
+    await hub.start()
+    try:
+        leases = await agent.js.key_value(naming.BUCKET_LEASES)
+        lease = wire.Lease(device="d1", agent="a1", incarnation="i1", acquired_ns=time.time_ns())
+        token = await leases.create("d1", wire.encode_kv(lease))
+        for tok, seq in ((token, 1), (token + 1_000_000, 2)):
+            b = wire.TelemetryBatch("d1", "a1", tok, seq, "x", [wire.Sample("/c", 1.0, time.time_ns())])
+            await agent.js.publish(naming.telemetry_subject("d1", "x"), wire.encode(b),
+                                   headers={"Nats-Msg-Id": naming.msg_id("d1", tok, seq)})
+
+        async def settled() -> bool:
+            return hub.metrics.batches == 1 and hub.metrics.dead_letters.get("token_not_issued") == 1
+
+        await eventually(settled, timeout=20, what="one batch stored and one forged batch kept aside")
+        assert await point_counts(database_url) == (1, 1)
+        assert hub.ingest is not None and hub.ingest.drift == {}
+        assert not [e for e in errors if "violation" in e.lower()], errors
+    finally:
+        await hub.stop()
+        await hub_nc.close()
