@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,6 +15,15 @@ import pytest_asyncio
 from support import postgres
 from support.natsserver import NatsCluster, NatsServer
 from support.waits import wait_jetstream
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Collect garbage at the end of every test, so a leaked socket, transport or file raises its
+    ResourceWarning (an error here) in the test that leaked it, not in whichever test the collector
+    happens to run during later."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -70,8 +70,13 @@ async def test_cluster_from_the_configs_survives_losing_a_node(cluster: Configur
     try:
         ajs, hjs = agent.jetstream(timeout=2), hub.jetstream(timeout=2)
         subject = naming.telemetry_subject("d1", "interfaces")
+        # The first publishes may still race the new R3 stream's leader election (no responders): retry,
+        # Nats-Msg-Id keeps a retried batch single.
         for i in range(10):
-            await ajs.publish(subject, f"b{i}".encode(), headers={"Nats-Msg-Id": f"d1:1:{i}"})
+            await eventually(
+                lambda i=i: attempt(ajs.publish(subject, f"b{i}".encode(), headers={"Nats-Msg-Id": f"d1:1:{i}"})),
+                timeout=30, what=f"batch {i} accepted by the new cluster", interval=0.2,
+            )
         presence = await ajs.key_value(naming.BUCKET_AGENTS)
         await presence.put("a1", b'{"id": "a1"}')
 

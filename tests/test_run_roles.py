@@ -22,6 +22,13 @@ from support.waits import eventually
 @pytest.mark.asyncio
 async def test_role_both_serves_the_hub_runs_an_agent_and_stops_cleanly(bootstrapped: str, database_url: str) -> None:
     nc = await nats.connect(bootstrapped)
+    try:
+        await _run_both(nc, bootstrapped, database_url)
+    finally:
+        await nc.close()  # also when the test fails: a leaked client would fail the next test
+
+
+async def _run_both(nc: nats.NATS, bootstrapped: str, database_url: str) -> None:
     inv = await Inventory.open(nc.jetstream())
     await migrate(database_url)
     port = free_port()
@@ -50,7 +57,4 @@ async def test_role_both_serves_the_hub_runs_an_agent_and_stops_cleanly(bootstra
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
     # the agent left on purpose: its presence is gone at once, not after the TTL
-    try:
-        assert await inv.agent_list() == []
-    finally:
-        await nc.close()
+    assert await inv.agent_list() == []
