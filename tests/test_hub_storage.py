@@ -130,8 +130,15 @@ async def test_partitions_are_created_ahead_and_dropped_after_retention(database
         async with db(database_url) as conn:
             assert await conn.fetchval("SELECT count(*) FROM points") == 1  # the 06-14 row left with its day
         assert (await st.maintain_at(today + timedelta(days=4)))["partitions_dropped"] == []  # idempotent
+        async with db(database_url) as conn:  # fencing facts and dead letters older than needed go too
+            await conn.execute("INSERT INTO lease_tenures (device, token, agent, started, ended) VALUES "
+                               "('sw1', 1, 'a1', now() - interval '30 days', now() - interval '29 days'), "
+                               "('sw1', 2, 'a2', now() - interval '29 days', NULL)")
+            await conn.execute("INSERT INTO dead_letters (at, subject, reason) VALUES "
+                               "(now() - interval '30 days', 's', 'malformed'), (now(), 's', 'malformed')")
         out = await st.maintain()  # the hub's periodic round: today's partitions, marks and events pruned
         assert out["marks_pruned"] == 0 and out["events_pruned"] == 0
+        assert out["tenures_pruned"] == 1 and out["dead_letters_pruned"] == 1  # the current tenure stays
         real_today = datetime.now(timezone.utc).date()
         assert real_today in (await st.partitions())["points"]
         # a day without a partition is created on demand when data for it arrives

@@ -329,6 +329,9 @@ class Storage:
                 r = await conn.execute("DELETE FROM dead_letters WHERE at < now() - make_interval(days => $1)",
                                        self.settings.dead_letter_days)
                 out["dead_letters_pruned"] = int(r.split()[-1])
+                # a tenure that ended before the oldest message the stream can still hold is never asked about again
+                r = await conn.execute("DELETE FROM lease_tenures WHERE ended < now() - $1::interval", keep)
+                out["tenures_pruned"] = int(r.split()[-1])
                 r = await conn.execute(
                     "DELETE FROM events WHERE time < now() - make_interval(days => $1)", self.settings.retention_days
                 )
