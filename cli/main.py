@@ -14,6 +14,7 @@ from swtel.shared.errors import SwtelError
 from . import (
     agent_cmd,
     alert_cmd,
+    deadletter_cmd,
     assign_cmd,
     config_cmd,
     db_cmd,
@@ -44,6 +45,7 @@ app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(hub_cmd.app, name="hub")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(alert_cmd.app, name="alert")
+app.add_typer(deadletter_cmd.app, name="deadletter")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(user_cmd.app, name="user")
 app.add_typer(assign_cmd.app, name="assign")

@@ -24,6 +24,7 @@ from swtel.shared.settings import Settings
 
 from .alerts.routes import alert_routes
 from .api import ROUTES
+from .api.params import nul_guard
 from .auth import auth_components
 from .live.routes import live_components
 from .service import HubCore, HubDep
@@ -61,7 +62,7 @@ def create_app(
         live.nc = hub.nc
 
     handlers: list[Any] = [*ROUTES, *alert_routes(lambda: hub.pool), *live_handlers, *extra_route_handlers]
-    middleware: list[Any] = []
+    middleware: list[Any] = [nul_guard]  # NUL in a path or query parameter: 400 (hub/api/params.py)
     startup: list[Callable[..., Any]] = [hub.start, bind_live, *live_start]
     if auth:
         # the auth tables come with `swtel db migrate`; inventory writes use the hub's own KV handle

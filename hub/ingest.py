@@ -27,9 +27,11 @@ from nats.js import api
 from swtel.shared import naming, wire
 from swtel.shared.settings import Settings
 
-from . import devstatus
+from . import deadletter, devstatus
+from .deadletter import Letter
+from .fencing import LeaseLedger, Refusal, cutoff_ns
 from .metrics import HubMetrics
-from .storage import Item, Storage
+from .storage import Item, Storage, WriteResult
 
 log = logging.getLogger("swtel.hub.ingest")
 FETCH_TIMEOUT_S = 1.0
@@ -47,6 +49,54 @@ def transient(e: BaseException) -> bool:
 DB_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+def consumer_drift(want: api.ConsumerConfig, have: api.ConsumerConfig) -> list[str]:
+    """What in a durable consumer's actual config differs from what this hub needs (only what changes
+    correctness: a push consumer leaks data to its deliver subject; max_deliver or a filter loses data)."""
+    out = []
+    if have.deliver_subject:
+        out.append(f"deliver_subject {have.deliver_subject!r} (a push consumer; the hub needs a pull consumer)")
+    if have.ack_policy != want.ack_policy:
+        out.append(f"ack_policy {have.ack_policy} != {want.ack_policy}")
+    if (have.max_deliver or -1) != (want.max_deliver or -1):
+        out.append(f"max_deliver {have.max_deliver} != {want.max_deliver} (messages would be dropped after that)")
+    filters = set(have.filter_subjects or ([have.filter_subject] if have.filter_subject else []))
+    if filters != set(want.filter_subjects or []):
+        out.append(f"filter_subjects {sorted(filters)} != {sorted(want.filter_subjects or [])}")
+    if want.ack_wait and abs((have.ack_wait or 0) - want.ack_wait) > 1e-3:
+        out.append(f"ack_wait {have.ack_wait or 0:g}s != {want.ack_wait:g}s")
+    if (have.max_ack_pending or 0) != (want.max_ack_pending or 0):
+        out.append(f"max_ack_pending {have.max_ack_pending} != {want.max_ack_pending}")
+    return out
+
+
+class Refused(Exception):
+    """The database refused the data itself (not a connection problem): isolate, do not retry as is."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+    @property
+    def reason(self) -> str:
+        code = getattr(self.cause, "sqlstate", None)
+        return f"{code or type(self.cause).__name__}: {self.cause}"
+
+
+def _bad_builtins(obj: object) -> str | None:
+    """NUL in a string or an integer PostgreSQL's bigint cannot hold, anywhere in a decoded event."""
+    if isinstance(obj, str):
+        return "NUL character in a text field" if "\x00" in obj else None
+    if isinstance(obj, bool):
+        return None
+    if isinstance(obj, int):
+        return None if -(2**63) <= obj < 2**63 else f"integer {obj} outside the int64 range"
+    if isinstance(obj, dict):
+        return next((p for p in map(_bad_builtins, [*obj.keys(), *obj.values()]) if p), None)
+    if isinstance(obj, list):
+        return next((p for p in map(_bad_builtins, obj) if p), None)
+    return None
+
+
 class Ingest:
     """One per hub process: ``run()`` until ``close()``."""
 
@@ -60,11 +110,14 @@ class Ingest:
         self._logged: set[str] = set()
         self.db_ok = True
         self.started = asyncio.Event()  # set once every consumer exists
+        self.ledger = LeaseLedger(nc, storage.pool)
+        self.drift: dict[str, list[str]] = {}  # durable consumer name → how its config differs from ours
 
     # ---- lifecycle -------------------------------------------------------------------------------
 
     async def run(self) -> None:
         await self.ensure_consumers()
+        await self.ledger.start()
         async with asyncio.TaskGroup() as tg:
             for i in range(self.settings.hub_ingest_workers):
                 tg.create_task(self._worker(i, telemetry=True), name=f"ingest-{i}")
@@ -73,6 +126,7 @@ class Ingest:
 
     async def close(self) -> None:
         self._stop.set()
+        await self.ledger.close()
 
     # ---- consumers -------------------------------------------------------------------------------
 
@@ -103,11 +157,48 @@ class Ingest:
                 except NatsError as e:
                     if "already" in str(e).lower() or getattr(e, "err_code", None) in (10013, 10148):
                         break  # created by another hub with different options: bind to it as is
+                    try:  # it exists, and its config cannot be changed into ours: bind, drift is reported
+                        await self.js.consumer_info(stream, cfg.durable_name)
+                        log.error("consumer %s on %s exists and cannot be updated to this hub's config (%s)",
+                                  cfg.durable_name, stream, e)
+                        break
+                    except (NatsError, OSError):
+                        pass
                     if self._stop.is_set():
                         return
                     log.warning("cannot create consumer %s on %s (%s); retrying", cfg.durable_name, stream, e)
                     await self._sleep(1.0)
+        await self.check_consumers()
         self.started.set()
+
+    async def check_consumers(self) -> None:
+        """Compare the durable consumers this hub binds to with the config it needs; differences are reported
+        in /api/health, /metrics and the log (once per change), never silently run on."""
+        for telemetry in (True, False):
+            want = self._consumer_config(telemetry)
+            stream = naming.STREAM_TELEMETRY if telemetry else naming.STREAM_EVENTS
+            try:
+                info = await self.js.consumer_info(stream, want.durable_name)
+            except (NatsError, OSError) as e:
+                log.debug("consumer info %s: %r", want.durable_name, e)
+                continue
+            if telemetry:
+                self.metrics.pending = info.num_pending or 0
+                self.metrics.ack_pending = info.num_ack_pending or 0
+            diff = consumer_drift(want, info.config)
+            name = str(want.durable_name)
+            if diff != self.drift.get(name, []):
+                if diff:
+                    log.error("durable consumer %s on %s differs from this hub's config: %s. Fix it (nats consumer "
+                              "edit, or delete it and restart a hub) or align the hub settings", name, stream,
+                              "; ".join(diff))
+                else:
+                    log.info("durable consumer %s on %s matches this hub's config again", name, stream)
+            if diff:
+                self.drift[name] = diff
+            else:
+                self.drift.pop(name, None)
+        self.metrics.consumer_drift = len(self.drift)
 
     async def _subscribe(self, telemetry: bool) -> object:
         cfg = self._consumer_config(telemetry)
@@ -176,59 +267,120 @@ class Ingest:
 
     # ---- telemetry -------------------------------------------------------------------------------
 
+    def _letter(self, m: Msg, reason: str, detail: str, b: wire.TelemetryBatch | None = None) -> Letter:
+        try:
+            seq = m.metadata.sequence.stream
+        except Exception:  # noqa: BLE001 (not a JetStream message: no sequence)
+            seq = 0
+        x = Letter(m.subject, seq, reason, detail, m.data)
+        if b is not None:
+            x.device, x.agent, x.token, x.seq = b.device, b.agent, b.token, b.seq
+        return x
+
     async def _handle_telemetry(self, msgs: Sequence[Msg]) -> None:
         items: list[Item] = []
         keep: list[Msg] = []
-        bad: list[Msg] = []
+        letters: list[tuple[Msg, Letter]] = []
         newest_store = 0.0
         for m in msgs:
             try:
                 b = DECODER.decode(m.data)
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                self._bad(m, "malformed", str(e))
-                bad.append(m)
+                letters.append((m, self._letter(m, "malformed", str(e))))
                 continue
             if not isinstance(b, wire.TelemetryBatch):
-                self._bad(m, "unknown_kind", f"a {type(b).__name__} on a telemetry subject")
-                bad.append(m)
+                letters.append((m, self._letter(m, "unknown_kind", f"a {type(b).__name__} on a telemetry subject")))
                 continue
             if b.v > wire.TELEMETRY_VERSION:
-                self._bad(m, "unknown_version", f"telemetry v{b.v}; this hub reads v{wire.TELEMETRY_VERSION}")
-                bad.append(m)
+                letters.append((m, self._letter(
+                    m, "unknown_version", f"telemetry v{b.v}; this hub reads v{wire.TELEMETRY_VERSION}", b)))
+                continue
+            problem = wire.problems(b)
+            if problem is not None:
+                letters.append((m, self._letter(m, problem[0], problem[1], b)))
                 continue
             md = m.metadata
             items.append(Item(b, md.sequence.stream))
             keep.append(m)
             newest_store = max(newest_store, md.timestamp.timestamp())
-        for m in bad:
-            await self._settle(m.term())
+        if items:  # fencing: only genuine holders' batches go on (hub/fencing.py)
+            verdicts = await self.ledger.verdicts({(it.batch.device, it.batch.agent, it.batch.token) for it in items})
+            genuine: list[Item] = []
+            genuine_msgs: list[Msg] = []
+            for it, m in zip(items, keep):
+                v = verdicts[(it.batch.device, it.batch.agent, it.batch.token)]
+                if isinstance(v, Refusal):
+                    letters.append((m, self._letter(m, v.reason, v.detail, it.batch)))
+                else:
+                    it.cutoff_ns = cutoff_ns(v, self.settings.fence_grace_s)
+                    genuine.append(it)
+                    genuine_msgs.append(m)
+            items, keep = genuine, genuine_msgs
+        if letters:
+            await self._dead_letters(letters)
         if not items:
             return
-        res = await self._write(keep, lambda: self.storage.write_telemetry(items))
-        if res is None:
-            return  # stopping during an outage: messages were nak'ed
-        self.metrics.samples += res.points
-        self.metrics.states += res.states
-        self.metrics.batches += res.batches
-        self.metrics.transactions += 1
-        if res.stale:
-            self.metrics.drop("stale_token", res.stale)
-            if "stale_token" not in self._logged:
-                self._logged.add("stale_token")
-                log.warning("dropped %d batch(es) with a lease token older than the newest seen for the device",
-                            res.stale)
-        if res.duplicates:
-            self.metrics.drop("duplicate", res.duplicates)
-        for reason, n in res.dropped.items():
+        total = WriteResult()
+        done = await self._store(items, keep, total)
+        self.metrics.samples += total.points
+        self.metrics.states += total.states
+        self.metrics.batches += total.batches
+        if total.duplicates:
+            self.metrics.drop("duplicate", total.duplicates)
+        for reason, n in total.dropped.items():
             self.metrics.drop(reason, n)
-        for m in keep:
-            await self._settle(m.ack())
-        if newest_store:
+        if done and newest_store:
             self.metrics.lag_s = max(0.0, time.time() - newest_store)
 
-    async def _write(self, msgs: Sequence[Msg], op):  # type: ignore[no-untyped-def]
+    async def _store(self, items: list[Item], msgs: list[Msg], total: WriteResult) -> bool:
+        """Write ``items`` in one transaction and ack them; if the database refuses the data, halve the set
+        and try each half, so one poison message ends in the dead letters and its neighbours are stored.
+        False when stopping during an outage (the messages were handed back)."""
+        try:
+            res = await self._write(msgs, lambda: self.storage.write_telemetry(items), refuse=True)
+        except Refused as e:
+            if len(items) == 1:
+                log.error("database refused a telemetry batch of %s (%s); kept aside as a dead letter",
+                          items[0].batch.device, e.reason)
+                await self._dead_letters([(msgs[0], self._letter(msgs[0], "db_refused", e.reason, items[0].batch))])
+                return True
+            mid = len(items) // 2
+            first = await self._store(items[:mid], msgs[:mid], total)
+            return await self._store(items[mid:], msgs[mid:], total) and first
+        if res is None:
+            return False
+        self.metrics.transactions += 1
+        total.points += res.points
+        total.states += res.states
+        total.batches += res.batches
+        total.duplicates += res.duplicates
+        for reason, n in res.dropped.items():
+            total.drop(reason, n)
+        for m in msgs:
+            await self._settle(m.ack())
+        return True
+
+    async def _dead_letters(self, letters: list[tuple[Msg, Letter]]) -> None:
+        """Keep refused messages aside (and raise forged tokens as events), then terminate them."""
+        rows = [x for _, x in letters]
+
+        async def write() -> int:
+            async with self.storage.pool.acquire() as conn, conn.transaction():
+                await deadletter.add(conn, rows)
+                await deadletter.events(conn, rows)
+            return len(rows)
+
+        if await self._write([m for m, _ in letters], write) is None:
+            return
+        for m, x in letters:
+            self._bad(m, x.reason, x.detail)
+            self.metrics.dead_letters[x.reason] = self.metrics.dead_letters.get(x.reason, 0) + 1
+            await self._settle(m.term())
+
+    async def _write(self, msgs: Sequence[Msg], op, *, refuse: bool = False):  # type: ignore[no-untyped-def]
         """Run ``op`` until it commits. Transient errors: hold the messages and retry with backoff.
-        Other errors (a row the database refuses): retried a few times, then the batch is given up."""
+        Other errors (a row the database refuses): with ``refuse``, raised at once as :class:`Refused` for the
+        caller to isolate; else retried a few times, then the messages are given up (``db_rejected``)."""
         delay = 0.2
         failures = 0
         while True:
@@ -242,6 +394,8 @@ class Ingest:
                     if self.db_ok:
                         log.error("database unavailable (%s); holding %d messages and retrying", e, len(msgs))
                     self.db_ok = self.metrics.db_up = False
+                elif refuse and isinstance(e, asyncpg.PostgresError):
+                    raise Refused(e) from e
                 elif failures >= 3:
                     log.error("database refused a batch %d times (%s); terminating its %d messages", failures, e,
                               len(msgs))
@@ -294,15 +448,20 @@ class Ingest:
                 await self._settle(m.term())
                 continue
             if isinstance(e, wire.Event) and e.v <= wire.EVENT_VERSION:
-                events.append(e)
+                target: list = events  # type: ignore[type-arg]
             elif isinstance(e, wire.ConfigBackup) and e.v <= wire.CONFIG_VERSION:
-                configs.append(e)
+                target = configs
             elif isinstance(e, wire.DeviceFacts) and e.v <= wire.FACTS_VERSION:
-                facts.append(e)
+                target = facts
             else:
                 self._bad(m, "unknown_kind", f"a {type(e).__name__} v{e.v} on an event subject")
                 await self._settle(m.term())
                 continue
+            problem = _bad_builtins(msgspec.to_builtins(e))
+            if problem is not None:  # what PostgreSQL would refuse: kept aside instead of failing the fetch
+                await self._dead_letters([(m, self._letter(m, "invalid", problem))])
+                continue
+            target.append(e)
             keep.append(m)
         if not keep:
             return
@@ -322,10 +481,5 @@ class Ingest:
 
     async def _stats(self) -> None:
         while not self._stop.is_set():
-            try:
-                info = await self.js.consumer_info(naming.STREAM_TELEMETRY, self.settings.hub_consumer)
-                self.metrics.pending = info.num_pending or 0
-                self.metrics.ack_pending = info.num_ack_pending or 0
-            except (NatsError, OSError) as e:
-                log.debug("consumer info: %r", e)
+            await self.check_consumers()  # pending counts, and config drift of both durable consumers
             await self._sleep(2.0)

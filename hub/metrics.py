@@ -39,6 +39,8 @@ class HubMetrics:
     transactions: int = 0
     write_errors: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # messages or samples dropped, by reason
+    dead_letters: dict[str, int] = field(default_factory=dict)  # messages kept aside (hub/deadletter.py), by reason
+    consumer_drift: int = 0  # durable consumers whose config differs from what this hub expects
     lag_s: float = 0.0  # stream store time of the last committed batch → commit
     pending: int = 0  # messages in the consumer not yet delivered, as last seen
     ack_pending: int = 0
@@ -73,6 +75,14 @@ class HubMetrics:
         metric("swtel_hub_events_total", "counter", "events and config backups stored", [("", self.events)])
         metric("swtel_hub_dropped_total", "counter", "messages or samples dropped, by reason",
                [(f'{{reason="{r}"}}', n) for r, n in sorted(self.dropped.items())] or [('{reason="none"}', 0)])
+        metric("swtel_hub_dead_letters_total", "counter",
+               "messages kept aside instead of stored (forged tokens, poison, malformed), by reason",
+               [(f'{{reason="{r}"}}', n) for r, n in sorted(self.dead_letters.items())] or [('{reason="none"}', 0)])
+        metric("swtel_hub_forged_batches_total", "counter", "telemetry batches whose lease token is not genuine",
+               [("", sum(n for r, n in self.dead_letters.items() if r.startswith("token_")))])
+        metric("swtel_hub_consumer_config_drift", "gauge",
+               "durable consumers whose configuration differs from the hub's (see /api/health)",
+               [("", self.consumer_drift)])
         metric("swtel_hub_db_write_errors_total", "counter", "failed ingest transactions (retried)",
                [("", self.write_errors)])
         metric("swtel_hub_ingest_lag_seconds", "gauge", "stream store time to commit, last batch",

@@ -70,7 +70,9 @@ def specs(settings: Settings, *, replicas: int, markers: bool) -> list[StreamSpe
             marker_ttl_s=marker,
             description="switch-telemetry agent presence (expires without heartbeat)",
         ),
-        kv(naming.BUCKET_LEASES, max_age_s=None, marker_ttl_s=marker, description="switch-telemetry device leases"),
+        # history: the hub proves a batch's token genuine from the key's past revisions (hub/fencing.py)
+        kv(naming.BUCKET_LEASES, max_age_s=None, marker_ttl_s=marker, history=settings.lease_history,
+           description="switch-telemetry device leases"),
         kv(
             naming.BUCKET_HUBS,
             max_age_s=settings.presence_ttl_s,
@@ -122,6 +124,11 @@ def differences(spec: StreamSpec, cfg: api.StreamConfig) -> list[str]:
     return out
 
 
+def _history_only(spec: StreamSpec, cfg: api.StreamConfig, diff: list[str]) -> bool:
+    return (spec.kv_bucket == naming.BUCKET_LEASES and len(diff) == 1 and diff[0].startswith("history ")
+            and (cfg.max_msgs_per_subject or 1) < spec.history)
+
+
 async def _create(js: JetStreamContext, spec: StreamSpec) -> None:
     if spec.kv_bucket:
         await js.create_key_value(
@@ -168,6 +175,12 @@ async def ensure(js: JetStreamContext, all_specs: list[StreamSpec], *, check_onl
             outcomes.append(Outcome(name, kind, "created"))
             continue
         diff = differences(spec, info.config)
+        if diff and not check_only and _history_only(spec, info.config, diff):
+            # keeping more revisions is harmless to running agents: raised in place (hub fencing needs it)
+            info.config.max_msgs_per_subject = spec.history
+            await js.update_stream(info.config)
+            outcomes.append(Outcome(name, kind, "updated", f"history raised to {spec.history}"))
+            continue
         outcomes.append(Outcome(name, kind, "incompatible" if diff else "ok", "; ".join(diff)))
     bad = [o for o in outcomes if o.action == "incompatible"]
     if bad:

@@ -87,6 +87,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     live_history_series: Annotated[int, D(ge=0, description="series that keep recent history in the live cache (first come); the rest keep their latest value")] = 250_000
     live_max_series: Annotated[int, D(ge=1, description="series the live cache holds at most; further ones are counted and ignored")] = 3_000_000
     live_max_devices_per_client: Annotated[int, D(ge=1, description="devices one WebSocket client may watch at once")] = 64
+    # --- ingest integrity (docs/STORAGE.md: fencing, limits, dead letters) ---
+    lease_history: Annotated[int, D(ge=2, le=64, description="revisions kept per key in swtel_leases, so a hub can prove an older holder's token genuine (swtel nats init raises it on an existing bucket)")] = 16
+    fence_grace_s: Annotated[float, D(ge=0, description="a holder's samples stamped up to this long after its lease ended are still stored (device vs NATS clock)")] = 1.0
+    ingest_max_samples: Annotated[int, D(ge=1, description="samples stored per telemetry batch; the excess is refused and counted (batch_limit)")] = 10_000
+    ingest_max_string_bytes: Annotated[int, D(ge=1, le=1_048_576, description="longest string value stored (UTF-8 bytes); longer ones are refused and counted (string_too_long)")] = 4096
+    ingest_max_series_per_device: Annotated[int, D(ge=1, description="series one device may have; new ones past it are refused and counted (series_limit), existing ones keep flowing")] = 50_000
+    dead_letter_days: Annotated[int, D(ge=1, description="dead letters (messages refused by the hub) kept this many days")] = 14
     # --- general ---
     log_level: Annotated[str, D(description="DEBUG, INFO, WARNING or ERROR")] = "INFO"
     # --- SSH and NETCONF collectors ---

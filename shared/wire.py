@@ -195,6 +195,50 @@ lease_decoder = msgspec.json.Decoder(Lease)
 leader_decoder = msgspec.json.Decoder(FleetLeader)
 
 
+# ---- validation at decode (what PostgreSQL would refuse, caught with a clear reason) --------------------
+
+INT64_MAX = 2**63 - 1
+MAX_PATH_BYTES = 1024  # a series name lives in a btree index (device, name); PostgreSQL caps index rows near 2.7 kB
+MAX_SUBSCRIPTION_BYTES = 256
+
+
+def problems(b: TelemetryBatch) -> tuple[str, str] | None:
+    """Why a decoded batch cannot be stored as a whole, as (reason, detail), or None.
+
+    Checked: device and agent are valid names; token and seq are in 1 … 2^63-1 (PostgreSQL bigint);
+    no NUL character in the device, agent, subscription or any path (PostgreSQL text cannot hold NUL);
+    paths of at most ``MAX_PATH_BYTES``. (Sample timestamps need no check here: the hub drops samples
+    outside its retention window as ``out_of_range`` before they reach the database.) NUL inside a string *value*
+    is not a reason: it is removed at storage (docs/STORAGE.md). Sample-level limits (string size,
+    samples per batch, series per device) are settings, applied by the hub per sample."""
+    from .errors import InvalidInput
+    from .naming import check_name
+
+    for what, name in (("device", b.device), ("agent", b.agent)):
+        if "\x00" in name:
+            return "nul_byte", f"NUL character in the {what} name"
+        try:
+            check_name(name, what)
+        except InvalidInput as e:
+            return "bad_name", str(e)
+    if "\x00" in b.subscription:
+        return "nul_byte", "NUL character in the subscription name"
+    if len(b.subscription.encode()) > MAX_SUBSCRIPTION_BYTES:
+        return "too_long", f"subscription name longer than {MAX_SUBSCRIPTION_BYTES} bytes"
+    for what, n in (("token", b.token), ("seq", b.seq)):
+        if not 0 < n <= INT64_MAX:
+            return "int_range", f"{what} {n} is outside 1 … 2^63-1"
+    paths = [smp.path for smp in b.samples]  # the hot path: one join and one scan, not a check per sample
+    if "\x00" in "".join(paths):
+        i = next(i for i, p in enumerate(paths) if "\x00" in p)
+        return "nul_byte", f"NUL character in the path of sample {i}: {paths[i][:80]!r}"
+    if paths and len(max(paths, key=len)) > MAX_PATH_BYTES // 4:
+        for i, p in enumerate(paths):
+            if len(p.encode()) > MAX_PATH_BYTES:
+                return "too_long", f"path of sample {i} longer than {MAX_PATH_BYTES} bytes"
+    return None
+
+
 def encode(msg: Message) -> bytes:
     return msgpack_encoder.encode(msg)
 

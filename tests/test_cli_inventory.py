@@ -248,3 +248,14 @@ def test_init_with_three_replicas_on_a_cluster(swtel, nats_cluster) -> None:
             break
     assert listed.code == 0, listed.err
     assert [r["name"] for r in json.loads(listed.out)] == ["r1", "r2"]
+
+
+def test_init_raises_the_lease_history_in_place(swtel, nats_server: NatsServer) -> None:
+    """A bucket made before fencing needed history (history 1) is upgraded by init: fencing proves older
+    holders' tokens from it (hub/fencing.py); more history is harmless to running agents."""
+    assert swtel("--nats", nats_server.url, "nats", "init", env={"SWTEL_LEASE_HISTORY": "2"}).code == 0
+    res = swtel("--nats", nats_server.url, "nats", "init", "--json")
+    assert res.code == 0, res.err
+    rows = {r["name"]: r for r in json.loads(res.out)}
+    assert rows["swtel_leases"]["action"] == "updated" and "16" in rows["swtel_leases"]["detail"]
+    assert {r["action"] for r in json.loads(swtel("--nats", nats_server.url, "nats", "init", "--json").out)} == {"ok"}

@@ -100,10 +100,19 @@ async def test_cluster_from_the_configs_survives_losing_a_node(cluster: Configur
         assert await eventually(lambda: attempt(leases.put("d1", b'{"agent": "a1"}')), timeout=30,
                                 what="a lease write after losing a node", interval=0.2)
 
-        sub = await eventually(
-            lambda: attempt(hjs.pull_subscribe(naming.TELEMETRY_ALL, durable="ingest", stream=naming.STREAM_TELEMETRY)),
-            timeout=30, what="the hub's durable consumer", interval=0.2,
-        )
+        from types import SimpleNamespace
+
+        from swtel.hub.ingest import Ingest
+        from swtel.shared import settings as settings_mod
+
+        # the hub's own durable, as hub/ingest.py creates it (the hub role may create only that name)
+        cfg = Ingest._consumer_config(SimpleNamespace(settings=settings_mod.load({}, env={})), True)  # type: ignore[arg-type]
+
+        async def bind() -> object:
+            await hjs.add_consumer(naming.STREAM_TELEMETRY, config=cfg)
+            return await hjs.pull_subscribe_bind(durable=cfg.durable_name, stream=naming.STREAM_TELEMETRY)
+
+        sub = await eventually(lambda: attempt(bind()), timeout=30, what="the hub's durable consumer", interval=0.2)
         got: list[bytes] = []
 
         async def drained() -> bool:

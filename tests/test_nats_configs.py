@@ -295,17 +295,50 @@ async def test_agent_cannot_consume_the_telemetry_stream(clients: dict[str, Clie
         await agent.nc.subscribe(pattern, cb=collect)
         await agent.violation(f'subscription to "{pattern}"', since)
 
-    sub = await hub.js.pull_subscribe(naming.TELEMETRY_ALL, durable="ingest", stream=naming.STREAM_TELEMETRY)
+    sub = await hub_pull(hub, telemetry=True)
     msgs = await sub.fetch(1, timeout=3)
     assert [m.data for m in msgs] == [b"secret batch"]
     await agent.js.publish(subject, b"second batch", headers={"Nats-Msg-Id": "d1:1:2"})
     assert [m.data for m in await sub.fetch(1, timeout=3)] == [b"second batch"]
     await agent.nc.flush()
     assert got == []
-    assert [c.name for c in await admin.js.consumers_info(naming.STREAM_TELEMETRY)] == ["ingest"]
+    assert [c.name for c in await admin.js.consumers_info(naming.STREAM_TELEMETRY)] == ["swtel-hub"]
 
 
 # ---- hub --------------------------------------------------------------------------------------------
+
+
+async def hub_pull(hub: Client, *, telemetry: bool) -> Any:
+    """The hub's durable pull consumer, created and bound exactly as hub/ingest.py does."""
+    from swtel.hub.ingest import Ingest
+
+    cfg = Ingest._consumer_config(_FakeIngest(), telemetry)  # type: ignore[arg-type]
+    stream = naming.STREAM_TELEMETRY if telemetry else naming.STREAM_EVENTS
+    await hub.js.add_consumer(stream, config=cfg)
+    return await hub.js.pull_subscribe_bind(durable=cfg.durable_name, stream=stream)
+
+
+class _FakeIngest:  # only what _consumer_config reads: the settings
+    from swtel.shared import settings as _s
+
+    settings = _s.load({}, env={})
+
+
+@pytest.mark.asyncio
+async def test_hub_creates_only_its_named_pull_consumers(clients: dict[str, Client]) -> None:
+    """No ephemeral or freely named consumer on the data streams (nats-server does not check a push
+    consumer's deliver subject, so one could deliver telemetry into an agent's inbox)."""
+    admin, agent, hub = clients["admin"], clients["agent"], clients["hub"]
+    await agent.js.publish(naming.telemetry_subject("d1", "x"), b"batch", headers={"Nats-Msg-Id": "d1:1:1"})
+    await hub.refused(hub.js.subscribe(naming.TELEMETRY_ALL, ordered_consumer=True), "$JS.API.CONSUMER.CREATE.SWTEL_TELEMETRY")
+    into_agent = api.ConsumerConfig(name="tap", deliver_subject="_INBOX_agent.tap", ack_policy=api.AckPolicy.NONE)
+    await hub.refused(hub.js.add_consumer(naming.STREAM_TELEMETRY, into_agent), "$JS.API.CONSUMER.CREATE.SWTEL_TELEMETRY.tap")
+    ephemeral = api.ConsumerConfig(deliver_subject="_INBOX_agent.tap", ack_policy=api.AckPolicy.NONE)
+    await hub.refused(hub.js.add_consumer(naming.STREAM_TELEMETRY, ephemeral), "$JS.API.CONSUMER.CREATE.SWTEL_TELEMETRY")
+    await hub.refused(hub.js.add_consumer(naming.STREAM_EVENTS, into_agent), "$JS.API.CONSUMER.CREATE.SWTEL_EVENTS.tap")
+    assert [c.name for c in await admin.js.consumers_info(naming.STREAM_TELEMETRY)] == []
+    sub = await hub_pull(hub, telemetry=True)
+    assert [m.data for m in await sub.fetch(1, timeout=3)] == [b"batch"]
 
 
 @pytest.mark.asyncio
@@ -319,17 +352,14 @@ async def test_hub_can_consume_and_read(clients: dict[str, Client]) -> None:
         await agent.js.publish(naming.telemetry_subject("d1", "x"), f"b{i}".encode(), headers={"Nats-Msg-Id": f"d1:1:{i}"})
     await agent.js.publish(naming.event_subject("d1", "session"), b"up")
 
-    sub = await hub.js.pull_subscribe(naming.TELEMETRY_ALL, durable="ingest", stream=naming.STREAM_TELEMETRY)
+    sub = await hub_pull(hub, telemetry=True)
     msgs = await sub.fetch(5, timeout=3)
     assert [m.data for m in msgs] == [f"b{i}".encode() for i in range(5)]
     for m in msgs:
         await m.ack_sync(timeout=2)
-    info = await hub.js.consumer_info(naming.STREAM_TELEMETRY, "ingest")
+    info = await hub.js.consumer_info(naming.STREAM_TELEMETRY, "swtel-hub")
     assert (info.num_ack_pending, info.ack_floor.stream_seq) == (0, 5)
-    replay = await hub.js.subscribe(naming.TELEMETRY_ALL, ordered_consumer=True)  # ephemeral, pushed to _INBOX_hub
-    assert [(await replay.next_msg(timeout=3)).data for _ in range(5)] == [f"b{i}".encode() for i in range(5)]
-    await replay.unsubscribe()
-    events = await hub.js.pull_subscribe(naming.EVENT_ALL, durable="events", stream=naming.STREAM_EVENTS)
+    events = await hub_pull(hub, telemetry=False)
     assert [m.data for m in await events.fetch(1, timeout=3)] == [b"up"]
 
     # The live view: a core subscription to telemetry.
@@ -368,6 +398,17 @@ async def test_hub_can_consume_and_read(clients: dict[str, Client]) -> None:
         first = await watcher.updates(timeout=3)
         assert first is not None and first.key == key
         await watcher.stop()
+    # fencing follows lease changes (hub/fencing.py) and reads a revision and the key's next one
+    from swtel.hub.fencing import LEASE_STREAM
+
+    changes = await hub.nc.subscribe(f"$KV.{naming.BUCKET_LEASES}.>")
+    await hub.nc.flush()
+    rev = (await (await admin.js.key_value(naming.BUCKET_LEASES)).get("d1")).revision
+    assert (await hub.js.get_msg(LEASE_STREAM, seq=rev)).subject == f"$KV.{naming.BUCKET_LEASES}.d1"
+    await (await agent.js.key_value(naming.BUCKET_LEASES)).update("d1", b'{"agent": "a2"}', last=rev)
+    assert (await changes.next_msg(timeout=3)).subject == f"$KV.{naming.BUCKET_LEASES}.d1"
+    nxt = await hub.js.get_msg(LEASE_STREAM, seq=rev + 1, subject=f"$KV.{naming.BUCKET_LEASES}.d1", next=True)
+    assert nxt.seq > rev
     assert not [e for e in hub.errors if "violation" in e.lower()], hub.errors
 
 
@@ -381,7 +422,7 @@ async def test_hub_cannot_write_buckets_or_publish(clients: dict[str, Client]) -
             await (await admin.js.key_value(bucket)).get("x")
     await hub.refused(hub.js.publish(naming.telemetry_subject("d1", "x"), b"forged"), '"swtel.telemetry.d1.x"')
     await hub.refused(hub.js.delete_stream(naming.STREAM_TELEMETRY), "$JS.API.STREAM.DELETE.SWTEL_TELEMETRY")
-    await hub.refused(hub.js.delete_consumer(naming.STREAM_TELEMETRY, "ingest"), "$JS.API.CONSUMER.DELETE.SWTEL_TELEMETRY")
+    await hub.refused(hub.js.delete_consumer(naming.STREAM_TELEMETRY, "swtel-hub"), "$JS.API.CONSUMER.DELETE.SWTEL_TELEMETRY")
     assert (await admin.js.stream_info(naming.STREAM_TELEMETRY)).state.messages == 0
 
 
@@ -577,3 +618,47 @@ def test_dev_users_match_accounts_conf() -> None:
         line = next(line for line in text.splitlines() if f"user: {user}," in line)
         hashed = line.split('password: "')[1].split('"')[0]
         assert bcrypt.checkpw(password.encode(), hashed.encode()), user
+
+
+@pytest.mark.asyncio
+async def test_a_real_hub_ingests_and_fences_under_its_permissions(
+    clients: dict[str, Client], secured: ConfiguredServer, database_url: str
+) -> None:
+    """The whole hub (ingest, fencing, drift checks, election) as the hub user: a genuine batch is stored,
+    a forged one kept aside, and the server reports no permission violation for the hub."""
+    import time
+
+    from support.telemetry import migrate, point_counts
+    from swtel.hub.service import HubCore
+    from swtel.shared import wire
+
+    agent = clients["agent"]
+    await migrate(database_url)
+    errors: list[str] = []
+
+    async def on_error(e: Exception) -> None:
+        errors.append(str(e))
+
+    s = role_settings(secured.url, "hub", database_url=database_url)
+    hub_nc = await connect(s, name="test-real-hub", error_cb=on_error)
+    hub = HubCore(s, nc=hub_nc)
+    await hub.start()
+    try:
+        leases = await agent.js.key_value(naming.BUCKET_LEASES)
+        lease = wire.Lease(device="d1", agent="a1", incarnation="i1", acquired_ns=time.time_ns())
+        token = await leases.create("d1", wire.encode_kv(lease))
+        for tok, seq in ((token, 1), (token + 1_000_000, 2)):
+            b = wire.TelemetryBatch("d1", "a1", tok, seq, "x", [wire.Sample("/c", 1.0, time.time_ns())])
+            await agent.js.publish(naming.telemetry_subject("d1", "x"), wire.encode(b),
+                                   headers={"Nats-Msg-Id": naming.msg_id("d1", tok, seq)})
+
+        async def settled() -> bool:
+            return hub.metrics.batches == 1 and hub.metrics.dead_letters.get("token_not_issued") == 1
+
+        await eventually(settled, timeout=20, what="one batch stored and one forged batch kept aside")
+        assert await point_counts(database_url) == (1, 1)
+        assert hub.ingest is not None and hub.ingest.drift == {}
+        assert not [e for e in errors if "violation" in e.lower()], errors
+    finally:
+        await hub.stop()
+        await hub_nc.close()

@@ -37,9 +37,20 @@ def with_db(url: str, name: str) -> str:
     return f"{head}/{name}"
 
 
+TOKENS: dict[int, int] = {}  # device number → its lease revision for agent "bench" (the hub checks it)
+
+
+async def claim_all(js, devices: int) -> None:  # type: ignore[no-untyped-def]
+    """Real leases, as agents make them: the hub stores only batches whose token is a genuine claim."""
+    kv = await js.key_value(naming.BUCKET_LEASES)
+    for d in range(devices):
+        lease = wire.Lease(device=f"sw{d:04d}", agent="bench", incarnation="bench", acquired_ns=time.time_ns())
+        TOKENS[d] = await kv.put(naming.encode_name(f"sw{d:04d}"), wire.encode_kv(lease))
+
+
 def batch(device: int, seq: int, samples: int, ts: int) -> bytes:
     return wire.encode(wire.TelemetryBatch(
-        device=f"sw{device:04d}", agent="bench", token=1, seq=seq, subscription="interfaces",
+        device=f"sw{device:04d}", agent="bench", token=TOKENS.get(device, 1), seq=seq, subscription="interfaces",
         samples=[wire.Sample(f"/interfaces/interface[name=Ethernet{i}]/state/counters/in-octets", seq * 1000 + i, ts)
                  for i in range(samples)],
     ))
@@ -56,7 +67,7 @@ def make_msgs(n: int, samples: int, devices: int, run: int) -> list[tuple[str, b
     for k in range(n):
         dev, seq = k % devices, run * 1_000_000 + k + 1
         out.append((naming.telemetry_subject(f"sw{dev:04d}", "interfaces"), batch(dev, seq, samples, ts + k),
-                    naming.msg_id(f"sw{dev:04d}", 1, seq)))
+                    naming.msg_id(f"sw{dev:04d}", TOKENS.get(dev, 1), seq)))
     return out
 
 
@@ -115,7 +126,7 @@ async def steady_lag(s: settings.Settings, nats_url: str, rate: int, samples: in
                 seq += 1
                 dev = seq % devices
                 msgs.append((naming.telemetry_subject(f"sw{dev:04d}", "interfaces"),
-                             batch(dev, seq, samples, time.time_ns()), naming.msg_id(f"sw{dev:04d}", 1, seq)))
+                             batch(dev, seq, samples, time.time_ns()), naming.msg_id(f"sw{dev:04d}", TOKENS.get(dev, 1), seq)))
             await publish_many(js, msgs)
             lags.append(hub.metrics.lag_s)
             await asyncio.sleep(max(0.0, tick - (time.perf_counter() - t)))
@@ -150,6 +161,7 @@ async def main() -> None:
                            "hub_fetch_batch": a.fetch, "stream_max_bytes": 8 * 1024**3}, env={})
         nc = await nats.connect(srv.url)
         await buckets.ensure(nc.jetstream(), buckets.specs(s, replicas=1, markers=True))
+        await claim_all(nc.jetstream(), a.devices)
         await nc.close()
         conn = await asyncpg.connect(url)
         await migrate(conn, s)

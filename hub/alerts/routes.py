@@ -15,13 +15,20 @@ import msgspec
 from litestar import Request, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath, FromQuery, JSONBody
+from typing import Annotated
+
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from swtel.hub.auth.middleware import principal_of
 from swtel.shared.errors import InvalidInput, NotFound
 
 from . import db
 from .rules import Rule
+
+
+# ids are PostgreSQL bigints: anything else is a 400 naming the parameter, never a database error
+AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="alert id")]
+Limit = Annotated[int, Parameter(ge=1, le=10_000, description="most rows returned")]
 
 
 class AckRequest(msgspec.Struct):
@@ -41,17 +48,17 @@ def alert_routes(pool: asyncpg.Pool | Callable[[], asyncpg.Pool]) -> list[HTTPRo
         return pool() if callable(pool) and not isinstance(pool, asyncpg.Pool) else pool  # type: ignore[return-value]
 
     @get("/api/alerts")
-    async def list_alerts(all: FromQuery[bool] = False, limit: FromQuery[int] = 1000) -> list[db.AlertView]:  # "all" is the query name
+    async def list_alerts(all: FromQuery[bool] = False, limit: FromQuery[Limit] = 1000) -> list[db.AlertView]:  # "all" is the query name
         async with get_pool().acquire() as conn:
             return await db.list_alerts(conn, include_all=all, limit=min(max(limit, 1), 10_000))
 
     @get("/api/alerts/history")
-    async def alert_history(alert_id: FromQuery[int | None] = None, limit: FromQuery[int] = 200) -> list[db.HistoryView]:
+    async def alert_history(alert_id: FromQuery[Annotated[int | None, Parameter(ge=1, le=2**63 - 1, description="alert id")]] = None, limit: FromQuery[Limit] = 200) -> list[db.HistoryView]:
         async with get_pool().acquire() as conn:
             return await db.history(conn, alert_id=alert_id, limit=min(max(limit, 1), 10_000))
 
     @post("/api/alerts/{alert_id:int}/ack", status_code=200)
-    async def ack(request: Request, alert_id: FromPath[int], data: JSONBody[AckRequest | None] = None) -> AckResponse:
+    async def ack(request: Request, alert_id: FromPath[AlertId], data: JSONBody[AckRequest | None] = None) -> AckResponse:
         who = principal_of(request)
         by = who.name if who is not None else (data or AckRequest()).by  # never trust a name the caller sends
         async with get_pool().acquire() as conn:
@@ -69,7 +76,7 @@ def alert_routes(pool: asyncpg.Pool | Callable[[], asyncpg.Pool]) -> list[HTTPRo
             return await db.list_rules(conn)
 
     @get("/api/alert-outbox")
-    async def outbox(limit: FromQuery[int] = 200) -> list[db.OutboxView]:
+    async def outbox(limit: FromQuery[Limit] = 200) -> list[db.OutboxView]:
         async with get_pool().acquire() as conn:
             return await db.outbox(conn, limit=min(max(limit, 1), 10_000))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath, Parameter, QueryParameter
 
 from swtel.hub.storage import configs
 
@@ -26,7 +26,7 @@ async def config_list(hub: HubDep, name: FromPath[str]) -> list[dict[str, Any]]:
 
 @get("/api/devices/{name:str}/configs/{number:int}", tags=["config"], summary="One config version with its text",
      opt=CONFIG_TEXT)
-async def config_get(hub: HubDep, name: FromPath[str], number: FromPath[int]) -> dict[str, Any]:
+async def config_get(hub: HubDep, name: FromPath[str], number: FromPath[Annotated[int, Parameter(ge=-(2**62), le=2**62, description="version number (negative: from the latest)")]]) -> dict[str, Any]:
     return await configs.version(hub.require_storage().pool, name, number)
 
 
@@ -35,8 +35,8 @@ async def config_get(hub: HubDep, name: FromPath[str], number: FromPath[int]) ->
 async def config_diff(
     hub: HubDep,
     name: FromPath[str],
-    a: Annotated[int | None, QueryParameter(description="from this version (default: the one before b)")] = None,
-    b: Annotated[int | None, QueryParameter(description="to this version (default: the latest)")] = None,
+    a: Annotated[int | None, QueryParameter(ge=-(2**62), le=2**62, description="from this version (default: the one before b)")] = None,
+    b: Annotated[int | None, QueryParameter(ge=-(2**62), le=2**62, description="to this version (default: the latest)")] = None,
 ) -> dict[str, Any]:
     if a is None and b is not None:
         a = b - 1

@@ -24,6 +24,7 @@ class Health(msgspec.Struct):
     fleet_work: bool = False  # this hub is the elected one (maintenance, inventory mirror, alerting)
     leader: str | None = None  # the elected hub's id, as this hub last saw it
     last_maintenance: dict[str, Any] = {}  # what this hub's last maintenance did ({} if it never led)
+    consumer_drift: dict[str, list[str]] = {}  # durable consumer → how its config differs (status degraded)
 
 
 async def _nats_ok(hub: HubDep) -> bool:
@@ -44,10 +45,11 @@ async def health(hub: HubDep) -> Response[Health]:
     hub.metrics.set_jobs(failures)
     ingest_ok = hub.ingest is not None and hub.ingest.db_ok and db_ok
     healthy = nats_ok and db_ok
-    status = "unhealthy" if not healthy else ("degraded" if failures or not ingest_ok else "ok")
+    drift = dict(hub.ingest.drift) if hub.ingest is not None else {}
+    status = "unhealthy" if not healthy else ("degraded" if failures or not ingest_ok or drift else "ok")
     body = Health(status, nats_ok, db_ok, ingest_ok, storage.backend, failures, hub.metrics.samples,
                   hub.metrics.pending, hub_id=hub.hub_id, fleet_work=hub.election.is_leader,
-                  leader=hub.election.leader, last_maintenance=hub.last_maintenance)
+                  leader=hub.election.leader, last_maintenance=hub.last_maintenance, consumer_drift=drift)
     return Response(body, status_code=200 if healthy else 503)
 
 

@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from swtel.shared.inventory import Inventory, make_device
 from swtel.shared.views import device_view
 
-from .body import decode
+from .body import decode, documented
 from .middleware import principal_of, require_role
 
 log = logging.getLogger("swtel.hub.inventory")
@@ -58,7 +58,7 @@ def build_device_routes(inventory_provider: InventoryProvider) -> list[Any]:
         p = principal_of(request)
         return p.name if p else "?"
 
-    @post("/api/devices", guards=operator)
+    @post("/api/devices", guards=operator, operation_class=documented(DeviceIn))
     async def device_add(request: Request[Any, Any, Any]) -> dict[str, Any]:
         d = await decode(request, DeviceIn)
         dev = make_device(
@@ -75,7 +75,7 @@ def build_device_routes(inventory_provider: InventoryProvider) -> list[Any]:
         await (await inventory()).remove(name)
         log.info("device %r removed by %s", name, who(request))
 
-    @put("/api/devices/{name:str}/pin", guards=operator)
+    @put("/api/devices/{name:str}/pin", guards=operator, operation_class=documented(PinIn))
     async def device_pin(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
         data = await decode(request, PinIn)
         dev = await (await inventory()).pin(name, data.agent)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import html
 import logging
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect
 from litestar.utils.scope.state import ScopeState
 
 from swtel.shared.errors import InvalidInput, NotFound
 
 from . import store
-from .body import decode
+from .body import decode, documented
 from .middleware import CSRF_COOKIE, SESSION_COOKIE, principal_of, require_role
 from .passwords import check_password, check_role, check_user_name
 from .service import AuthService
@@ -114,7 +114,7 @@ def build_routes(service: AuthService) -> list[Any]:
         return {"csrf_token": ScopeState.from_scope(request.scope).csrf_token or "", "header": "X-CSRFToken",
                 "cookie": CSRF_COOKIE}
 
-    @post("/api/login", opt=PUBLIC, status_code=200)
+    @post("/api/login", opt=PUBLIC, status_code=200, operation_class=documented(LoginIn))
     async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         form = _is_form(request)
         creds = await decode(request, LoginIn)
@@ -171,7 +171,7 @@ def build_routes(service: AuthService) -> list[Any]:
     async def users_list() -> list[dict[str, Any]]:
         return [u.view() for u in await store.list_users(service.db)]
 
-    @post("/api/users", guards=admin, opt={"min_role": "admin"})
+    @post("/api/users", guards=admin, opt={"min_role": "admin"}, operation_class=documented(UserIn))
     async def users_add(request: Request[Any, Any, Any]) -> dict[str, Any]:
         data = await decode(request, UserIn)
         check_user_name(data.name)
@@ -194,7 +194,7 @@ def build_routes(service: AuthService) -> list[Any]:
         assert who is not None
         return await store.list_tokens(service.db, None if who.can("admin") else who.name)
 
-    @post("/api/tokens", opt=ANY_USER)
+    @post("/api/tokens", opt=ANY_USER, operation_class=documented(TokenIn))
     async def tokens_create(request: Request[Any, Any, Any]) -> dict[str, Any]:
         who = principal_of(request)
         assert who is not None
@@ -207,7 +207,7 @@ def build_routes(service: AuthService) -> list[Any]:
         return {"id": tid, "user": owner, "label": data.label, "token": token}
 
     @delete("/api/tokens/{token_id:int}", opt=ANY_USER)
-    async def tokens_revoke(request: Request[Any, Any, Any], token_id: FromPath[int]) -> None:
+    async def tokens_revoke(request: Request[Any, Any, Any], token_id: FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1, description="token id")]]) -> None:
         who = principal_of(request)
         assert who is not None
         owner = await store.token_owner(service.db, token_id)

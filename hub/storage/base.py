@@ -48,16 +48,6 @@ SELECT s.id, s.device, s.name FROM series s
 JOIN unnest($1::text[], $2::text[]) AS i(device, name) ON s.device = i.device AND s.name = i.name
 """
 
-FENCE_SQL = """
-WITH input AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS t(device, token)),
-up AS (INSERT INTO device_fence AS f (device, token) SELECT device, token FROM input ORDER BY device
-       ON CONFLICT (device) DO UPDATE SET token = EXCLUDED.token, updated_at = now() WHERE f.token < EXCLUDED.token
-       RETURNING f.device, f.token)
-SELECT device, token FROM up
-UNION ALL
-SELECT f.device, f.token FROM device_fence f JOIN input i ON f.device = i.device
-WHERE f.device NOT IN (SELECT device FROM up)
-"""
 
 MARKS_SQL = """
 INSERT INTO ingest_marks (device, token, seq, stream_seq)
@@ -73,6 +63,7 @@ class Item:
 
     batch: wire.TelemetryBatch
     stream_seq: int
+    cutoff_ns: int | None = None  # samples stamped at or after this: past the holder's tenure (hub/fencing.py)
 
 
 @dataclass
@@ -81,7 +72,6 @@ class WriteResult:
     states: int = 0
     batches: int = 0
     duplicates: int = 0
-    stale: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # sample-level drops by reason
 
     def drop(self, reason: str, n: int = 1) -> None:
@@ -107,6 +97,7 @@ class Storage:
         self.pool = pool
         self.settings = settings
         self._series: dict[str, dict[str, int]] = {}  # device -> name -> id
+        self._refused: dict[str, set[str]] = {}  # device -> names refused by ingest_max_series_per_device
 
     # ---- series dictionary -----------------------------------------------------------------------
 
@@ -115,14 +106,17 @@ class Storage:
         missing: dict[tuple[str, str], str] = {}
         for it in items:
             known = self._series.get(it.batch.device)
-            for s in it.batch.samples:
-                if (known is None or s.path not in known) and s.value is not None:
+            refused = self._refused.get(it.batch.device, ())
+            for s in it.batch.samples[: self.settings.ingest_max_samples]:
+                if (known is None or s.path not in known) and s.value is not None and s.path not in refused:
                     missing.setdefault((it.batch.device, s.path), _kind(s.value))
         if missing:  # known to the database (another hub, an earlier run): a plain SELECT, no insert attempt
             devs, names = zip(*missing)
             for r in await self.pool.fetch(SERIES_KNOWN_SQL, list(devs), list(names)):
                 self._series.setdefault(r["device"], {})[r["name"]] = r["id"]
                 missing.pop((r["device"], r["name"]), None)
+        if missing:
+            self._limit_series(missing, await self._series_counts({d for d, _ in missing}))
         for _ in range(3):  # a concurrent hub may insert the same names between our INSERT and SELECT
             if not missing:
                 return
@@ -138,6 +132,24 @@ class Storage:
         if missing:
             raise RuntimeError(f"could not resolve {len(missing)} series ids")
 
+    async def _series_counts(self, devices: set[str]) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT device, count(*) AS n FROM series WHERE device = ANY($1::text[]) GROUP BY device", list(devices))
+        return {r["device"]: r["n"] for r in rows}
+
+    def _limit_series(self, missing: dict[tuple[str, str], str], counts: dict[str, int]) -> None:
+        """New series past ``ingest_max_series_per_device`` are refused (their samples are dropped and counted
+        as ``series_limit`` by ``_rows``); series the device already has keep flowing. Several hubs may each
+        let a few through at once: the limit is a guard against a runaway device, not an exact quota."""
+        cap = self.settings.ingest_max_series_per_device
+        room = {d: cap - n for d, n in counts.items()}
+        for dev, name in sorted(missing):
+            if room.get(dev, cap) > 0:
+                room[dev] = room.get(dev, cap) - 1
+            else:
+                self._refused.setdefault(dev, set()).add(name)
+                del missing[(dev, name)]
+
     # ---- telemetry -------------------------------------------------------------------------------
 
     def _window_us(self) -> tuple[int, int]:
@@ -150,29 +162,49 @@ class Storage:
         out = _Rows()
         pts_append, sts_append = out.points.append, out.states.append
         ids = self._series.get(it.batch.device, {})
+        refused = self._refused.get(it.batch.device, ())
         pack = POINT_PACK
+        max_str = self.settings.ingest_max_string_bytes
+        max_n = self.settings.ingest_max_samples
+        samples = it.batch.samples
+        if len(samples) > max_n:
+            res.drop("batch_limit", len(samples) - max_n)
+            samples = samples[:max_n]
+        window_hi = hi
+        if it.cutoff_ns is not None:  # past the holder's tenure (hub/fencing.py): counted as after_tenure
+            hi = min(hi, it.cutoff_ns // 1000 - PG_EPOCH_US)
         day_lo = day_hi = 0  # the current day's [start, end) in µs since 2000; empty until the first sample
-        for s in it.batch.samples:
+        for s in samples:
             t = s.ts // 1000 - PG_EPOCH_US
             if not day_lo <= t < day_hi:
                 if t < lo or t >= hi:
-                    res.drop("out_of_range")
+                    res.drop("after_tenure" if hi <= t < window_hi else "out_of_range")
                     continue
                 day = t // DAY_US
                 days.add(day)
                 day_lo, day_hi = day * DAY_US, (day + 1) * DAY_US
+            sid = ids.get(s.path)
+            if sid is None:
+                if s.path in refused:
+                    res.drop("series_limit")
+                    continue
+                if s.value is not None:
+                    raise KeyError(s.path)  # resolved once for the whole fetch, then built again
             v = s.value
             tv = type(v)
             if tv is int or tv is float:
                 try:
-                    pts_append(pack(3, 8, t, 4, ids[s.path], 8, v))
+                    pts_append(pack(3, 8, t, 4, sid, 8, v))
                 except OverflowError:
                     res.drop("bad_value")
             elif tv is str:
                 data = v.replace("\x00", "").encode()  # type: ignore[union-attr]  # text cannot hold NUL
-                sts_append(_STATE_HEAD(3, 8, t, 4, ids[s.path], len(data)) + data)
+                if len(data) > max_str:
+                    res.drop("string_too_long")
+                    continue
+                sts_append(_STATE_HEAD(3, 8, t, 4, sid, len(data)) + data)
             elif tv is bool:
-                pts_append(pack(3, 8, t, 4, ids[s.path], 8, 1.0 if v else 0.0))
+                pts_append(pack(3, 8, t, 4, sid, 8, 1.0 if v else 0.0))
             else:
                 res.drop("null_value")
         return out
@@ -217,18 +249,9 @@ class Storage:
             unique.append(it)
         rows = await self._all_rows(unique, lo, hi, res, days)
         await self.prepare_days(days)
-        newest: dict[str, int] = {}
-        for it in unique:
-            if it.batch.token > newest.get(it.batch.device, -1):
-                newest[it.batch.device] = it.batch.token
         async with self.pool.acquire() as conn, conn.transaction():
-            fence = {r["device"]: r["token"] for r in await conn.fetch(FENCE_SQL, list(newest), list(newest.values()))}
-            current: list[tuple[Item, _Rows]] = []
-            for it, r in zip(unique, rows):
-                if it.batch.token < fence.get(it.batch.device, it.batch.token):
-                    res.stale += 1
-                else:
-                    current.append((it, r))
+            # fencing is decided before (hub/fencing.py): every item here is a genuine holder's batch
+            current: list[tuple[Item, _Rows]] = list(zip(unique, rows))
             fresh: set[tuple[str, int, int]] = set()
             if current:
                 marks = await conn.fetch(
@@ -304,6 +327,12 @@ class Storage:
                 keep = timedelta(seconds=self.settings.stream_max_age_s + self.settings.stream_duplicate_window_s)
                 r = await conn.execute("DELETE FROM ingest_marks WHERE at < now() - $1::interval", keep)
                 out["marks_pruned"] = int(r.split()[-1])
+                r = await conn.execute("DELETE FROM dead_letters WHERE at < now() - make_interval(days => $1)",
+                                       self.settings.dead_letter_days)
+                out["dead_letters_pruned"] = int(r.split()[-1])
+                # a tenure that ended before the oldest message the stream can still hold is never asked about again
+                r = await conn.execute("DELETE FROM lease_tenures WHERE ended < now() - $1::interval", keep)
+                out["tenures_pruned"] = int(r.split()[-1])
                 r = await conn.execute(
                     "DELETE FROM events WHERE time < now() - make_interval(days => $1)", self.settings.retention_days
                 )

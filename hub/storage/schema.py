@@ -195,6 +195,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # (read through swtel.hub, not swtel.hub.api: importing that package loads its routes, which import storage)
     Migration(5, "user dashboards", _package_sql("swtel.hub", "api/dashboards.sql"), "", ""),
     Migration(6, "aggregates per resolution", "", PLAIN_V6, TIMESCALE_V6),
+    # fencing by lease history (hub/fencing.py) and dead letters (hub/deadletter.py); device_fence stays,
+    # unused, so that an older hub of a rolling upgrade still runs
+    Migration(7, "lease tenures and dead letters",
+              _module_sql("swtel.hub.fencing") + _module_sql("swtel.hub.deadletter"), "", ""),
 )
 
 

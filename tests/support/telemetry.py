@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import msgspec
 from nats.js import JetStreamContext
 
 from swtel.shared import naming, settings, wire
@@ -30,7 +31,7 @@ def counter_path(i: int) -> str:
     return f"/interfaces/interface[name=Ethernet{i}]/state/counters/in-octets"
 
 
-def make_batch(device: str, seq: int, *, token: int = 1, paths: int = 10, ts_ns: int | None = None,
+def make_batch(device: str, seq: int, *, token: int = 0, paths: int = 10, ts_ns: int | None = None,
                agent: str = "a1", value: float | None = None) -> wire.TelemetryBatch:
     ts = ts_ns if ts_ns is not None else time.time_ns()
     samples = [wire.Sample(counter_path(i), value if value is not None else seq * 1000 + i, ts) for i in range(paths)]
@@ -38,7 +39,30 @@ def make_batch(device: str, seq: int, *, token: int = 1, paths: int = 10, ts_ns:
                                samples=samples)
 
 
+async def claim(js: JetStreamContext, device: str, agent: str, incarnation: str = "i1") -> int:
+    """Write ``swtel_leases/<device>`` naming ``agent`` (create, or take over whatever is there), as an agent's
+    claim does; returns the revision: the genuine fencing token for that agent's batches."""
+    from nats.js.errors import KeyNotFoundError
+
+    kv = await js.key_value(naming.BUCKET_LEASES)
+    key = naming.encode_name(device)
+    value = wire.encode_kv(wire.Lease(device=device, agent=agent, incarnation=incarnation, acquired_ns=time.time_ns()))
+    try:
+        entry = await kv.get(key)
+        rev = await kv.update(key, value, last=entry.revision)
+    except KeyNotFoundError:
+        rev = await kv.create(key, value)
+    js.__dict__.setdefault("_swtel_claimed", {})[(device, agent)] = rev  # per connection: ids get reused
+    return rev
+
+
 async def publish(js: JetStreamContext, batch: wire.TelemetryBatch) -> None:
+    """Publish as an agent would; a batch made with ``token=0`` gets a real lease (claimed once per device
+    and agent on this connection), so the hub's fencing (hub/fencing.py) finds it genuine."""
+    if batch.token == 0:
+        token = js.__dict__.get("_swtel_claimed", {}).get((batch.device, batch.agent)) or await claim(
+            js, batch.device, batch.agent)
+        batch = msgspec.structs.replace(batch, token=token)
     await js.publish(naming.telemetry_subject(batch.device, batch.subscription), wire.encode(batch),
                      headers={"Nats-Msg-Id": naming.msg_id(batch.device, batch.token, batch.seq)})
 
