@@ -133,13 +133,18 @@ class DeviceStats:
         return recovered
 
     def subscription_failed(self, name: str, status: str, error: str) -> bool:
-        """Count a failure of one subscription; True when its status changed (an event is due)."""
+        """Count a failure of one subscription; True when an event is due: its status changed (or was
+        not announced yet) while another subscription delivers. When nothing delivers, the device's own
+        status and events tell the story, and a per-subscription event would only repeat it."""
         sub = self.subscription(name)
-        changed = sub.status != status
+        if sub.status != status:
+            sub._announced = False
         sub.status, sub.last_error = status, error[:300]
         sub.errors += 1
-        sub._announced |= changed
-        return changed
+        if sub._announced or not self.delivering(besides=name):
+            return False
+        sub._announced = True
+        return True
 
     def session_lost(self, status: str) -> None:
         """The whole session ended: no subscription delivers now (the device-level event says why)."""

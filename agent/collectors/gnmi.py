@@ -36,9 +36,10 @@ from swtel.agent.collectors.base import (
     attempt_failed,
     attempt_ok,
     backoff,
-    subscription_failed,
 )
 from swtel.shared import wire
+from swtel.shared.errors import InvalidInput
+from swtel.shared.inventory import parse_duration
 
 log = logging.getLogger("swtel.agent.gnmi")
 
@@ -60,9 +61,17 @@ MAX_BATCH = 5_000  # samples per published batch (~400 kB, well under NATS's 1 M
 MAX_PENDING = 50_000  # samples buffered per subscription before the reader waits for the publisher
 BACKOFF_CAP_S = 30.0
 AUTH_BACKOFF_CAP_S = 60.0
+KEEPALIVE_S = 30.0  # HTTP/2 ping period: the liveness of quiet streams (device tag gnmi-keepalive)
+KEEPALIVE_TIMEOUT_S = 10.0  # a ping unanswered this long ends the transport (UNAVAILABLE)
+# Transport liveness is gRPC's keepalive ping, not gNMI heartbeats (which many targets ignore). grpc-core
+# stops pinging after max_pings_without_data (default 2) pings on a stream that carries no data, which
+# is exactly a quiet ON_CHANGE stream, so that limit is lifted; since grpc 1.6x the ping's answer is
+# awaited http2.ping_timeout_ms (default 60 s), so it is set with keepalive_timeout_ms.
 CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_time_ms", int(KEEPALIVE_S * 1000)),
+    ("grpc.keepalive_timeout_ms", int(KEEPALIVE_TIMEOUT_S * 1000)),
+    ("grpc.http2.ping_timeout_ms", int(KEEPALIVE_TIMEOUT_S * 1000)),
+    ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.enable_retries", 0),
@@ -85,6 +94,10 @@ def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
         return SessionError("auth_failed", "auth_failed", f"{what}: login refused ({details})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return SessionError("timeout", "timeout", f"{what}: no answer within {RPC_TIMEOUT_S:g}s")
+    if code == grpc.StatusCode.UNAVAILABLE and "too_many_pings" in details.lower():
+        return SessionError("unreachable", "session_down", f"{what}: the device refuses keepalive pings this "
+                            "often (GOAWAY too_many_pings): set the device tag gnmi-keepalive to a longer period "
+                            "(e.g. 5m, many targets' minimum) or allow more pings on the device")
     if code == grpc.StatusCode.UNAVAILABLE:
         return SessionError("unreachable", "session_down", f"{what}: unavailable ({details})")
     if code == grpc.StatusCode.INTERNAL and "deserializ" in details.lower():
@@ -252,6 +265,12 @@ async def open_channel(ctx: CollectorContext) -> grpc.aio.Channel:
     d, cred = ctx.device, ctx.credential
     target = f"[{d.address}]:{d.port}" if ":" in d.address else f"{d.address}:{d.port}"
     options = list(CHANNEL_OPTIONS)
+    if "gnmi-keepalive" in d.tags:
+        try:
+            keepalive_ms = int(parse_duration(d.tags["gnmi-keepalive"], "tag gnmi-keepalive") * 1000)
+        except InvalidInput as e:
+            raise SessionError("error", "error", str(e)) from None
+        options = [(k, keepalive_ms if k == "grpc.keepalive_time_ms" else v) for k, v in options]
     if d.tls == "off":
         return grpc.aio.insecure_channel(target, options=options)
     key = _read_file(cred.tls_key if cred else None, "client key")
@@ -411,8 +430,8 @@ class GnmiSession:
                 if e.status in ("auth_failed", "unreachable"):
                     raise  # the login or the transport: the whole session
                 self.failing.add(sub.name)
-                if len(self.failing) >= total:  # nothing delivers: end the session (counted there)
-                    await subscription_failed(self.ctx, sub.name, e.status, str(e))
+                if len(self.failing) >= total:  # nothing delivers: the session ends and says why (run())
+                    self.ctx.stats.subscription_failed(sub.name, e.status, str(e))
                     raise
                 log.info("%s: %s", self.ctx.device.name, e)
                 await attempt_failed(self.ctx, e.status, str(e), sub.name)
@@ -438,18 +457,26 @@ class GnmiSession:
 
     async def _subscription(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int,
                             att: _Attempt) -> None:
+        """One attempt of one subscription, with its batcher's publisher beside it; either one's failure
+        ends both (no TaskGroup: its ExceptionGroup would hide the SessionError from the retry loop)."""
         batcher = Batcher(self.ctx, sub.name)
-        async with asyncio.TaskGroup() as tg:
-            flusher = tg.create_task(batcher.run())
-            try:
-                if sub.mode == "once":
-                    await self._once(stub, sub, encoding, batcher, att)
-                elif sub.mode == "poll":
-                    await self._poll(stub, sub, encoding, batcher, att)
-                else:
-                    await self._stream(stub, sub, encoding, batcher, att)
-            finally:
-                flusher.cancel()
+        if sub.mode == "once":
+            reader = self._once(stub, sub, encoding, batcher, att)
+        elif sub.mode == "poll":
+            reader = self._poll(stub, sub, encoding, batcher, att)
+        else:
+            reader = self._stream(stub, sub, encoding, batcher, att)
+        tasks = {asyncio.ensure_future(reader), asyncio.ensure_future(batcher.run())}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+        except grpc.aio.AioRpcError as e:  # a write on a call the device already failed
+            raise _classify(e, f"Subscribe {sub.name}") from None
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _stream(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher,
                       att: _Attempt) -> None:
