@@ -63,6 +63,7 @@ BACKOFF_CAP_S = 30.0
 AUTH_BACKOFF_CAP_S = 60.0
 KEEPALIVE_S = 30.0  # HTTP/2 ping period: the liveness of quiet streams (device tag gnmi-keepalive)
 KEEPALIVE_TIMEOUT_S = 10.0  # a ping unanswered this long ends the transport (UNAVAILABLE)
+KEEPALIVE_MAX_S = 330.0  # gRPC and Go servers accept one ping per 5 minutes on a quiet stream by default
 # Transport liveness is gRPC's keepalive ping, not gNMI heartbeats (which many targets ignore). grpc-core
 # stops pinging after max_pings_without_data (default 2) pings on a stream that carries no data, which
 # is exactly a quiet ON_CHANGE stream, so that limit is lifted; since grpc 1.6x the ping's answer is
@@ -83,9 +84,10 @@ _MODES = {"sample": gnmi_pb2.SAMPLE, "on_change": gnmi_pb2.ON_CHANGE, "target_de
 class SessionError(Exception):
     """Ends a session. ``status`` goes into DeviceStats, ``kind`` is the event published."""
 
-    def __init__(self, status: str, kind: str, message: str) -> None:
+    def __init__(self, status: str, kind: str, message: str, *, too_many_pings: bool = False) -> None:
         super().__init__(message)
         self.status, self.kind = status, kind
+        self.too_many_pings = too_many_pings
 
 
 def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
@@ -94,10 +96,10 @@ def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
         return SessionError("auth_failed", "auth_failed", f"{what}: login refused ({details})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return SessionError("timeout", "timeout", f"{what}: no answer within {RPC_TIMEOUT_S:g}s")
-    if code == grpc.StatusCode.UNAVAILABLE and "too_many_pings" in details.lower():
-        return SessionError("unreachable", "session_down", f"{what}: the device refuses keepalive pings this "
-                            "often (GOAWAY too_many_pings): set the device tag gnmi-keepalive to a longer period "
-                            "(e.g. 5m, many targets' minimum) or allow more pings on the device")
+    if code == grpc.StatusCode.UNAVAILABLE and ("too_many_pings" in details.lower()
+                                                or "too many pings" in details.lower()):
+        return SessionError("unreachable", "session_down", f"{what}: the device refused our keepalive pings "
+                            "(GOAWAY too_many_pings)", too_many_pings=True)
     if code == grpc.StatusCode.UNAVAILABLE:
         return SessionError("unreachable", "session_down", f"{what}: unavailable ({details})")
     if code == grpc.StatusCode.INTERNAL and "deserializ" in details.lower():
@@ -261,16 +263,22 @@ def _read_file(path: str | None, what: str) -> bytes | None:
         raise SessionError("error", "error", f"cannot read {what} {path}: {e.strerror}") from None
 
 
-async def open_channel(ctx: CollectorContext) -> grpc.aio.Channel:
+def keepalive_of(device: wire.Device) -> float:
+    """The keepalive ping period to start with: the device tag ``gnmi-keepalive``, else KEEPALIVE_S."""
+    if "gnmi-keepalive" not in device.tags:
+        return KEEPALIVE_S
+    try:
+        return parse_duration(device.tags["gnmi-keepalive"], "tag gnmi-keepalive")
+    except InvalidInput as e:
+        raise SessionError("error", "error", str(e)) from None
+
+
+async def open_channel(ctx: CollectorContext, keepalive_s: float | None = None) -> grpc.aio.Channel:
     d, cred = ctx.device, ctx.credential
     target = f"[{d.address}]:{d.port}" if ":" in d.address else f"{d.address}:{d.port}"
     options = list(CHANNEL_OPTIONS)
-    if "gnmi-keepalive" in d.tags:
-        try:
-            keepalive_ms = int(parse_duration(d.tags["gnmi-keepalive"], "tag gnmi-keepalive") * 1000)
-        except InvalidInput as e:
-            raise SessionError("error", "error", str(e)) from None
-        options = [(k, keepalive_ms if k == "grpc.keepalive_time_ms" else v) for k, v in options]
+    if keepalive_s is not None:
+        options = [(k, int(keepalive_s * 1000) if k == "grpc.keepalive_time_ms" else v) for k, v in options]
     if d.tls == "off":
         return grpc.aio.insecure_channel(target, options=options)
     key = _read_file(cred.tls_key if cred else None, "client key")
@@ -380,8 +388,9 @@ class GnmiSession:
     fails (refused, matched nothing, ended) is retried alone with backoff while the others deliver; the
     session ends when nothing delivers any more or the transport fails, and is then reopened."""
 
-    def __init__(self, ctx: CollectorContext) -> None:
+    def __init__(self, ctx: CollectorContext, keepalive_s: float | None = None) -> None:
         self.ctx = ctx
+        self.keepalive_s = keepalive_s
         self.metadata = call_metadata(ctx)
         self.delivered = False  # did this session publish anything (resets the backoff)
         self.up = False  # session_up published
@@ -391,7 +400,7 @@ class GnmiSession:
         self._matchers: dict[str, Callable[[str], bool]] = {}
 
     async def run(self) -> None:
-        channel = await open_channel(self.ctx)
+        channel = await open_channel(self.ctx, self.keepalive_s)
         try:
             stub = gnmi_pb2_grpc.gNMIStub(channel)
             caps = await capabilities(stub, self.metadata)
@@ -616,16 +625,27 @@ async def run(ctx: CollectorContext) -> None:
     """Collect one device until cancelled; device faults are reported, never raised."""
     attempt = 0
     announced = ""  # the last failure event published: repeated identical failures are not re-published
+    keepalive: float | None = None
     while True:
-        session = GnmiSession(ctx)
+        session = GnmiSession(ctx, keepalive)
         cap = BACKOFF_CAP_S
         try:
+            if keepalive is None:
+                keepalive = session.keepalive_s = keepalive_of(ctx.device)
             await session.run()
             raise SessionError("error", "error", "every subscription ended")
         except* SessionError as group:
             err = _first(group)
             cap = AUTH_BACKOFF_CAP_S if err.status == "auth_failed" else BACKOFF_CAP_S
-            await _failed(ctx, session, err.status, err.kind, str(err), announced)
+            message = str(err)
+            if err.too_many_pings and keepalive is not None:
+                # as grpc-core does within one channel, but remembered across sessions: the device's policy
+                # (one ping per 5 minutes by default in gRPC and Go servers) is learned once
+                slower = min(keepalive * 2, KEEPALIVE_MAX_S)
+                message += (f" every {keepalive:g}s; pinging every {slower:g}s from now on (the device tag "
+                            f"gnmi-keepalive sets the starting period)")
+                keepalive = slower
+            await _failed(ctx, session, err.status, err.kind, message, announced)
             announced = err.kind if not session.up else ""
         except* Exception as group:  # anything else (gRPC internals, a bug): reported, retried, never raised
             err2 = _first(group)
