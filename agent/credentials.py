@@ -4,7 +4,7 @@ Looked up in this order (the first hit wins):
 
 1. ``$CREDENTIALS_DIRECTORY/<ref>`` — systemd ``LoadCredential=``/``SetCredentialEncrypted=``. The file is
    ``username:password`` on one line, or TOML (``username = …``, ``password = …``, optional ``tls_ca``,
-   ``tls_cert``, ``tls_key`` file paths). A ``/`` in the reference becomes ``_`` in the file name.
+   ``tls_cert``, ``tls_key``, ``ssh_key`` file paths). A ``/`` in the reference becomes ``_`` in the file name.
 2. Environment ``SWTEL_CRED_<REF>_USERNAME`` and ``SWTEL_CRED_<REF>_PASSWORD`` (``<REF>`` upper-cased,
    every character other than a letter or digit replaced by ``_``).
 3. The ``secrets_file`` setting: TOML with one table per reference, ``[ref]`` (quote it, ``["dc1/core"]``,
@@ -25,7 +25,7 @@ from typing import Any
 from swtel.agent.collectors.base import Credential
 from swtel.shared.errors import InvalidInput, NotFound
 
-_TLS_KEYS = ("tls_ca", "tls_cert", "tls_key")
+_TLS_KEYS = ("tls_ca", "tls_cert", "tls_key", "ssh_key")  # optional file paths
 
 
 class CredentialNotFound(NotFound):

@@ -43,6 +43,8 @@ class Credential:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    # SSH and NETCONF: a private key file (OpenSSH format) offered before the password.
+    ssh_key: str | None = None
 
 
 DOWN_AFTER = 3  # consecutive failed attempts before a device is reported down (setting device_down_after)

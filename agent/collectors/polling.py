@@ -52,18 +52,25 @@ class Status:
     def connected(self, detail: str) -> None:
         self.detail = detail
 
-    async def ok(self, samples: int) -> None:
-        await attempt_ok(self.ctx, samples)
+    async def ok(self, samples: int, subscription: str = "") -> None:
+        await attempt_ok(self.ctx, samples, subscription)
         self.reported = None
         if not self.announced:
             self.announced = True
             await self.ctx.publish.event("session_up", self.detail)
 
-    async def fail(self, status: str, detail: str, session_lost: bool = True) -> None:
-        await attempt_failed(self.ctx, status, detail)
-        if session_lost and self.announced:
-            self.announced = False
-            await self.ctx.publish.event("session_down", detail)
+    async def fail(self, status: str, detail: str, session_lost: bool = True, subscription: str = "") -> None:
+        """A failed attempt. With ``subscription`` (one poll failed, the session goes on) the failure is
+        that subscription's: while another subscription delivers, the device stays ``collecting`` and
+        only ``subscription_down`` is published, once per change, not once per poll."""
+        await attempt_failed(self.ctx, status, detail, subscription)
+        if session_lost:
+            self.ctx.stats.session_lost(status)
+            if self.announced:
+                self.announced = False
+                await self.ctx.publish.event("session_down", detail)
+        if subscription and self.ctx.stats.delivering(besides=subscription):
+            return
         if self.reported != status:
             self.reported = status
             await self.ctx.publish.event(STATUS_EVENT[status], detail)
@@ -136,11 +143,11 @@ async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[s
         except SessionBroken:
             raise
         except DeviceError as e:
-            await status.fail("error", str(e), session_lost=False)
+            await status.fail("error", f"{sub.name}: {e}", session_lost=False, subscription=sub.name)
         else:
             if samples:
                 await ctx.publish.batch(sub.name, samples)
-            await status.ok(len(samples))
+            await status.ok(len(samples), sub.name)
         due += sub.interval_s
         now = time.monotonic()
         if due < now:  # a slow device: skip the missed rounds rather than bunch them up
