@@ -122,9 +122,11 @@ class DeviceStats:
             sub = self.subscriptions[name] = SubscriptionStats()
         return sub
 
-    def delivering(self, besides: str = "") -> bool:
-        """Does any subscription (other than ``besides``) deliver at the moment?"""
-        return any(s.status == "collecting" for n, s in self.subscriptions.items() if n != besides)
+    def delivering(self, besides: str = "", *, or_starting: bool = False) -> bool:
+        """Does any subscription (other than ``besides``) deliver at the moment (or, with ``or_starting``,
+        has not had its first answer yet)?"""
+        alive = ("collecting", "starting") if or_starting else ("collecting",)
+        return any(s.status in alive for n, s in self.subscriptions.items() if n != besides)
 
     def subscription_ok(self, name: str, samples: int) -> bool:
         """Count a delivery of one subscription; True when it recovers from a failure."""
@@ -180,11 +182,13 @@ async def attempt_failed(ctx: CollectorContext, status: str, error: str, subscri
     """Count a failed attempt; announce ``device_down`` when it is the N-th in a row.
 
     With ``subscription``: that subscription failed. Its status changes (and ``subscription_down`` is
-    published once per change); the device's own status and down count move only when no other
-    subscription delivers: a device that delivers interfaces is ``collecting`` whatever ``system`` does."""
+    published once per change while another one delivers); the device's own status and down count move
+    only when every other subscription has failed too: a device that delivers interfaces is
+    ``collecting`` whatever ``system`` does, and one whose other subscriptions have not answered yet is
+    not called failed by the first poll that comes back."""
     if subscription:
         await subscription_failed(ctx, subscription, status, error)
-        if ctx.stats.delivering(besides=subscription):
+        if ctx.stats.delivering(besides=subscription, or_starting=True):
             ctx.stats.errors += 1
             return
     if ctx.stats.failed(status, error) == "down":

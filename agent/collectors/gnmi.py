@@ -411,6 +411,8 @@ class GnmiSession:
                 self.detail += f" ({note})"
                 log.warning("%s: %s", self.ctx.device.name, note)
             subs = self.ctx.device.subscriptions
+            for sub in subs:
+                self.ctx.stats.subscription(sub.name)  # known from the start: "starting" until it answers
             async with asyncio.TaskGroup() as tg:
                 for sub in subs:
                     tg.create_task(self._subscription_loop(stub, sub, encoding, len(subs)))

@@ -45,6 +45,11 @@ FILTERS = {
 }
 
 
+# modules that say nothing about what data a device has: NETCONF itself, types, notifications, server internals
+_PLUMBING = ("ietf-netconf", "iana-", "ietf-inet-types", "ietf-yang-types", "ietf-yang-library", "ietf-datastores",
+             "ietf-origin", "ietf-restconf", "nc-notifications", "notifications", "yuma-", "yuma123-")
+
+
 class RpcError(polling.DeviceError):
     """The device answered an RPC with ``<rpc-error>``."""
 
@@ -149,9 +154,10 @@ class NetconfSession:
         return samples
 
     def model_names(self, limit: int = 12) -> str:
-        """The YANG modules the hello lists (``module=`` of each capability), short enough for an error."""
+        """The data models the hello lists (``module=`` of each capability, without the protocol's own
+        and the type libraries), short enough for an error line."""
         names = sorted({part[7:] for c in self.capabilities for part in c.partition("?")[2].split("&")
-                        if part.startswith("module=")})
+                        if part.startswith("module=") and not part[7:].startswith(_PLUMBING)})
         more = f" and {len(names) - limit} more" if len(names) > limit else ""
         return (", ".join(names[:limit]) + more) if names else "none listed"
 

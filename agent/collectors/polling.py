@@ -69,7 +69,7 @@ class Status:
             if self.announced:
                 self.announced = False
                 await self.ctx.publish.event("session_down", detail)
-        if subscription and self.ctx.stats.delivering(besides=subscription):
+        if subscription and self.ctx.stats.delivering(besides=subscription, or_starting=True):
             return
         if self.reported != status:
             self.reported = status
@@ -126,6 +126,7 @@ async def _poll_all(ctx: CollectorContext, poll: Poll, status: Status) -> None:
         for sub in subscriptions(ctx.device):
             groups = paths.groups(sub.paths)
             if groups:
+                ctx.stats.subscription(sub.name)  # known from the start: "starting" until it answers
                 tg.create_task(_poll_one(ctx, sub, groups, poll, status))
             else:
                 log.warning("%s: subscription %s has no path this collector knows", ctx.device.name, sub.name)
