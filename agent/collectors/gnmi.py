@@ -583,7 +583,8 @@ class GnmiSession:
                             self.ctx.stats.malformed += 1
                             self.ctx.stats.last_error = f"{what}: dropped a malformed notification ({e})"[:300]
                             continue
-                        kept = [s for s in samples if match(s.path)]
+                        known = match.known  # type: ignore[attr-defined]
+                        kept = [s for s in samples if known(s.path) or match(s.path)]
                         if len(kept) < len(samples):
                             self._dropped(sub, sub_stats, att, len(samples) - len(kept), samples, match)
                         if not kept:  # an empty notification (or only foreign samples) is no sign of life
