@@ -342,11 +342,13 @@ def _ietf_values(data: Any) -> dict[str, Any]:
     boot = (data.findtext(_q(NS_IETF_SYS, "system-state", "clock", "boot-datetime")) or "").strip()
     yuma = data.find(f"{{{NS_IETF_SYS}}}system-state/{{{NS_YUMA123_SYS}}}yuma")
     if yuma is not None:
-        uname = {e.tag.rpartition("}")[2]: (e.text or "").strip() for e in yuma.findall(f"{{{NS_YUMA123_SYS}}}uname/*")}
-        out["hostname"] = out["hostname"] or uname.get("nodename", "") or (yuma.findtext(f"{{{NS_YUMA123_SYS}}}sysName") or "").strip()
+        y = f"{{{NS_YUMA123_SYS}}}"
+        uname = {e.tag.rpartition("}")[2]: (e.text or "").strip() for e in yuma.findall(f"{y}uname/*")}
+        sys_name = (yuma.findtext(f"{y}sysName") or "").strip()
+        out["hostname"] = out["hostname"] or uname.get("nodename", "") or sys_name
         out.setdefault("os_version", f"{uname.get('sysname', '')} {uname.get('release', '')}".strip())
         out.setdefault("model", uname.get("machine", ""))
-        boot = boot or (yuma.findtext(f"{{{NS_YUMA123_SYS}}}sysBootDateTime") or "").strip()
+        boot = boot or (yuma.findtext(f"{y}sysBootDateTime") or "").strip()
     try:
         out["uptime_s"] = max(0, int(time.time() - datetime.fromisoformat(boot.replace("Z", "+00:00")).timestamp()))
     except ValueError:
