@@ -66,3 +66,36 @@ async def test_one_failing_subscription_is_shown_per_subscription_everywhere(boo
     finally:
         agent.kill()
         await nc.close()
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    async def event(self, kind: str, detail: str = "") -> None:
+        self.kinds.append(kind)
+
+
+@pytest.mark.asyncio
+async def test_status_rules_device_collecting_while_anything_delivers_one_event_per_change() -> None:
+    from swtel.agent.collectors.base import CollectorContext, DeviceStats, attempt_failed, attempt_ok
+
+    ev = _Events()
+    ctx = CollectorContext(make_device("d", "127.0.0.1", "gnmi"), 1, ev, None, DeviceStats(down_after=2))  # type: ignore[arg-type]
+    for name in ("ifs", "sys"):
+        ctx.stats.subscription(name)
+    await attempt_failed(ctx, "error", "sys: refused", "sys")  # ifs has not answered yet: nobody is failed
+    assert ctx.stats.status == "starting" and ev.kinds == []
+    await attempt_ok(ctx, 10, "ifs")
+    for _ in range(5):  # sys keeps failing while ifs delivers: one event, the device collects, never down
+        await attempt_failed(ctx, "error", "sys: refused", "sys")
+        await attempt_ok(ctx, 10, "ifs")
+    assert ev.kinds == ["subscription_down"] and ctx.stats.status == "collecting" and not ctx.stats.down
+    assert ctx.stats.subscriptions["sys"].errors == 6 and ctx.stats.subscriptions["ifs"].samples == 60
+    await attempt_ok(ctx, 1, "sys")
+    assert ev.kinds == ["subscription_down", "subscription_up"]
+    # nothing delivers any more: the device's own status and hysteresis take over
+    for name in ("ifs", "sys", "ifs", "sys"):
+        await attempt_failed(ctx, "timeout", "no data", name)
+    assert ctx.stats.status == "timeout" and ctx.stats.down and "device_down" in ev.kinds
+    assert ev.kinds.count("subscription_down") == 2  # ifs's own change, announced while sys still delivered
