@@ -2,19 +2,23 @@
 
 A session: open the channel (plain, TLS with CA and client certificate, or TLS without verification),
 call Capabilities (bounded), choose the encoding (PROTO, else JSON_IETF, else JSON; the device tag
-``gnmi-encoding`` overrides), then run every subscription of the device in one TaskGroup:
+``gnmi-encoding`` overrides when Capabilities offers it), then run every subscription of the device:
 
-- ``sample`` / ``on_change`` / ``target_defined``: a STREAM subscription with ``sample_interval`` (on_change
-  asks for a heartbeat at the interval, so a live stream is never silent for long);
-- ``poll``: a POLL subscription, a Poll request every interval;
+- ``sample`` / ``on_change`` / ``target_defined``: a STREAM subscription with ``sample_interval``
+  (``heartbeat_interval`` for on_change, which many targets ignore);
+- ``poll``: a POLL subscription, a Poll request every interval (rounds need no sync_response);
 - ``once``: a ONCE subscription every interval.
 
-Any failure ends the session; it is retried with jittered exponential backoff ("full jitter", capped at
-30 s, or 60 s after a refused login), and the backoff starts over after a session that delivered data.
-A watchdog ends a stream that has been silent for max(3 × interval, interval + 10 s). Updates and deletes
-(a delete is a sample with value ``None``) are decoded with their prefix in either path notation; JSON
-values are flattened to leaves. Samples are gathered per subscription and published as one batch per
-device update: at sync_response, when a burst of notifications pauses for 50 ms, or at 5,000 samples.
+The session is up (``session_up``) when data or a sync_response arrives. Each subscription keeps only
+samples under its own paths and fails alone (refused, "paths matched nothing", ended, silent), retried
+with backoff while the others deliver; the session ends when nothing delivers or the login or transport
+fails, and is retried with jittered exponential backoff ("full jitter", capped at 30 s, or 60 s after a
+refused login), starting over after a session that delivered data. SAMPLE streams silent for
+max(3 × interval, interval + 10 s) are dead; ON_CHANGE / TARGET_DEFINED streams, once answered, are
+watched by gRPC keepalive pings (the transport), not by heartbeats. Updates and deletes (a delete is a
+sample with value ``None``) are decoded with their prefix in either path notation; JSON values are
+flattened to leaves. Samples are gathered per subscription and published as one batch per device
+update: at sync_response, when a burst of notifications pauses for 50 ms, or at 5,000 samples.
 """
 
 from __future__ import annotations
