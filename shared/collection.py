@@ -18,7 +18,8 @@ from nats.aio.client import Client as NATS
 from . import naming
 
 TIMEOUT_S = 1.0
-KEYS = ("status", "down", "last_error", "last_success_ns", "samples_per_s", "subscriptions")
+KEYS = ("status", "down", "consecutive_failures", "errors", "last_error", "last_success_ns", "samples_per_s",
+        "subscriptions")
 
 
 async def agent_status(nc: NATS, agent: str, timeout: float = TIMEOUT_S) -> dict[str, Any] | None:
