@@ -488,6 +488,8 @@ class GnmiSession:
                 t.result()
         except grpc.aio.AioRpcError as e:  # a write on a call the device already failed
             raise _classify(e, f"Subscribe {sub.name}") from None
+        except asyncio.InvalidStateError:  # a write on a call the device already ended without error
+            raise SessionError("error", "error", f"Subscribe {sub.name}: the device ended the stream") from None
         finally:
             for t in tasks:
                 t.cancel()
