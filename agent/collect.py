@@ -59,7 +59,10 @@ def _job_name(job: Any) -> str:
 
 
 def stats_dict(stats: DeviceStats) -> dict[str, Any]:
-    return {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats) if not f.name.startswith("_")}
+    out = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats) if not f.name.startswith("_")}
+    out["subscriptions"] = {name: {f.name: getattr(sub, f.name) for f in dataclasses.fields(sub)
+                                   if not f.name.startswith("_")} for name, sub in stats.subscriptions.items()}
+    return out
 
 
 class Collection:

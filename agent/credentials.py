@@ -4,7 +4,7 @@ Looked up in this order (the first hit wins):
 
 1. ``$CREDENTIALS_DIRECTORY/<ref>`` — systemd ``LoadCredential=``/``SetCredentialEncrypted=``. The file is
    ``username:password`` on one line, or TOML (``username = …``, ``password = …``, optional ``tls_ca``,
-   ``tls_cert``, ``tls_key`` file paths, optional ``enable_secret`` for the SSH CLI's ``enable``). A ``/`` in the reference becomes ``_`` in the file name.
+   ``tls_cert``, ``tls_key``, ``ssh_key`` file paths, optional ``enable_secret`` for the SSH CLI's ``enable``). A ``/`` in the reference becomes ``_`` in the file name.
 2. Environment ``SWTEL_CRED_<REF>_USERNAME`` and ``SWTEL_CRED_<REF>_PASSWORD`` (``<REF>`` upper-cased,
    every character other than a letter or digit replaced by ``_``); for SNMP ``_COMMUNITY`` (v2c), or
    ``_USERNAME`` with ``_AUTH_PROTOCOL``, ``_AUTH_PASSWORD``, ``_PRIV_PROTOCOL``, ``_PRIV_PASSWORD`` (v3); optional ``_ENABLE_SECRET`` for SSH ``enable``.
@@ -29,7 +29,7 @@ from typing import Any
 from swtel.agent.collectors.base import Credential
 from swtel.shared.errors import InvalidInput, NotFound
 
-_TLS_KEYS = ("tls_ca", "tls_cert", "tls_key")
+_TLS_KEYS = ("tls_ca", "tls_cert", "tls_key", "ssh_key")  # optional file paths
 _SNMP_KEYS = ("community", "auth_protocol", "auth_password", "priv_protocol", "priv_password")
 AUTH_PROTOCOLS = ("md5", "sha", "sha1", "sha224", "sha256", "sha384", "sha512")
 PRIV_PROTOCOLS = ("des", "aes", "aes128", "aes192", "aes256")

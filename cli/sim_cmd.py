@@ -21,7 +21,13 @@ from . import common
 app = typer.Typer(help="The device simulator.", no_args_is_help=True)
 
 FAULT_HELP = ("fault to inject, repeatable: wrong-password, hang, garbage, delay=SECONDS, drop=SECONDS "
-              "(end each gNMI stream after that long), reset=SECONDS (counters restart at that age)")
+              "(end each gNMI stream after that long), reset=SECONDS (counters restart at that age); "
+              "gNMI quirks of real targets: no-heartbeat, poll-sync-once, encodings=proto|json|json_ietf[,…], "
+              "ignore-paths, refuse-subscribe, empty-unknown")
+
+
+_QUIRKS = {"no-heartbeat": "no_heartbeat", "poll-sync-once": "poll_sync_once", "ignore-paths": "ignore_paths",
+           "refuse-subscribe": "refuse_subscribe", "empty-unknown": "empty_unknown"}
 
 
 def parse_faults(items: list[str]) -> Faults:
@@ -43,6 +49,12 @@ def parse_faults(items: list[str]) -> Faults:
                 f.drop_stream_after_s = parse_duration(value, "drop")
             elif name == "reset":
                 f.counter_reset_at_s = parse_duration(value, "reset")
+            elif name in _QUIRKS:
+                setattr(f, _QUIRKS[name], True)
+            elif name == "encodings":
+                f.encodings = tuple(e.strip().lower() for e in value.split(",") if e.strip())
+                if not f.encodings or set(f.encodings) - {"proto", "json", "json_ietf"}:
+                    raise InvalidInput("encodings must be a list of proto, json, json_ietf")
             else:
                 raise InvalidInput(f"fault {item!r} is unknown; {FAULT_HELP}")
         except InvalidInput as e:

@@ -121,6 +121,7 @@ class TelemetryBatch(msgspec.Struct, tag="telemetry", omit_defaults=True):
 EventKind = Literal[
     "session_up", "session_down", "auth_failed", "timeout", "error", "lease_acquired", "lease_released",
     "device_down", "device_up",  # hysteresis: down after N consecutive failed attempts, up at the next success
+    "subscription_down", "subscription_up",  # one subscription failed / delivers again (once per change)
 ]
 
 

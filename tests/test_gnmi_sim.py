@@ -221,3 +221,52 @@ async def test_hundreds_of_devices_in_one_process() -> None:
                 r = await stub.Get(gnmi_pb2.GetRequest(path=[gnmi_paths.to_proto("/system/state/hostname")],
                                                       encoding=gnmi_pb2.PROTO), metadata=LOGIN, timeout=5)
                 assert r.notification[0].update[0].val.string_val == f"sw{i}"
+
+
+@pytest.mark.asyncio
+async def test_quirks_of_real_targets() -> None:
+    """What independent targets do (issue 14), so the collector, demos and benches meet it here too."""
+    quirky = Faults(poll_sync_once=True, encodings=("json_ietf",), ignore_paths=True)
+    async with gnmi_fleet(SimDevice("q", interfaces=1, faults=quirky), SimDevice("deaf", interfaces=1,
+                          faults=Faults(refuse_subscribe=True, empty_unknown=True)),
+                          SimDevice("calm", interfaces=1, faults=Faults(no_heartbeat=True)), check_s=0.05) as fleet:
+        async with gnmi_client(fleet.ports[0]) as stub:
+            caps = await stub.Capabilities(gnmi_pb2.CapabilityRequest(), metadata=LOGIN, timeout=5)
+            assert list(caps.supported_encodings) == [gnmi_pb2.JSON_IETF]
+            call = stub.Subscribe(metadata=LOGIN)
+            await call.write(subscribe_request("/system/memory", mode=POLL))
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await read(call)
+            assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED  # PROTO is not offered
+
+            call = stub.Subscribe(metadata=LOGIN)
+            await call.write(subscribe_request("/system/memory", mode=POLL, encoding=gnmi_pb2.JSON_IETF))
+            first = await read(call)
+            assert any(p.startswith("/interfaces/") for p in leaves(first.update))  # every leaf, whatever the path
+            assert (await read(call)).sync_response  # after the first round...
+            await call.write(gnmi_pb2.SubscribeRequest(poll=gnmi_pb2.Poll()))
+            assert (await read(call)).HasField("update")
+            await call.write(gnmi_pb2.SubscribeRequest(poll=gnmi_pb2.Poll()))
+            assert (await read(call)).HasField("update")  # ...but not after the later ones
+            call.cancel()
+        async with gnmi_client(fleet.ports[2]) as stub:
+            call = stub.Subscribe(metadata=LOGIN)  # ON_CHANGE asking for a heartbeat every 0.1 s gets none
+            await call.write(subscribe_request("/system/memory/state/physical", sub_mode=gnmi_pb2.ON_CHANGE,
+                                               heartbeat_s=0.1))
+            assert (await read(call)).HasField("update") and (await read(call)).sync_response
+            with pytest.raises(TimeoutError):
+                await read(call, timeout=0.5)  # physical memory never changes: five heartbeats due, none sent
+            call.cancel()
+        async with gnmi_client(fleet.ports[1]) as stub:
+            call = stub.Subscribe(metadata=LOGIN)
+            await call.write(subscribe_request("/system/memory"))
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await read(call)
+            assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    fleet.devices[1].faults.refuse_subscribe = False
+    async with gnmi_fleet(fleet.devices[1]) as again, gnmi_client(again.ports[0]) as stub:
+        call = stub.Subscribe(metadata=LOGIN)
+        await call.write(subscribe_request("/vendor/thing", mode=ONCE))
+        empty = await read(call)
+        assert empty.HasField("update") and not empty.update.update  # an empty notification, not NOT_FOUND
+        assert (await read(call)).sync_response

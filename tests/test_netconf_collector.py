@@ -23,6 +23,10 @@ async def serve(*sims: SimDevice, models: Sequence[str] = ("ietf", "openconfig")
     return await serve_netconf(list(sims), "127.0.0.1", [0] * len(sims), models=models)
 
 
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def wait_status(ctx: CollectorContext, status: str, errors: int = 1) -> None:
     async def reached() -> bool:
         return ctx.stats.status == status and ctx.stats.errors >= errors
@@ -102,8 +106,16 @@ async def test_ietf_only_device_gives_interfaces_and_no_system_readings() -> Non
     try:
         async with collecting(netconf.collector(LAB), device("ietf", servers.ports[0], "netconf")) as (rec, ctx):
             await rec.wait_batches(3, "interfaces")
+            await eventually(lambda: _true(ctx.stats.subscription("system").errors >= 3), timeout=10,
+                             what="three polls of the system subscription")
             assert all(sub == "interfaces" for sub, _ in rec.batches)
-            assert ctx.stats.status == "collecting" and ctx.stats.errors == 0
+            # the device collects; the subscription it has no model for says so, once, not every poll
+            assert ctx.stats.status == "collecting" and not ctx.stats.down
+            system = ctx.stats.subscriptions["system"]
+            assert system.status == "error" and "no openconfig-system/platform model" in system.last_error
+            assert "ietf-interfaces" in system.last_error  # the models it does offer
+            assert ctx.stats.subscriptions["interfaces"].status == "collecting"
+            assert rec.kinds() == ["session_up", "subscription_down"], rec.events
     finally:
         await servers.close()
 

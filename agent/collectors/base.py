@@ -51,19 +51,38 @@ class Credential:
     priv_password: str = field(default="", repr=False)
     # SSH CLI: the secret for `enable` when a shell lands at an unprivileged prompt (`sw>`); never logged
     enable_secret: str | None = field(default=None, repr=False)
+    # SSH and NETCONF: a private key file (OpenSSH format) offered before the password.
+    ssh_key: str | None = None
 
 
 DOWN_AFTER = 3  # consecutive failed attempts before a device is reported down (setting device_down_after)
 
 
 @dataclass
+class SubscriptionStats:
+    """One subscription's (or command group's) own outcome: a device can deliver interfaces while its
+    ``system`` subscription fails, and says so here instead of flipping the whole device to ``error``."""
+
+    status: str = "starting"  # starting, collecting, or the failure status of its latest attempt
+    last_success_ns: int = 0
+    last_error: str = ""
+    errors: int = 0
+    samples: int = 0
+    dropped: int = 0  # samples the device sent outside this subscription's paths (not attributed to it)
+    _announced: bool = field(default=False, repr=False)  # a subscription_down was published for this failure
+
+
+@dataclass
 class DeviceStats:
     """Per-device collection statistics, shown by ``swtel lease list --json`` / the agent status request.
 
-    ``status`` is the outcome of the latest attempt. ``down`` has hysteresis, as Suzieq's device status:
-    it turns true only after ``down_after`` consecutive failed attempts (a connection, a login, a poll)
-    and false again at the next success, so one lost poll never flaps the dashboard. ``ok`` and
-    ``failed`` return the transition ("up" / "down") for the caller to publish, else ``None``."""
+    ``status`` is ``collecting`` while any subscription delivers; otherwise the outcome of the latest
+    attempt. ``subscriptions`` holds each subscription's own status and error. ``down`` has hysteresis, as
+    Suzieq's device status: it turns true only after ``down_after`` consecutive failed attempts (a
+    connection, a login, a poll) while nothing delivers, and false again at the next success, so one lost
+    poll never flaps the dashboard. ``ok`` and ``failed`` return the transition ("up" / "down") for the
+    caller to publish, else ``None``; ``subscription_ok`` / ``subscription_failed`` return whether that
+    subscription's status changed (one event per change, not per poll)."""
 
     status: str = "starting"  # starting, collecting, auth_failed, unreachable, timeout, error
     last_success_ns: int = 0
@@ -78,6 +97,7 @@ class DeviceStats:
     consecutive_failures: int = 0
     down: bool = False
     down_after: int = DOWN_AFTER
+    subscriptions: dict[str, SubscriptionStats] = field(default_factory=dict)
 
     def ok(self, samples: int) -> str | None:
         self.consecutive_failures = 0
@@ -104,6 +124,46 @@ class DeviceStats:
             return "down"
         return None
 
+    def subscription(self, name: str) -> SubscriptionStats:
+        sub = self.subscriptions.get(name)
+        if sub is None:
+            sub = self.subscriptions[name] = SubscriptionStats()
+        return sub
+
+    def delivering(self, besides: str = "", *, or_starting: bool = False) -> bool:
+        """Does any subscription (other than ``besides``) deliver at the moment (or, with ``or_starting``,
+        has not had its first answer yet)?"""
+        alive = ("collecting", "starting") if or_starting else ("collecting",)
+        return any(s.status in alive for n, s in self.subscriptions.items() if n != besides)
+
+    def subscription_ok(self, name: str, samples: int) -> bool:
+        """Count a delivery of one subscription; True when it recovers from a failure."""
+        sub = self.subscription(name)
+        recovered, sub._announced = sub._announced, False
+        sub.status, sub.last_success_ns = "collecting", time.time_ns()
+        sub.samples += samples
+        return recovered
+
+    def subscription_failed(self, name: str, status: str, error: str) -> bool:
+        """Count a failure of one subscription; True when an event is due: its status changed (or was
+        not announced yet) while another subscription delivers. When nothing delivers, the device's own
+        status and events tell the story, and a per-subscription event would only repeat it."""
+        sub = self.subscription(name)
+        if sub.status != status:
+            sub._announced = False
+        sub.status, sub.last_error = status, error[:300]
+        sub.errors += 1
+        if sub._announced or not self.delivering(besides=name):
+            return False
+        sub._announced = True
+        return True
+
+    def session_lost(self, status: str) -> None:
+        """The whole session ended: no subscription delivers now (the device-level event says why)."""
+        for sub in self.subscriptions.values():
+            if sub.status == "collecting":
+                sub.status = status
+
 
 @dataclass
 class CollectorContext:
@@ -117,17 +177,37 @@ class CollectorContext:
 Collector = Callable[[CollectorContext], Awaitable[None]]
 
 
-async def attempt_ok(ctx: CollectorContext, samples: int) -> None:
-    """Count a successful attempt; announce ``device_up`` when it ends a down period."""
+async def attempt_ok(ctx: CollectorContext, samples: int, subscription: str = "") -> None:
+    """Count a successful attempt; announce ``device_up`` when it ends a down period, and
+    ``subscription_up`` when a subscription that failed delivers again."""
+    if subscription and ctx.stats.subscription_ok(subscription, samples):
+        await ctx.publish.event("subscription_up", f"{subscription}: collecting again")
     if ctx.stats.ok(samples) == "up":
         await ctx.publish.event("device_up", "collecting again")
 
 
-async def attempt_failed(ctx: CollectorContext, status: str, error: str) -> None:
-    """Count a failed attempt; announce ``device_down`` when it is the N-th in a row."""
+async def attempt_failed(ctx: CollectorContext, status: str, error: str, subscription: str = "") -> None:
+    """Count a failed attempt; announce ``device_down`` when it is the N-th in a row.
+
+    With ``subscription``: that subscription failed. Its status changes (and ``subscription_down`` is
+    published once per change while another one delivers); the device's own status and down count move
+    only when every other subscription has failed too: a device that delivers interfaces is
+    ``collecting`` whatever ``system`` does, and one whose other subscriptions have not answered yet is
+    not called failed by the first poll that comes back."""
+    if subscription:
+        await subscription_failed(ctx, subscription, status, error)
+        if ctx.stats.delivering(besides=subscription, or_starting=True):
+            ctx.stats.errors += 1
+            return
     if ctx.stats.failed(status, error) == "down":
         await ctx.publish.event("device_down", f"{ctx.stats.consecutive_failures} failed attempts in a row; "
                                                f"last: {status}: {error}")
+
+
+async def subscription_failed(ctx: CollectorContext, subscription: str, status: str, error: str) -> None:
+    """Only the subscription's part of :func:`attempt_failed`: its status, and an event when it changes."""
+    if ctx.stats.subscription_failed(subscription, status, error):
+        await ctx.publish.event("subscription_down", f"{subscription}: {status}: {error}"[:500])
 
 
 def backoff(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:

@@ -2,34 +2,48 @@
 
 A session: open the channel (plain, TLS with CA and client certificate, or TLS without verification),
 call Capabilities (bounded), choose the encoding (PROTO, else JSON_IETF, else JSON; the device tag
-``gnmi-encoding`` overrides), then run every subscription of the device in one TaskGroup:
+``gnmi-encoding`` overrides when Capabilities offers it), then run every subscription of the device:
 
-- ``sample`` / ``on_change`` / ``target_defined``: a STREAM subscription with ``sample_interval`` (on_change
-  asks for a heartbeat at the interval, so a live stream is never silent for long);
-- ``poll``: a POLL subscription, a Poll request every interval;
+- ``sample`` / ``on_change`` / ``target_defined``: a STREAM subscription with ``sample_interval``
+  (``heartbeat_interval`` for on_change, which many targets ignore);
+- ``poll``: a POLL subscription, a Poll request every interval (rounds need no sync_response);
 - ``once``: a ONCE subscription every interval.
 
-Any failure ends the session; it is retried with jittered exponential backoff ("full jitter", capped at
-30 s, or 60 s after a refused login), and the backoff starts over after a session that delivered data.
-A watchdog ends a stream that has been silent for max(3 × interval, interval + 10 s). Updates and deletes
-(a delete is a sample with value ``None``) are decoded with their prefix in either path notation; JSON
-values are flattened to leaves. Samples are gathered per subscription and published as one batch per
-device update: at sync_response, when a burst of notifications pauses for 50 ms, or at 5,000 samples.
+The session is up (``session_up``) when data or a sync_response arrives. Each subscription keeps only
+samples under its own paths and fails alone (refused, "paths matched nothing", ended, silent), retried
+with backoff while the others deliver; the session ends when nothing delivers or the login or transport
+fails, and is retried with jittered exponential backoff ("full jitter", capped at 30 s, or 60 s after a
+refused login), starting over after a session that delivered data. SAMPLE streams silent for
+max(3 × interval, interval + 10 s) are dead; ON_CHANGE / TARGET_DEFINED streams, once answered, are
+watched by gRPC keepalive pings (the transport), not by heartbeats. Updates and deletes (a delete is a
+sample with value ``None``) are decoded with their prefix in either path notation; JSON values are
+flattened to leaves. Samples are gathered per subscription and published as one batch per device
+update: at sync_response, when a burst of notifications pauses for 50 ms, or at 5,000 samples.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
+from collections.abc import Callable
 
 import grpc
 from gnmi_pb import gnmi_pb2, gnmi_pb2_grpc
 
 from swtel.agent.collectors import gnmi_paths
-from swtel.agent.collectors.base import CollectorContext, attempt_failed, attempt_ok, backoff
+from swtel.agent.collectors.base import (
+    CollectorContext,
+    SubscriptionStats,
+    attempt_failed,
+    attempt_ok,
+    backoff,
+)
 from swtel.shared import wire
+from swtel.shared.errors import InvalidInput
+from swtel.shared.inventory import parse_duration
 
 log = logging.getLogger("swtel.agent.gnmi")
 
@@ -51,9 +65,18 @@ MAX_BATCH = 5_000  # samples per published batch (~400 kB, well under NATS's 1 M
 MAX_PENDING = 50_000  # samples buffered per subscription before the reader waits for the publisher
 BACKOFF_CAP_S = 30.0
 AUTH_BACKOFF_CAP_S = 60.0
+KEEPALIVE_S = 30.0  # HTTP/2 ping period: the liveness of quiet streams (device tag gnmi-keepalive)
+KEEPALIVE_TIMEOUT_S = 10.0  # a ping unanswered this long ends the transport (UNAVAILABLE)
+KEEPALIVE_MAX_S = 330.0  # gRPC and Go servers accept one ping per 5 minutes on a quiet stream by default
+# Transport liveness is gRPC's keepalive ping, not gNMI heartbeats (which many targets ignore). grpc-core
+# stops pinging after max_pings_without_data (default 2) pings on a stream that carries no data, which
+# is exactly a quiet ON_CHANGE stream, so that limit is lifted; since grpc 1.6x the ping's answer is
+# awaited http2.ping_timeout_ms (default 60 s), so it is set with keepalive_timeout_ms.
 CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_time_ms", int(KEEPALIVE_S * 1000)),
+    ("grpc.keepalive_timeout_ms", int(KEEPALIVE_TIMEOUT_S * 1000)),
+    ("grpc.http2.ping_timeout_ms", int(KEEPALIVE_TIMEOUT_S * 1000)),
+    ("grpc.http2.max_pings_without_data", 0),
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.enable_retries", 0),
@@ -65,9 +88,10 @@ _MODES = {"sample": gnmi_pb2.SAMPLE, "on_change": gnmi_pb2.ON_CHANGE, "target_de
 class SessionError(Exception):
     """Ends a session. ``status`` goes into DeviceStats, ``kind`` is the event published."""
 
-    def __init__(self, status: str, kind: str, message: str) -> None:
+    def __init__(self, status: str, kind: str, message: str, *, too_many_pings: bool = False) -> None:
         super().__init__(message)
         self.status, self.kind = status, kind
+        self.too_many_pings = too_many_pings
 
 
 def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
@@ -76,6 +100,10 @@ def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
         return SessionError("auth_failed", "auth_failed", f"{what}: login refused ({details})")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return SessionError("timeout", "timeout", f"{what}: no answer within {RPC_TIMEOUT_S:g}s")
+    if code == grpc.StatusCode.UNAVAILABLE and ("too_many_pings" in details.lower()
+                                                or "too many pings" in details.lower()):
+        return SessionError("unreachable", "session_down", f"{what}: the device refused our keepalive pings "
+                            "(GOAWAY too_many_pings)", too_many_pings=True)
     if code == grpc.StatusCode.UNAVAILABLE:
         return SessionError("unreachable", "session_down", f"{what}: unavailable ({details})")
     if code == grpc.StatusCode.INTERNAL and "deserializ" in details.lower():
@@ -186,7 +214,7 @@ class Batcher:
                 for i in range(0, len(buf), MAX_BATCH):
                     chunk = buf[i : i + MAX_BATCH]
                     await self.ctx.publish.batch(self.subscription, chunk)
-                    await attempt_ok(self.ctx, len(chunk))
+                    await attempt_ok(self.ctx, len(chunk), self.subscription)
                     if task.cancelling():  # a cancellation swallowed inside a library's wait_for
                         raise asyncio.CancelledError
         finally:
@@ -239,10 +267,22 @@ def _read_file(path: str | None, what: str) -> bytes | None:
         raise SessionError("error", "error", f"cannot read {what} {path}: {e.strerror}") from None
 
 
-async def open_channel(ctx: CollectorContext) -> grpc.aio.Channel:
+def keepalive_of(device: wire.Device) -> float:
+    """The keepalive ping period to start with: the device tag ``gnmi-keepalive``, else KEEPALIVE_S."""
+    if "gnmi-keepalive" not in device.tags:
+        return KEEPALIVE_S
+    try:
+        return parse_duration(device.tags["gnmi-keepalive"], "tag gnmi-keepalive")
+    except InvalidInput as e:
+        raise SessionError("error", "error", str(e)) from None
+
+
+async def open_channel(ctx: CollectorContext, keepalive_s: float | None = None) -> grpc.aio.Channel:
     d, cred = ctx.device, ctx.credential
     target = f"[{d.address}]:{d.port}" if ":" in d.address else f"{d.address}:{d.port}"
     options = list(CHANNEL_OPTIONS)
+    if keepalive_s is not None:
+        options = [(k, int(keepalive_s * 1000) if k == "grpc.keepalive_time_ms" else v) for k, v in options]
     if d.tls == "off":
         return grpc.aio.insecure_channel(target, options=options)
     key = _read_file(cred.tls_key if cred else None, "client key")
@@ -272,41 +312,148 @@ async def capabilities(stub: gnmi_pb2_grpc.gNMIStub, metadata: tuple[tuple[str, 
     return caps
 
 
-def choose_encoding(device: wire.Device, caps: gnmi_pb2.CapabilityResponse) -> int:
+def choose_encoding(device: wire.Device, caps: gnmi_pb2.CapabilityResponse) -> tuple[int, str]:
+    """The encoding to ask for, and a note when the ``gnmi-encoding`` tag could not be obeyed.
+
+    The tag wins when Capabilities offers that encoding (or offers none: such devices usually mean
+    PROTO and take what they are given). A tag naming an encoding the device does not offer would only
+    get ``UNIMPLEMENTED`` on every Subscribe, so the best offered encoding is used and the note says so."""
     wanted = device.tags.get("gnmi-encoding", "").lower()
     supported = set(caps.supported_encodings)
+    note = ""
     if wanted in _ENCODINGS:
-        return _ENCODINGS[wanted]
+        if not supported or _ENCODINGS[wanted] in supported:
+            return _ENCODINGS[wanted], ""
+        offered = ", ".join(gnmi_pb2.Encoding.Name(e) for e in sorted(supported) if e in gnmi_pb2.Encoding.values())
+        note = f"tag gnmi-encoding={wanted} ignored: the device offers only {offered or 'unknown encodings'}"
     for enc in (gnmi_pb2.PROTO, gnmi_pb2.JSON_IETF, gnmi_pb2.JSON):
         if enc in supported:
-            return enc
-    return gnmi_pb2.PROTO  # devices that list nothing usually mean PROTO
+            return enc, note
+    if note:  # nothing we can decode is offered: ask for what the tag says, the device's error will tell
+        return _ENCODINGS[wanted], note
+    return gnmi_pb2.PROTO, note  # devices that list nothing usually mean PROTO
+
+
+def models_of(caps: gnmi_pb2.CapabilityResponse, limit: int = 12) -> str:
+    """The models a device lists in Capabilities, short enough for an error line."""
+    names = sorted({m.name for m in caps.supported_models if m.name})
+    if not names:
+        return "the device lists no models in Capabilities"
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return "the device serves " + ", ".join(names[:limit]) + more
+
+
+class _Watch:
+    """When a subscription's next message is due, as one ``asyncio.timeout`` the reader holds.
+
+    SAMPLE streams must say something every interval (max(3 × interval, interval + grace)). ON_CHANGE
+    and TARGET_DEFINED streams may be silent for hours once their initial state has arrived: many
+    targets ignore ``heartbeat_interval``, so their liveness is the transport's (gRPC keepalive pings,
+    CHANNEL_OPTIONS), not the application's. A POLL subscription is due an answer after each Poll
+    request it sends (``arm``); between polls it may be silent."""
+
+    def __init__(self, first_s: float, then_s: float | None) -> None:
+        self.first_s, self.then_s = first_s, then_s
+        self.cm: asyncio.Timeout | None = None
+        self.armed_s = first_s  # the length of the current deadline (for the error message)
+
+    def start(self, cm: asyncio.Timeout) -> None:
+        self.cm = cm
+        self._set(self.first_s)
+
+    def got_data(self) -> None:
+        self._set(self.then_s)
+
+    def arm(self, s: float) -> None:
+        if self.cm is not None and self.cm.when() is None:
+            self._set(s)
+
+    def _set(self, s: float | None) -> None:
+        if self.cm is not None:
+            self.cm.reschedule(None if s is None else asyncio.get_running_loop().time() + s)
+            self.armed_s = s or self.armed_s
+
+
+class _Attempt:
+    """What one Subscribe call has received so far."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.samples = 0
+        self.dropped = 0
+        self.synced = False
 
 
 class GnmiSession:
-    def __init__(self, ctx: CollectorContext) -> None:
+    """One channel to a device and one Subscribe per subscription.
+
+    The session is up (``session_up``) when the device delivers data or a sync_response, not when it
+    answers Capabilities: a device that refuses every Subscribe never looked up. A subscription that
+    fails (refused, matched nothing, ended) is retried alone with backoff while the others deliver; the
+    session ends when nothing delivers any more or the transport fails, and is then reopened."""
+
+    def __init__(self, ctx: CollectorContext, keepalive_s: float | None = None) -> None:
         self.ctx = ctx
+        self.keepalive_s = keepalive_s
         self.metadata = call_metadata(ctx)
         self.delivered = False  # did this session publish anything (resets the backoff)
+        self.up = False  # session_up published
         self.detail = ""
+        self.models = ""
+        self.failing: set[str] = set()
+        self._matchers: dict[str, Callable[[str], bool]] = {}
 
     async def run(self) -> None:
-        channel = await open_channel(self.ctx)
+        channel = await open_channel(self.ctx, self.keepalive_s)
         try:
             stub = gnmi_pb2_grpc.gNMIStub(channel)
             caps = await capabilities(stub, self.metadata)
-            encoding = choose_encoding(self.ctx.device, caps)
+            encoding, note = choose_encoding(self.ctx.device, caps)
+            self.models = models_of(caps)
             self.detail = f"gNMI {caps.gNMI_version or '?'}, {gnmi_pb2.Encoding.Name(encoding)}"
-            await self.ctx.publish.event("session_up", self.detail)
+            if note:
+                self.detail += f" ({note})"
+                log.warning("%s: %s", self.ctx.device.name, note)
+            subs = self.ctx.device.subscriptions
+            for sub in subs:
+                self.ctx.stats.subscription(sub.name)  # known from the start: "starting" until it answers
             async with asyncio.TaskGroup() as tg:
-                for sub in self.ctx.device.subscriptions:
-                    tg.create_task(self._subscription(stub, sub, encoding))
+                for sub in subs:
+                    tg.create_task(self._subscription_loop(stub, sub, encoding, len(subs)))
                 # The body waits instead of ending at once: Python 3.11's TaskGroup leaves the parent's
                 # cancel count raised when a child fails after the body ended, which would make the
                 # cancelling() check in run() misread a failure as a release.
                 await asyncio.get_running_loop().create_future()
         finally:
             await channel.close(grace=None)
+
+    async def _data(self, sub: wire.Subscription) -> None:
+        """The device delivered something for ``sub``: the session is up, the subscription is not failing."""
+        self.failing.discard(sub.name)
+        if not self.up:
+            self.up = True
+            await self.ctx.publish.event("session_up", self.detail)
+
+    async def _subscription_loop(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int,
+                                 total: int) -> None:
+        attempt = 0
+        while True:
+            att = _Attempt()
+            try:
+                await self._subscription(stub, sub, encoding, att)
+            except SessionError as e:
+                if e.status in ("auth_failed", "unreachable"):
+                    raise  # the login or the transport: the whole session
+                self.failing.add(sub.name)
+                if len(self.failing) >= total:  # nothing delivers: the session ends and says why (run())
+                    self.ctx.stats.subscription_failed(sub.name, e.status, str(e))
+                    raise
+                log.info("%s: %s", self.ctx.device.name, e)
+                await attempt_failed(self.ctx, e.status, str(e), sub.name)
+            if att.samples:
+                attempt = 0
+            await asyncio.sleep(backoff(attempt, cap=BACKOFF_CAP_S))
+            attempt += 1
 
     def _request(self, sub: wire.Subscription, encoding: int, list_mode: int) -> gnmi_pb2.SubscribeRequest:
         interval_ns = int(sub.interval_s * 1e9)
@@ -323,44 +470,71 @@ class GnmiSession:
         return gnmi_pb2.SubscribeRequest(subscribe=gnmi_pb2.SubscriptionList(
             subscription=entries, mode=list_mode, encoding=encoding))
 
-    async def _subscription(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int) -> None:
+    async def _subscription(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int,
+                            att: _Attempt) -> None:
+        """One attempt of one subscription, with its batcher's publisher beside it; either one's failure
+        ends both (no TaskGroup: its ExceptionGroup would hide the SessionError from the retry loop)."""
         batcher = Batcher(self.ctx, sub.name)
-        async with asyncio.TaskGroup() as tg:
-            flusher = tg.create_task(batcher.run())
-            try:
-                if sub.mode == "once":
-                    await self._once(stub, sub, encoding, batcher)
-                elif sub.mode == "poll":
-                    await self._poll(stub, sub, encoding, batcher)
-                else:
-                    await self._stream(stub, sub, encoding, batcher)
-            finally:
-                flusher.cancel()
+        if sub.mode == "once":
+            reader = self._once(stub, sub, encoding, batcher, att)
+        elif sub.mode == "poll":
+            reader = self._poll(stub, sub, encoding, batcher, att)
+        else:
+            reader = self._stream(stub, sub, encoding, batcher, att)
+        tasks = {asyncio.ensure_future(reader), asyncio.ensure_future(batcher.run())}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+        except grpc.aio.AioRpcError as e:  # a write on a call the device already failed
+            raise _classify(e, f"Subscribe {sub.name}") from None
+        except asyncio.InvalidStateError:  # a write on a call the device already ended without error
+            raise SessionError("error", "error", f"Subscribe {sub.name}: the device ended the stream") from None
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _stream(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher) -> None:
+    async def _stream(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher,
+                      att: _Attempt) -> None:
         silence = max(3 * sub.interval_s, sub.interval_s + WATCHDOG_GRACE_S)
+        watch = _Watch(silence, silence if sub.mode == "sample" else None)
         call = stub.Subscribe(metadata=self.metadata)
         try:
             await call.write(self._request(sub, encoding, gnmi_pb2.SubscriptionList.STREAM))
-            await self._read(call, batcher, silence, f"Subscribe {sub.name}", until_sync=False)
-            raise SessionError("unreachable", "session_down", f"Subscribe {sub.name}: the device ended the stream")
+            await self._read(call, batcher, sub, watch, att, f"Subscribe {sub.name}", until_sync=False)
+            raise SessionError("error", "error", f"Subscribe {sub.name}: the device ended the stream")
         finally:
             call.cancel()
 
-    async def _poll(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher) -> None:
+    async def _poll(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher,
+                    att: _Attempt) -> None:
+        """One reader for the whole call and a Poll request every interval. A round is not read "until
+        sync_response": many targets send sync_response after the first round only, so the batcher's
+        pause ends a round and the watch only asks that each Poll gets an answer in time."""
         call = stub.Subscribe(metadata=self.metadata)
+        watch = _Watch(RPC_TIMEOUT_S, None)
+        what = f"Poll {sub.name}"
+        reader = asyncio.ensure_future(self._read(call, batcher, sub, watch, att, what, until_sync=False))
         try:
             await call.write(self._request(sub, encoding, gnmi_pb2.SubscriptionList.POLL))
             while True:
-                started = time.monotonic()
-                if not await self._read(call, batcher, RPC_TIMEOUT_S, f"Poll {sub.name}", until_sync=True):
-                    raise SessionError("unreachable", "session_down", f"Poll {sub.name}: the device ended the stream")
-                await asyncio.sleep(max(0.0, sub.interval_s - (time.monotonic() - started)))
+                await asyncio.wait([reader], timeout=sub.interval_s)
+                if reader.done():
+                    reader.result()  # raises the reader's error
+                    raise SessionError("error", "error", f"{what}: the device ended the stream")
                 await call.write(gnmi_pb2.SubscribeRequest(poll=gnmi_pb2.Poll()))
+                watch.arm(RPC_TIMEOUT_S)
+        except grpc.aio.AioRpcError as e:  # a write on a call that failed
+            raise _classify(e, what) from None
         finally:
+            reader.cancel()
             call.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
 
-    async def _once(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher) -> None:
+    async def _once(self, stub: gnmi_pb2_grpc.gNMIStub, sub: wire.Subscription, encoding: int, batcher: Batcher,
+                    att: _Attempt) -> None:
         request = self._request(sub, encoding, gnmi_pb2.SubscriptionList.ONCE)
         while True:
             started = time.monotonic()
@@ -368,18 +542,36 @@ class GnmiSession:
             try:
                 await call.write(request)
                 await call.done_writing()
-                await self._read(call, batcher, RPC_TIMEOUT_S, f"Once {sub.name}", until_sync=True)
+                once = _Attempt()
+                await self._read(call, batcher, sub, _Watch(RPC_TIMEOUT_S, RPC_TIMEOUT_S), once,
+                                 f"Once {sub.name}", until_sync=True)
+                att.samples += once.samples
             finally:
                 call.cancel()
             await asyncio.sleep(max(0.0, sub.interval_s - (time.monotonic() - started)))
 
-    async def _read(self, call: grpc.aio.StreamStreamCall, batcher: Batcher, watchdog_s: float, what: str,
-                    *, until_sync: bool) -> bool:
+    def _matcher(self, sub: wire.Subscription) -> Callable[[str], bool]:
+        m = self._matchers.get(sub.name)
+        if m is None:
+            m = self._matchers[sub.name] = gnmi_paths.matcher(sub.paths)
+        return m
+
+    def _nothing(self, sub: wire.Subscription, what: str, att: _Attempt) -> SessionError:
+        extra = (f"; {att.dropped} samples outside the subscription's paths were dropped" if att.dropped else "")
+        return SessionError("error", "error", f"{what}: paths matched nothing ({', '.join(sub.paths)}); "
+                                              f"{self.models}{extra}")
+
+    async def _read(self, call: grpc.aio.StreamStreamCall, batcher: Batcher, sub: wire.Subscription, watch: _Watch,
+                    att: _Attempt, what: str, *, until_sync: bool) -> bool:
         """Read responses into the batcher. True at sync_response (when ``until_sync``), False at the end
-        of the stream; raises SessionError for errors and for silence longer than ``watchdog_s``."""
-        loop = asyncio.get_running_loop()
+        of the stream; raises SessionError for errors, for an answer that matched nothing, and when the
+        watch runs out. Samples outside ``sub``'s paths (a device that ignores the requested paths) are
+        counted and dropped, never stored under the wrong subscription."""
+        match = self._matcher(sub)
+        sub_stats = self.ctx.stats.subscription(sub.name)
         try:
-            async with asyncio.timeout(watchdog_s) as deadline:
+            async with asyncio.timeout(None) as deadline:
+                watch.start(deadline)
                 while True:
                     resp = await call.read()
                     if resp is grpc.aio.EOF:
@@ -387,7 +579,7 @@ class GnmiSession:
                         return False
                     if resp is None:  # grpc.aio's answer to bytes that are no SubscribeResponse
                         raise SessionError("error", "error", f"{what}: the device sent a malformed message")
-                    deadline.reschedule(loop.time() + watchdog_s)
+                    att.messages += 1
                     kind = resp.WhichOneof("response")
                     if kind == "update":
                         samples: list[wire.Sample] = []
@@ -397,35 +589,73 @@ class GnmiSession:
                             self.ctx.stats.malformed += 1
                             self.ctx.stats.last_error = f"{what}: dropped a malformed notification ({e})"[:300]
                             continue
-                        await batcher.add(samples)
+                        known = match.known  # type: ignore[attr-defined]
+                        kept = [s for s in samples if known(s.path) or match(s.path)]
+                        if len(kept) < len(samples):
+                            self._dropped(sub, sub_stats, att, len(samples) - len(kept), samples, match)
+                        if not kept:  # an empty notification (or only foreign samples) is no sign of life
+                            continue
+                        watch.got_data()
+                        att.samples += len(kept)
+                        await self._data(sub)
+                        await batcher.add(kept)
                         self.delivered = True
                     elif kind == "sync_response":
+                        if not att.synced and not att.samples:
+                            raise self._nothing(sub, what, att)
+                        att.synced = True
+                        watch.got_data()
+                        await self._data(sub)
                         await batcher.add([], flush=True)
                         if until_sync:
                             return True
                     elif kind == "error":
                         raise SessionError("error", "error", f"{what}: device error {resp.error.message}")
         except TimeoutError:
-            raise SessionError("timeout", "timeout", f"{what}: no data for {watchdog_s:g}s") from None
+            if att.messages and not att.samples:
+                raise self._nothing(sub, what, att) from None
+            raise SessionError("timeout", "timeout", f"{what}: no data for {watch.armed_s:g}s") from None
         except grpc.aio.AioRpcError as e:
             raise _classify(e, what) from None
+        finally:
+            watch.cm = None
+
+    def _dropped(self, sub: wire.Subscription, sub_stats: SubscriptionStats, att: _Attempt, n: int,
+                 samples: list[wire.Sample], match: Callable[[str], bool]) -> None:
+        if not sub_stats.dropped:
+            first = next(s.path for s in samples if not match(s.path))
+            log.warning("%s: subscription %s: the device sent samples outside its paths (e.g. %s); dropped",
+                        self.ctx.device.name, sub.name, first)
+        sub_stats.dropped += n
+        att.dropped += n
 
 
 async def run(ctx: CollectorContext) -> None:
     """Collect one device until cancelled; device faults are reported, never raised."""
     attempt = 0
     announced = ""  # the last failure event published: repeated identical failures are not re-published
+    keepalive: float | None = None
     while True:
-        session = GnmiSession(ctx)
+        session = GnmiSession(ctx, keepalive)
         cap = BACKOFF_CAP_S
         try:
+            if keepalive is None:
+                keepalive = session.keepalive_s = keepalive_of(ctx.device)
             await session.run()
             raise SessionError("error", "error", "every subscription ended")
         except* SessionError as group:
             err = _first(group)
             cap = AUTH_BACKOFF_CAP_S if err.status == "auth_failed" else BACKOFF_CAP_S
-            await _failed(ctx, session, err.status, err.kind, str(err), announced)
-            announced = err.kind if not session.detail else ""
+            message = str(err)
+            if err.too_many_pings and keepalive is not None:
+                # as grpc-core does within one channel, but remembered across sessions: the device's policy
+                # (one ping per 5 minutes by default in gRPC and Go servers) is learned once
+                slower = min(keepalive * 2, KEEPALIVE_MAX_S)
+                message += (f" every {keepalive:g}s; pinging every {slower:g}s from now on (the device tag "
+                            f"gnmi-keepalive sets the starting period)")
+                keepalive = slower
+            await _failed(ctx, session, err.status, err.kind, message, announced)
+            announced = err.kind if not session.up else ""
         except* Exception as group:  # anything else (gRPC internals, a bug): reported, retried, never raised
             err2 = _first(group)
             log.warning("%s: unexpected %r", ctx.device.name, err2)
@@ -461,9 +691,10 @@ def _first(group: BaseExceptionGroup) -> Exception:
 async def _failed(ctx: CollectorContext, session: GnmiSession, status: str, kind: str, message: str,
                   announced: str) -> None:
     await attempt_failed(ctx, status, message)
-    repeated = not session.detail and kind == announced
+    ctx.stats.session_lost(status)
+    repeated = not session.up and kind == announced
     log.log(logging.DEBUG if repeated else logging.INFO, "%s: %s", ctx.device.name, message)
-    if session.detail:  # the session was up: it is now down, whatever the reason
+    if session.up:  # the session was up: it is now down, whatever the reason
         await ctx.publish.event("session_down", message)
         if kind != "session_down":
             await ctx.publish.event(kind, message)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 from gnmi_pb import gnmi_pb2
@@ -98,6 +99,60 @@ def format_elems(elems: Elems, origin: str = "") -> str:
         parts.append(name)
     text = "/" + "/".join(parts)
     return f"{origin}:{text}" if origin else text
+
+
+def _bare(name: str) -> str:
+    return name.rpartition(":")[2]  # "openconfig-interfaces:interfaces" → "interfaces"
+
+
+def _under(elems: Elems, pattern: tuple[tuple[str, dict[str, str]], ...], i: int = 0, j: int = 0) -> bool:
+    """Is the leaf ``elems`` at or below ``pattern`` (``*`` names and key values, ``...`` any depth)?"""
+    while j < len(pattern):
+        name, keys = pattern[j]
+        if name == "...":
+            return any(_under(elems, pattern, k, j + 1) for k in range(i, len(elems) + 1))
+        if i >= len(elems):
+            return False
+        ename, ekeys = elems[i]
+        if name != "*" and name != _bare(ename):
+            return False
+        if keys:
+            have = dict(ekeys)
+            if any(v != "*" and have.get(k) != v for k, v in keys.items()):
+                return False
+        i, j = i + 1, j + 1
+    return True
+
+
+def matcher(paths: list[str], cache_max: int = 100_000) -> Callable[[str], bool]:
+    """A predicate on sample paths: is it at or below one of ``paths`` (a subscription's)? Module
+    prefixes and origins are ignored, a missing key or ``*`` matches any value. Results are cached
+    per path string (samples repeat the same few thousand paths)."""
+    patterns = []
+    for p in paths:
+        try:
+            _, elems = parse(p)
+        except InvalidInput:
+            continue
+        patterns.append(tuple((_bare(n), dict(k)) for n, k in elems))
+    cache: dict[str, bool] = {}
+
+    def match(path: str) -> bool:
+        hit = cache.get(path)
+        if hit is None:
+            try:
+                _, elems = parse(path)
+            except InvalidInput:
+                hit = False
+            else:
+                hit = any(_under(elems, pat) for pat in patterns)
+            if len(cache) >= cache_max:
+                cache.clear()
+            cache[path] = hit
+        return hit
+
+    match.known = cache.get  # type: ignore[attr-defined]  # the hot loop's shortcut: True for a known match
+    return match
 
 
 # ---- protobuf Path ------------------------------------------------------------------------------------

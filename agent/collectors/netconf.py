@@ -45,6 +45,11 @@ FILTERS = {
 }
 
 
+# modules that say nothing about what data a device has: NETCONF itself, types, notifications, server internals
+_PLUMBING = ("ietf-netconf", "iana-", "ietf-inet-types", "ietf-yang-types", "ietf-yang-library", "ietf-datastores",
+             "ietf-origin", "ietf-restconf", "nc-notifications", "notifications", "yuma-", "yuma123-")
+
+
 class RpcError(polling.DeviceError):
     """The device answered an RPC with ``<rpc-error>``."""
 
@@ -127,20 +132,34 @@ class NetconfSession:
         return data if data is not None else ET.Element("data")
 
     async def poll(self, groups: set[str]) -> list[wire.Sample]:
+        """Samples of the poll groups the device has models for; a poll for which it has none at all is a
+        :class:`polling.DeviceError` naming what it offers (that subscription fails, the others go on)."""
         samples: list[wire.Sample] = []
+        missing = []
         if "interfaces" in groups:
             model = "ietf" if self.offers(NS_IETF_IF) else "openconfig" if self.offers(NS_OC_IF) else None
             if model is None:
-                self._warn_once("interfaces", "offers neither ietf-interfaces nor openconfig-interfaces")
+                missing.append("neither ietf-interfaces nor openconfig-interfaces")
             else:
                 data = await self.get(FILTERS[model])
                 samples += (ietf_interfaces if model == "ietf" else oc_interfaces)(data, time.time_ns())
         if "system" in groups:
             if not (self.offers(NS_OC_SYS) or self.offers(NS_OC_PLAT)):
-                self._warn_once("system", "offers no openconfig-system/platform model for CPU, memory, temperature")
+                missing.append("no openconfig-system/platform model for CPU, memory, temperature")
+                self._warn_once("system", missing[-1])
             else:
                 samples += system(await self.get(FILTERS["system"]), time.time_ns())
+        if missing and len(missing) == len(groups & {"interfaces", "system"}):
+            raise polling.DeviceError(f"the device offers {' and '.join(missing)} (its models: {self.model_names()})")
         return samples
+
+    def model_names(self, limit: int = 12) -> str:
+        """The data models the hello lists (``module=`` of each capability, without the protocol's own
+        and the type libraries), short enough for an error line."""
+        names = sorted({part[7:] for c in self.capabilities for part in c.partition("?")[2].split("&")
+                        if part.startswith("module=") and not part[7:].startswith(_PLUMBING)})
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return (", ".join(names[:limit]) + more) if names else "none listed"
 
     async def close(self) -> None:
         """Polite ``<close-session>``, bounded: a device that does not answer is simply disconnected."""

@@ -69,15 +69,16 @@ class Status:
         self.failing: dict[str, dict[str, str]] = {}  # subscription -> {command: reason} last announced
 
     async def partial(self, subscription: str, failures: dict[str, str]) -> None:
-        """Commands of ``subscription`` failed while others delivered: the device stays ``collecting``;
-        ``last_error`` says which, and one ``error`` event is sent when the set of failing commands changes.
-
-        Per-subscription status (for ``swtel lease list --json`` and the device page) belongs to the
-        device-status model; this hook reports through the fields and events that exist today."""
+        """Commands of ``subscription`` failed while others delivered: the subscription (and the device)
+        stays ``collecting``; its ``last_error`` (and the device's) names the failed commands, and one
+        ``error`` event is sent when the set of failing commands changes, not once per poll."""
+        sub = self.ctx.stats.subscription(subscription)
         if failures:
             detail = f"subscription {subscription}: " + "; ".join(
                 why if why.startswith(f"'{cmd}") else f"{cmd}: {why}" for cmd, why in sorted(failures.items()))
-            self.ctx.stats.last_error = detail[:500]
+            self.ctx.stats.last_error = sub.last_error = detail[:500]
+        else:
+            sub.last_error = ""
         if set(failures) != set(self.failing.get(subscription, {})):
             if failures:
                 await self.ctx.publish.event("error", detail[:500])
@@ -88,18 +89,25 @@ class Status:
     def connected(self, detail: str) -> None:
         self.detail = detail
 
-    async def ok(self, samples: int) -> None:
-        await attempt_ok(self.ctx, samples)
+    async def ok(self, samples: int, subscription: str = "") -> None:
+        await attempt_ok(self.ctx, samples, subscription)
         self.reported = None
         if not self.announced:
             self.announced = True
             await self.ctx.publish.event("session_up", self.detail)
 
-    async def fail(self, status: str, detail: str, session_lost: bool = True) -> None:
-        await attempt_failed(self.ctx, status, detail)
-        if session_lost and self.announced:
-            self.announced = False
-            await self.ctx.publish.event("session_down", detail)
+    async def fail(self, status: str, detail: str, session_lost: bool = True, subscription: str = "") -> None:
+        """A failed attempt. With ``subscription`` (one poll failed, the session goes on) the failure is
+        that subscription's: while another subscription delivers, the device stays ``collecting`` and
+        only ``subscription_down`` is published, once per change, not once per poll."""
+        await attempt_failed(self.ctx, status, detail, subscription)
+        if session_lost:
+            self.ctx.stats.session_lost(status)
+            if self.announced:
+                self.announced = False
+                await self.ctx.publish.event("session_down", detail)
+        if subscription and self.ctx.stats.delivering(besides=subscription, or_starting=True):
+            return
         if self.reported != status:
             self.reported = status
             await self.ctx.publish.event(STATUS_EVENT[status], detail)
@@ -158,6 +166,7 @@ async def _poll_all(ctx: CollectorContext, poll: Poll, status: Status) -> None:
         for sub in subscriptions(ctx.device):
             groups = paths.groups(sub.paths)
             if groups:
+                ctx.stats.subscription(sub.name)  # known from the start: "starting" until it answers
                 tg.create_task(_poll_one(ctx, sub, groups, poll, status))
             else:
                 log.warning("%s: subscription %s has no path this collector knows", ctx.device.name, sub.name)
@@ -180,14 +189,14 @@ async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[s
         except DeviceError as e:
             raw, failures = [], {"": str(e)}
         samples = paths.keep(raw, sub.paths)
-        if raw or not failures:  # something answered: publish it, the device is collecting
+        if raw or not failures:  # something answered: publish it, this subscription is collecting
             if samples:
                 await ctx.publish.batch(sub.name, samples)
-            await status.ok(len(samples))
+            await status.ok(len(samples), sub.name)
             await status.partial(sub.name, failures)
-        else:  # nothing answered
-            await status.fail("error", str(PartialPoll([], failures)) if "" not in failures else failures[""],
-                              session_lost=False)
+        else:  # nothing answered: this subscription fails (the device stays collecting while others deliver)
+            detail = failures[""] if "" in failures else str(PartialPoll([], failures))
+            await status.fail("error", f"{sub.name}: {detail}", session_lost=False, subscription=sub.name)
         due += sub.interval_s
         now = time.monotonic()
         if due < now:  # a slow device: skip the missed rounds rather than bunch them up

@@ -131,7 +131,8 @@ async def connect(device: wire.Device, credential: Credential | None, opts: SshO
     known, learn = _host_key_check(opts, device.address, device.port)
     auth: dict[str, Any] = {}
     if credential is not None:
-        auth = {"username": credential.username, "password": credential.password, "client_keys": None}
+        auth = {"username": credential.username, "password": credential.password,
+                "client_keys": [credential.ssh_key] if credential.ssh_key else None}
     # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the
     # connection completes, and a collector or job that loses its cancel keeps running after its slot stopped
     async with asyncio.timeout(opts.timeout_s + 1):

@@ -10,8 +10,10 @@ One short session of the device's own protocol, with the collectors' protocol co
   serial of the chassis) and interface oper-status/description. Paths a device does not have are skipped.
 - SSH: the platform's ``FACTS_COMMANDS`` (``show version`` and friends, parsed in ``collectors/parsers``);
   interfaces from the platform's status command or, failing that, its interface poll.
-- NETCONF: the hello's capabilities, then ``<get>`` of openconfig-system/platform and ietf-system state,
-  and the interfaces (ietf or openconfig, as the collector chooses).
+- NETCONF: the hello's capabilities, then ``<get>`` of openconfig-system/platform and ietf-system (the
+  configured host name, the platform, the boot time), the ietf-yang-library module list, and the
+  interfaces (ietf or openconfig, as the collector chooses). Servers without OpenConfig still name their
+  maker: the vendor is read from the namespaces of the vendor's own modules (``VENDOR_NAMESPACES``).
 - SNMP: sysDescr, sysObjectID (its enterprise number names the vendor), sysName and sysUpTime; ENTITY-MIB
   model, serial, maker and software of the chassis entity; interfaces from IF-MIB (name, ifAlias,
   ifHighSpeed, ifOperStatus). ``models`` holds sysObjectID and ``os_version`` sysDescr's first line when
@@ -29,6 +31,7 @@ import functools
 import logging
 import time
 import weakref
+from datetime import datetime
 from typing import Any
 
 from swtel.agent.collectors.base import CollectorContext, backoff
@@ -163,7 +166,7 @@ async def _gnmi(ctx: CollectorContext, facts: wire.DeviceFacts) -> None:
         facts.encodings = [gnmi_pb2.Encoding.Name(e) for e in caps.supported_encodings
                            if e in gnmi_pb2.Encoding.values()]
         facts.models = [f"{m.name}@{m.version}" if m.version else m.name for m in caps.supported_models]
-        encoding = gnmi.choose_encoding(ctx.device, caps)
+        encoding, _ = gnmi.choose_encoding(ctx.device, caps)
         samples: list[wire.Sample] = []
         for path, required in GNMI_GETS.items():
             try:
@@ -261,6 +264,9 @@ async def _ssh(ctx: CollectorContext, opts: SshOptions, facts: wire.DeviceFacts)
 # ---- NETCONF ------------------------------------------------------------------------------------------
 
 NS_IETF_SYS = "urn:ietf:params:xml:ns:yang:ietf-system"
+NS_YANG_LIBRARY = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
+CAP_YANG_LIBRARY = "urn:ietf:params:netconf:capability:yang-library:1.0"
+NS_YUMA123_SYS = "http://yuma123.org/ns/yuma123-system"
 
 
 async def _netconf(ctx: CollectorContext, opts: SshOptions, facts: wire.DeviceFacts) -> None:
@@ -283,10 +289,22 @@ async def _netconf(ctx: CollectorContext, opts: SshOptions, facts: wire.DeviceFa
                 facts.errors.append(f"openconfig system: {e}"[:200])
         if nc.offers(NS_IETF_SYS):
             try:
-                data = await nc.get(f'<system-state xmlns="{NS_IETF_SYS}"/>')
+                data = await nc.get(f'<system-state xmlns="{NS_IETF_SYS}"/><system xmlns="{NS_IETF_SYS}">'
+                                    f"<hostname/><contact/><location/></system>")
                 values = {**_ietf_values(data), **values}  # openconfig's answers win
             except polling.DeviceError as e:
                 facts.errors.append(f"ietf-system: {e}"[:200])
+        namespaces = {c.partition("?")[0] for c in nc.capabilities}
+        if nc.offers(NS_YANG_LIBRARY) or any(c.startswith(CAP_YANG_LIBRARY) for c in nc.capabilities):
+            try:  # RFC 7895 servers may list their modules here only, not in the hello
+                data = await nc.get(f'<modules-state xmlns="{NS_YANG_LIBRARY}"><module><name/><revision/>'
+                                    f"<namespace/></module></modules-state>")
+                library = _library_modules(data)
+                namespaces |= {ns for _, ns in library}
+                facts.models = sorted(set(facts.models) | {name for name, _ in library})
+            except polling.DeviceError as e:
+                facts.errors.append(f"yang-library: {e}"[:200])
+        values.setdefault("vendor", vendor_of(namespaces))
         _set(facts, values)
         try:
             facts.interfaces = _interfaces_from_samples(await nc.poll({"interfaces"}))
@@ -316,21 +334,70 @@ def _oc_values(data: Any) -> dict[str, Any]:
 
 
 def _ietf_values(data: Any) -> dict[str, Any]:
-    from datetime import datetime
-
+    """Facts from ietf-system (RFC 7317): the configured host name, the platform (os-name, os-release,
+    machine) and the boot time; where the platform is absent, the yuma123-system augmentation that
+    netconfd (yuma123) puts under system-state (uname, server id, start time)."""
     from swtel.agent.collectors.netconf import _q
 
     out: dict[str, Any] = {}
+    out["hostname"] = (data.findtext(_q(NS_IETF_SYS, "system", "hostname")) or "").strip()
     platform = data.find(_q(NS_IETF_SYS, "system-state", "platform"))
     if platform is not None:
-        out["os_version"] = (platform.findtext(_q(NS_IETF_SYS, "os-release")) or "").strip()
+        name = (platform.findtext(_q(NS_IETF_SYS, "os-name")) or "").strip()
+        release = (platform.findtext(_q(NS_IETF_SYS, "os-release")) or "").strip()
+        out["os_version"] = release if release.lower().startswith(name.lower()) else f"{name} {release}".strip()
         out["model"] = (platform.findtext(_q(NS_IETF_SYS, "machine")) or "").strip()
     boot = (data.findtext(_q(NS_IETF_SYS, "system-state", "clock", "boot-datetime")) or "").strip()
+    yuma = data.find(f"{{{NS_IETF_SYS}}}system-state/{{{NS_YUMA123_SYS}}}yuma")
+    if yuma is not None:
+        y = f"{{{NS_YUMA123_SYS}}}"
+        uname = {e.tag.rpartition("}")[2]: (e.text or "").strip() for e in yuma.findall(f"{y}uname/*")}
+        sys_name = (yuma.findtext(f"{y}sysName") or "").strip()
+        out["hostname"] = out["hostname"] or uname.get("nodename", "") or sys_name
+        out.setdefault("os_version", f"{uname.get('sysname', '')} {uname.get('release', '')}".strip())
+        out.setdefault("model", uname.get("machine", ""))
+        boot = boot or (yuma.findtext(f"{y}sysBootDateTime") or "").strip()
     try:
         out["uptime_s"] = max(0, int(time.time() - datetime.fromisoformat(boot.replace("Z", "+00:00")).timestamp()))
     except ValueError:
         pass
     return out
+
+
+def _library_modules(data: Any) -> list[tuple[str, str]]:
+    """(name, namespace) of each module in ietf-yang-library's modules-state."""
+    from swtel.agent.collectors.netconf import _q
+
+    return [((m.findtext(_q(NS_YANG_LIBRARY, "name")) or "").strip(),
+             (m.findtext(_q(NS_YANG_LIBRARY, "namespace")) or "").strip())
+            for m in data.iterfind(_q(NS_YANG_LIBRARY, "modules-state", "module"))]
+
+
+# Who wrote a NETCONF server's vendor-specific modules, by namespace prefix. A device lists its maker's
+# own YANG modules (in the hello or the yang-library); standard ones (ietf, openconfig, iana) say nothing.
+VENDOR_NAMESPACES = (
+    ("http://cisco.com/ns/", "Cisco"), ("urn:cisco", "Cisco"), ("http://www.cisco.com/", "Cisco"),
+    ("http://yang.juniper.net/", "Juniper"), ("http://xml.juniper.net/", "Juniper"),
+    ("http://arista.com/yang/", "Arista"), ("urn:nokia.com:", "Nokia"), ("urn:srl_nokia", "Nokia"),
+    ("urn:alcatel-lucent.com:", "Nokia"), ("http://www.huawei.com/netconf/", "Huawei"), ("urn:huawei", "Huawei"),
+    ("http://www.ciena.com/", "Ciena"), ("urn:ciena", "Ciena"), ("http://www.extremenetworks.com/", "Extreme"),
+    ("urn:dell", "Dell"), ("http://www.hpe.com/", "HPE"), ("urn:hpe", "HPE"), ("http://www.h3c.com/", "H3C"),
+    ("urn:ruijie", "Ruijie"), ("http://www.zte.com.cn/", "ZTE"), ("urn:6wind", "6WIND"),
+    ("http://tail-f.com/ns/", "Cisco (Tail-f ConfD)"), ("http://netopeer.cesnet.cz/", "CESNET (Netopeer2)"),
+    ("urn:sysrepo", "CESNET (Netopeer2)"),
+    ("http://yuma123.org/ns/", "yuma123 (netconfd)"), ("http://netconfcentral.org/ns/", "yuma123 (netconfd)"),
+)
+
+
+def vendor_of(namespaces: set[str]) -> str:
+    """The maker whose modules a NETCONF server lists most ("" when it lists only standard ones)."""
+    counts: dict[str, int] = {}
+    for ns in namespaces:
+        for prefix, vendor in VENDOR_NAMESPACES:
+            if ns.startswith(prefix):
+                counts[vendor] = counts.get(vendor, 0) + 1
+                break
+    return max(sorted(counts), key=lambda v: counts[v]) if counts else ""
 
 
 # ---- SNMP ---------------------------------------------------------------------------------------------

@@ -14,6 +14,15 @@ Faults (``device.faults``): wrong_password rejects every login, delay_s delays e
 accepts and never answers (set while a stream runs, the stream goes
 silent), drop_stream_after_s aborts a Subscribe with UNAVAILABLE, garbage answers with
 bytes that parse as no gNMI message.
+
+Quirks of real targets (also ``device.faults``, issue 14): no_heartbeat (ON_CHANGE ignores
+heartbeat_interval), poll_sync_once (POLL sends sync_response after the first round only), encodings
+(Capabilities offers, and Subscribe accepts, only those), ignore_paths (every leaf whatever the paths),
+refuse_subscribe (every Subscribe UNIMPLEMENTED), empty_unknown (unserved paths get empty notifications).
+
+The server accepts keepalive pings every 1 s or slower on idle streams (the gRPC default refuses more
+than one per 5 minutes with GOAWAY ``too_many_pings``): the collector's transport liveness on quiet
+ON_CHANGE streams is the keepalive ping.
 """
 
 from __future__ import annotations
@@ -58,6 +67,8 @@ class GnmiTarget:
     def __init__(self, device: SimDevice, check_s: float = CHANGE_CHECK_S) -> None:
         self.device = device
         self.check_s = check_s
+        names = {"proto": gnmi_pb2.PROTO, "json": gnmi_pb2.JSON, "json_ietf": gnmi_pb2.JSON_IETF}
+        self.encodings = tuple(names[e] for e in device.faults.encodings if e in names) or tree.SUPPORTED_ENCODINGS
         self.leaves = tree.leaves_for(device.platform, device.interfaces)
         self.subscribes = 0  # Subscribe calls accepted (tests read it)
 
@@ -88,7 +99,7 @@ class GnmiTarget:
             return tree.GARBAGE
         return gnmi_pb2.CapabilityResponse(
             supported_models=[gnmi_pb2.ModelData(name=n, organization=o, version=v) for n, o, v in tree.MODELS],
-            supported_encodings=list(tree.SUPPORTED_ENCODINGS),
+            supported_encodings=list(self.encodings),
             gNMI_version=GNMI_VERSION,
         )
 
@@ -97,7 +108,7 @@ class GnmiTarget:
         if self.device.faults.garbage:
             return tree.GARBAGE
         encoding = request.encoding
-        if encoding not in tree.SUPPORTED_ENCODINGS:
+        if encoding not in self.encodings:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"encoding {encoding} is not supported")
         notifs = []
         for path in request.path or [gnmi_pb2.Path()]:
@@ -120,10 +131,16 @@ class GnmiTarget:
         if not first.HasField("subscribe"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request must be a SubscriptionList")
         sl = first.subscribe
-        if sl.encoding not in tree.SUPPORTED_ENCODINGS:
+        faults = self.device.faults
+        if faults.refuse_subscribe:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Subscribe is not supported (simulated quirk)")
+        if sl.encoding not in self.encodings:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"encoding {sl.encoding} is not supported")
-        entries = [(s, self._leaves(sl.prefix, s.path)) for s in sl.subscription]
-        if not entries or not any(leaves for _, leaves in entries):
+        if faults.ignore_paths:
+            entries = [(s, list(self.leaves)) for s in sl.subscription]
+        else:
+            entries = [(s, self._leaves(sl.prefix, s.path)) for s in sl.subscription]
+        if (not entries or not any(leaves for _, leaves in entries)) and not faults.empty_unknown:
             await context.abort(grpc.StatusCode.NOT_FOUND, "the subscription matches no data")
         self.subscribes += 1
         stream = _Stream(self, context, sl.encoding)
@@ -154,10 +171,12 @@ class _Stream:
     async def send(self, leaves: list[tree.Leaf]) -> None:
         if leaves:
             await self.write(tree.subscribe_update(self.target._notification(leaves, self.encoding)))
+        elif self.target.device.faults.empty_unknown:  # a notification with a timestamp and no update
+            await self.write(tree.subscribe_update(self.target._notification([], self.encoding)))
 
     async def run(self, sl: gnmi_pb2.SubscriptionList, entries: list[tuple[gnmi_pb2.Subscription, list[tree.Leaf]]],
                   requests: AsyncIterator[gnmi_pb2.SubscribeRequest]) -> None:
-        everything = [leaf for _, leaves in entries for leaf in leaves]
+        everything = list(dict.fromkeys(leaf for _, leaves in entries for leaf in leaves))
         if not sl.updates_only or sl.mode != gnmi_pb2.SubscriptionList.STREAM:
             await self.send(everything)
         await self.write(tree.SYNC_RESPONSE)
@@ -167,7 +186,8 @@ class _Stream:
             async for req in requests:
                 if req.HasField("poll"):
                     await self.send(everything)
-                    await self.write(tree.SYNC_RESPONSE)
+                    if not self.target.device.faults.poll_sync_once:
+                        await self.write(tree.SYNC_RESPONSE)
             return
         async with asyncio.TaskGroup() as tg:
             for sub, leaves in entries:
@@ -178,6 +198,8 @@ class _Stream:
         """The loops one STREAM subscription needs. TARGET_DEFINED: oper-status on change, the rest sampled."""
         sample_s = max(MIN_SAMPLE_S, sub.sample_interval / 1e9) if sub.sample_interval else DEFAULT_SAMPLE_S
         heartbeat_s = sub.heartbeat_interval / 1e9 if sub.heartbeat_interval else None
+        if self.target.device.faults.no_heartbeat:
+            heartbeat_s = None
         mode = sub.mode
         if mode == gnmi_pb2.SAMPLE:
             if sub.suppress_redundant:
@@ -260,7 +282,9 @@ async def serve_gnmi(devices: list[SimDevice], host: str, ports: list[int], *, t
     try:
         for device, port in zip(devices, ports, strict=True):
             target = GnmiTarget(device, check_s=check_s)
-            server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+            server = grpc.aio.server(options=[("grpc.so_reuseport", 0),
+                                              ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
+                                              ("grpc.http2.max_ping_strikes", 0)])
             server.add_generic_rpc_handlers((_handler(target),))
             address = f"{host}:{port}"
             bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)

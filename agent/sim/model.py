@@ -52,6 +52,13 @@ class Faults:
     garbage: bool = False  # answer with bytes that parse as nothing
     no_exec: bool = False  # SSH: refuse exec requests (shell only, as many devices and fakenos)
     counter_reset_at_s: float | None = None  # counters restart from 0 at this age (a reboot, a clear)
+    # gNMI quirks of real targets (issue 14), so demos and benches meet them too:
+    no_heartbeat: bool = False  # ON_CHANGE: ignore heartbeat_interval, send changes only
+    poll_sync_once: bool = False  # POLL: sync_response after the first round only, not after each Poll
+    encodings: tuple[str, ...] = ()  # Capabilities offers (and Subscribe accepts) only these; () = all
+    ignore_paths: bool = False  # Subscribe answers with every leaf it has, whatever the requested paths
+    refuse_subscribe: bool = False  # every Subscribe fails (UNIMPLEMENTED); Capabilities and Get work
+    empty_unknown: bool = False  # paths it does not serve get empty notifications, not NOT_FOUND
 
 
 @dataclass

@@ -156,6 +156,7 @@ def operational(models: tuple[str, ...]) -> dict[str, Builder]:
     if "ietf" in models:
         out[f"{{{NS_IETF_IF}}}interfaces"] = ietf_interfaces
         out[f"{{{NS_IETF_SYS}}}system-state"] = ietf_system_state
+        out[f"{{{NS_IETF_SYS}}}system"] = ietf_system_config  # <get> answers configuration too (RFC 6241)
     if "openconfig" in models:
         out[f"{{{NS_OC_IF}}}interfaces"] = oc_interfaces
         out[f"{{{NS_OC_SYS}}}system"] = oc_system

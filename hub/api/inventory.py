@@ -8,6 +8,7 @@ from litestar import get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
+from swtel.shared import collection
 from swtel.shared.errors import NotFound
 from swtel.shared.views import agent_view, device_view, lease_view
 
@@ -31,7 +32,13 @@ async def device_get(hub: HubDep, name: FromPath[str]) -> dict[str, Any]:
     except ValueError as e:  # a name that cannot be a device name
         raise NotFoundException(detail=f"device {name!r} does not exist ({e})") from None
     lease = next(((l, t) for l, t in await inv.lease_list() if l.device == name), (None, None))
-    return device_view(device, *lease)
+    view = device_view(device, *lease)
+    # the holder's own view: status, last error, each subscription's status (None when it does not answer)
+    view["collection"] = None
+    if lease[0] is not None and hub.nc is not None:
+        seen = (await collection.by_device(hub.nc, [lease[0].agent])).get(name)
+        view["collection"] = seen if seen and seen.get("agent") == lease[0].agent else None
+    return view
 
 
 @get("/api/agents", tags=["inventory"], summary="Live agents")

@@ -14,6 +14,7 @@ export function mount(root, live, [name]) {
     <h1><a href="#/fleet">Fleet</a> / ${esc(name)} <a class="sub" href="#/config/${encodeURIComponent(name)}">config backups</a></h1>
     <div class="muted" id="info">…</div>
     <div class="muted facts" id="facts"></div>
+    <div class="muted" id="collection"></div>
     <div class="grid" style="margin-top:12px">
       <div class="card"><div class="label">CPU</div><div class="value" id="cpu">–</div><div class="bar"><span id="cpubar" style="width:0"></span></div></div>
       <div class="card"><div class="label">memory</div><div class="value" id="mem">–</div><div class="bar"><span id="membar" style="width:0"></span></div></div>
@@ -41,6 +42,13 @@ export function mount(root, live, [name]) {
   api.device(name).then((d) => {
     root.querySelector("#info").innerHTML = `${esc(d.address)}:${d.port} · ${esc(d.protocol)} · ${esc(d.platform)}`
       + ` · agent <b>${esc(d.agent || "none")}</b>` + (d.pinned ? ` · pinned to ${esc(d.pinned)}` : "");
+    // the holder's own view: each subscription's status, and its last error when it fails
+    const c = d.collection;
+    root.querySelector("#collection").innerHTML = !c ? "" : `collection <b>${esc(c.status)}</b>`
+      + Object.entries(c.subscriptions || {}).map(([n, s]) => ` · <span data-subscription="${esc(n)}">${esc(n)} `
+        + (s.status === "collecting" ? esc(s.status)
+          : `<span class="error" title="${esc(s.last_error)}">${esc(s.status)}: ${esc(s.last_error)}</span>`)
+        + "</span>").join("");
   }).catch((e) => { root.querySelector("#info").innerHTML = `<span class="error">${esc(e.message)}</span>`; });
   // Discovery facts: a small panel; a device never discovered (or no database) just says so.
   api.facts(name).then((f) => {
