@@ -161,7 +161,10 @@ async def test_collected_values_equal_the_captures(platform: str, fakenos_ports:
             assert up and "shell (exec refused)" in up[0]  # fakenos refuses exec: fell back to a shell
         if failing:  # commands the device does not know are reported by name, the others still deliver
             async def reported() -> bool:
-                return all(any(name in d for k, d in rec.events if k == "error") for name in failing)
+                # a command failing beside others that answer: an `error` event naming it; a subscription
+                # whose every command fails (Junos's system): `subscription_down`, the device still collecting
+                return all(any(name in d for k, d in rec.events if k in ("error", "subscription_down"))
+                           for name in failing)
 
             await eventually(reported, timeout=60, what=f"errors naming {failing}; events {rec.events}")
             assert all(name in ctx.stats.last_error or platform == "junos" for name in failing)
