@@ -21,6 +21,7 @@ from . import (
     hub_cmd,
     lease_cmd,
     nats_cmd,
+    output_cmd,
     run_cmd,
     sim_cmd,
     user_cmd,
@@ -45,6 +46,7 @@ app.add_typer(alert_cmd.app, name="alert")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(user_cmd.app, name="user")
 app.add_typer(assign_cmd.app, name="assign")
+app.add_typer(output_cmd.app, name="output")
 app.command("demo")(demo_cmd.demo)
 app.command("run")(run_cmd.run)
 

@@ -26,6 +26,7 @@ from .alerts.routes import alert_routes
 from .api import ROUTES
 from .auth import auth_components
 from .live.routes import live_components
+from .outputs.routes import ROUTES as OUTPUT_ROUTES
 from .service import HubCore, HubDep
 
 # Reachable without a session or token: health (load balancers, monitoring). Everything else, the
@@ -60,7 +61,7 @@ def create_app(
     async def bind_live() -> None:
         live.nc = hub.nc
 
-    handlers: list[Any] = [*ROUTES, *alert_routes(lambda: hub.pool), *live_handlers, *extra_route_handlers]
+    handlers: list[Any] = [*ROUTES, *OUTPUT_ROUTES, *alert_routes(lambda: hub.pool), *live_handlers, *extra_route_handlers]
     middleware: list[Any] = []
     startup: list[Callable[..., Any]] = [hub.start, bind_live, *live_start]
     if auth:
