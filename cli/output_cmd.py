@@ -34,7 +34,7 @@ async def _lag(js: Any, d: OutputDef) -> int | None:
 
 
 def _row(d: OutputDef, lag: int | None) -> dict[str, Any]:
-    out = msgspec.to_builtins(d)
+    out = msgspec.to_builtins(msgspec.structs.asdict(d))  # defaults included
     out["consumer"] = None if d.kind == "scrape" else d.consumer
     out["lag_messages"] = lag
     return out

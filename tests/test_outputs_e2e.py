@@ -236,7 +236,7 @@ async def test_falling_behind_retention_reports_exactly_what_was_missed(bootstra
             await js.update_stream(cfg)
             await publish_all(js, telemetry(range(2, 12), t0))  # 40 messages; the stream keeps the last 10
             first = (await js.stream_info(naming.STREAM_TELEMETRY)).state.first_seq
-            created_at = 2 * len(DEVICES)  # the stream's last sequence when the output was added
+            created_at = 2 * 2 * len(DEVICES)  # two rounds of two batches: the stream's last sequence when the output was added
             async with hub(bootstrapped, database_url) as (client, _):
                 await store.set_paused("out", False)
                 await running(client, "out")

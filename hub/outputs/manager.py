@@ -280,4 +280,4 @@ class OutputManager:
 
 def public_definition(d: OutputDef) -> dict[str, Any]:
     """The definition as stored (it holds no secret: the credential is a reference)."""
-    return msgspec.to_builtins(d)
+    return msgspec.to_builtins(msgspec.structs.asdict(d))  # type: ignore[no-any-return]
