@@ -254,3 +254,43 @@ async def test_falling_behind_retention_reports_exactly_what_was_missed(bootstra
                 assert (await client.get("/api/health")).json()["outputs"][0]["missed"] == 30
         finally:
             await nc.close()
+
+
+async def test_prometheus_scrapes_the_newest_value_per_series_from_a_hub_process(
+        bootstrapped: str, database_url: str, tmp_path: Any) -> None:
+    from support.hubs import health, hub_proc
+    from support.ports import free_port
+    from support.telemetry import api_token
+
+    await migrate(database_url)
+    headers = await api_token(database_url)  # the scrape endpoint needs a token like the rest of the API
+    token = headers["Authorization"].removeprefix("Bearer ")
+    await add_output(bootstrapped, name="scr", kind="scrape")
+    port = free_port()
+    proc = hub_proc(bootstrapped, database_url, port, tmp_path / "hub.log")
+    nc = await nats.connect(bootstrapped)
+    try:
+        await eventually(lambda: health(port), timeout=30, what="the hub process to answer")
+        t0 = time.time_ns() - 30_000_000_000
+        batches = telemetry(range(ROUNDS), t0)
+        await publish_all(nc.jetstream(), batches)
+        expected = await all_stored(database_url, len(DEVICES) * ROUNDS * NUMERIC_PER_ROUND)
+        expected.update(states(batches))
+        newest = {k: max(pts.items()) for k, pts in expected.items()}  # (ms, value) of the last sample
+        with tsdb.Prometheus(scrape=(f"127.0.0.1:{port}", "/metrics/devices/scr", token)) as prom:
+            for metric in ("interface_in_octets_total", "interface_oper_status", "system_memory_utilized"):
+                want = {labels: dict([newest[(name, labels)]]) for (name, labels) in newest if name == metric}
+
+                async def probe() -> Any:
+                    got = await prom.series(metric, t0 / 1e9, time.time())
+                    return got if got == want else None
+
+                try:
+                    await eventually(probe, timeout=30, what=f"Prometheus to scrape {metric}", interval=0.5)
+                except AssertionError:
+                    got = await prom.series(metric, t0 / 1e9, time.time())
+                    assert got == want, f"{metric}: scraped values differ from the newest stored"
+    finally:
+        await nc.close()
+        proc.terminate()
+        proc.wait(20)
