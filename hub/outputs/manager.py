@@ -68,17 +68,23 @@ class OutputManager:
                     warned = False
                 except (NatsError, OSError, BucketNotFoundError) as e:
                     if not warned:
-                        log.warning("outputs: cannot read bucket %s (%r); run `swtel nats init`; retrying", BUCKET, e)
+                        why = ("it is missing: run `swtel nats init`" if isinstance(e, BucketNotFoundError)
+                               else f"NATS did not answer: {e!r}")
+                        log.warning("outputs: cannot read bucket %s (%s); retrying", BUCKET, why)
                         warned = True
-                self._reconcile()
-                self.ready.set()
-                now = time.monotonic()
-                if now >= next_tags and self.inventory is not None and any(d.device_tags for d in self.defs.values()):
-                    next_tags = now + TAGS_EVERY_S
-                    await self._refresh_tags()
-                if now >= next_stats:
-                    next_stats = now + STATS_EVERY_S
-                    await self._stats()
+                try:
+                    self._reconcile()
+                    self.ready.set()
+                    now = time.monotonic()
+                    if (now >= next_tags and self.inventory is not None
+                            and any(d.device_tags for d in self.defs.values())):
+                        next_tags = now + TAGS_EVERY_S
+                        await self._refresh_tags()
+                    if now >= next_stats:
+                        next_stats = now + STATS_EVERY_S
+                        await self._stats()
+                except Exception:  # a bug here must never take ingest (the same task group) down
+                    log.exception("outputs: bookkeeping failed; trying again")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_S)
