@@ -207,6 +207,7 @@ async def main() -> None:
     name = f"swtel_bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN)
     await admin.execute(f'CREATE DATABASE "{name}"')
+    print(f"database {name} (dropped at the end)", flush=True)
     head, _, _ = ADMIN.rpartition("/")
     db_url = f"{head}/{name}"
     srv = EmbeddedNats(Path(tempfile.mkdtemp(prefix="swtel-bench-")))

@@ -51,6 +51,7 @@ class OutputManager:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._store: OutputStore | None = None
+        self._finishing: dict[str, asyncio.Task[None]] = {}  # stopped runners not yet finished
 
     def wake(self) -> None:
         """Look again now (fleet work moved to or from this hub)."""
@@ -118,7 +119,9 @@ class OutputManager:
             if cur is not None and (not want or cur[0] != fingerprint or cur[2].done()):
                 self._stop_runner(name)
                 cur = None
-            if want and cur is None:
+            if want and cur is None and name not in self._finishing:
+                # never two runners of one output at once (the old one may still be handing back messages):
+                # one reader keeps the order and the missed count exact
                 self._start_runner(d, st, fingerprint)
             if not want:
                 st.status = "paused" if d.paused else "standby"
@@ -166,18 +169,22 @@ class OutputManager:
             return
         _, runner, task = cur
         runner.close()
-        asyncio.get_running_loop().create_task(self._finish(name, task))
+        self._finishing[name] = asyncio.get_running_loop().create_task(self._finish(name, task))
 
     async def _finish(self, name: str, task: asyncio.Task[None]) -> None:
-        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
-        if not done:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        log.info("output %s stopped on this hub", name)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            log.info("output %s stopped on this hub", name)
+        finally:
+            self._finishing.pop(name, None)
+            self._wake.set()  # start its successor now if one is wanted
 
     async def _stop_all(self) -> None:
-        tasks = []
+        tasks = list(self._finishing.values())
         for _, runner, task in self.runners.values():
             runner.close()
             tasks.append(task)

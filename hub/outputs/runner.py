@@ -200,6 +200,11 @@ class PushRunner:
                     continue
                 if not msgs:
                     continue
+                if self._stop.is_set():  # stopped while fetching: hand them back for the next runner
+                    for m in msgs:
+                        with contextlib.suppress(NatsError, OSError):
+                            await m.nak()
+                    return
                 try:
                     await self._deliver(msgs, client, url, headers)
                 except _Stop:
