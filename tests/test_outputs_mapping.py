@@ -171,3 +171,20 @@ def test_auth_headers_come_from_the_credential_reference_not_kv() -> None:
     basic = make_output("x", "remote_write", url="http://a/", auth="basic", credential="prom")
     assert http.auth_header(basic, creds) == {"Authorization": "Basic dTp0b2s="}
     assert b"tok" not in __import__("msgspec").json.encode(basic)
+
+
+def test_remote_write_does_not_resend_what_the_destination_accepted() -> None:
+    """A fetch handed back mid-way and fetched again: only the samples not yet accepted are sent, so
+    Prometheus (which refuses a whole request with one sample older than its newest) loses none."""
+    counts = Counts()
+    enc = RemoteWriteEncoder(Mapper(make_output("x", "remote_write", url="http://a/")), counts, max_samples=2)
+    t = 1_700_000_000_000_000_000
+    fetch = [batch("d", [(IN_OCTETS, 1, t), ("/system/memory/state/physical", 1, t)]),
+             batch("d", [(IN_OCTETS, 2, t + 10**9), ("/system/memory/state/physical", 2, t + 10**9)])]
+    delivered: dict = {}
+    first, _second = enc.encode(fetch, lambda d: (), delivered)
+    delivered.update(first.marks)  # the first request was accepted, then the runner stopped
+    again = enc.encode(fetch, lambda d: (), delivered)
+    assert [b.samples for b in again] == [2] and counts.skipped == {"already_delivered": 2}
+    (ts_a, ts_b) = prompb.WriteRequest.FromString(bytes(cramjam.snappy.decompress_raw(again[0].data))).timeseries
+    assert [s.value for s in ts_a.samples] == [2.0] and [s.value for s in ts_b.samples] == [2.0]

@@ -31,6 +31,7 @@ SERIES_CACHE_MAX = 500_000
 class Body:
     data: bytes
     samples: int
+    marks: dict[tuple[str, str], int] = field(default_factory=dict)  # (device, path) → newest ms in the body
 
 
 @dataclass
@@ -87,10 +88,17 @@ class RemoteWriteEncoder:
         inner = b"\x09" + _DOUBLE(value) + t
         return b"\x12" + bytes((len(inner),)) + inner  # < 128 bytes: one-byte length
 
-    def encode(self, batches: Sequence[wire.TelemetryBatch], tags_of: TagsOf) -> list[Body]:
+    def encode(self, batches: Sequence[wire.TelemetryBatch], tags_of: TagsOf,
+               delivered: dict[tuple[str, str], int] | None = None) -> list[Body]:
+        """``delivered``: the newest timestamp (ms) per series the destination already accepted from this
+        hub. Older or equal samples are not sent again (a redelivery after a runner stopped mid-fetch):
+        Prometheus refuses a sample older than its newest as out of order, and refuses the whole request
+        with it, which would take the not-yet-sent samples of that request along."""
         groups: dict[bytes, list[bytes]] = {}
         bodies: list[Body] = []
+        marks: dict[tuple[str, str], int] = {}
         n = 0
+        seen = delivered if delivered is not None else {}
         series, mapper = self._series, self.mapper
         for b in batches:
             tags = tags_of(b.device)
@@ -118,25 +126,30 @@ class RemoteWriteEncoder:
                         if v is None:
                             self.counts.skip("string" if isinstance(s.value, str) else "null")
                             continue
+                ms = s.ts // 1_000_000
+                if seen.get(key, -1) >= ms:
+                    self.counts.skip("already_delivered")
+                    continue
                 g = groups.get(lb)
                 if g is None:
                     g = groups[lb] = []
                 g.append(self._sample(float(v), s.ts))
+                marks[key] = ms
                 n += 1
                 if n >= self.max_samples:
-                    bodies.append(self._body(groups, n))
-                    groups, n = {}, 0
+                    bodies.append(self._body(groups, n, marks))
+                    groups, n, marks = {}, 0, {}
         if n:
-            bodies.append(self._body(groups, n))
+            bodies.append(self._body(groups, n, marks))
         return bodies
 
     @staticmethod
-    def _body(groups: dict[bytes, list[bytes]], n: int) -> Body:
+    def _body(groups: dict[bytes, list[bytes]], n: int, marks: dict[tuple[str, str], int]) -> Body:
         parts = []
         for lb, samples in groups.items():
             ts = lb + b"".join(samples)
             parts.append(b"\x0a" + _varint(len(ts)) + ts)
-        return Body(bytes(cramjam.snappy.compress_raw(b"".join(parts))), n)
+        return Body(bytes(cramjam.snappy.compress_raw(b"".join(parts))), n, marks)
 
 
 def _esc_key(s: str) -> str:  # measurement names, tag keys and tag values

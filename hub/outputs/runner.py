@@ -55,6 +55,7 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 PROGRESS_EVERY_S = 10.0
 EVENTS_KEPT = 20
+SENT_MAX = 2_000_000
 
 
 @dataclass
@@ -79,6 +80,10 @@ class OutputState:
     lag_s: float = 0.0  # age of the oldest message not yet delivered (upper bound)
     last_delivery: float = 0.0
     counts: Counts = field(default_factory=Counts)
+    # remote_write: newest timestamp (ms) per (device, path) the destination accepted from this hub; kept
+    # across runner restarts in this hub, bounded by SENT_MAX (then forgotten: a later redelivery may then
+    # be refused as out of order, counted in `rejected`)
+    sent: dict[tuple[str, str], int] = field(default_factory=dict)
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
 
     def event(self, kind: str, detail: str, **extra: Any) -> None:
@@ -240,7 +245,12 @@ class PushRunner:
         self._held_since = msgs[0].metadata.timestamp.timestamp()
         self._note_gaps(msgs)
         batches = decode(msgs, self.state)
-        bodies = self.encoder.encode(batches, self.tags_of) if batches else []
+        if not batches:
+            bodies: list[Body] = []
+        elif isinstance(self.encoder, RemoteWriteEncoder):
+            bodies = self.encoder.encode(batches, self.tags_of, self.state.sent)
+        else:
+            bodies = self.encoder.encode(batches, self.tags_of)
         for body in bodies:
             await self._send(body, client, url, headers)
         last = msgs[-1]
@@ -261,6 +271,10 @@ class PushRunner:
             st.requests += 1
             if res.verdict == "ok":
                 st.samples += body.samples
+                if body.marks:
+                    if len(st.sent) > SENT_MAX:
+                        st.sent.clear()
+                    st.sent.update(body.marks)
                 if st.status != "ok":
                     st.healthy()
                 return
