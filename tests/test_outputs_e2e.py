@@ -294,3 +294,27 @@ async def test_prometheus_scrapes_the_newest_value_per_series_from_a_hub_process
         await nc.close()
         proc.terminate()
         proc.wait(20)
+
+
+async def test_remote_write_over_tls_verifies_the_destination_with_the_given_ca(bootstrapped: str,
+                                                                               database_url: str) -> None:
+    with tsdb.VictoriaMetrics(tls=True) as vm:
+        await add_output(bootstrapped, name="tls", kind="remote_write", url=vm.url + "/api/v1/write", tls_ca=vm.ca)
+        await add_output(bootstrapped, name="noca", kind="remote_write", url=vm.url + "/api/v1/write")
+        t0 = time.time_ns() - 60_000_000_000
+        batches = telemetry(range(2), t0)
+        async with hub(bootstrapped, database_url) as (client, js):
+            await running(client, "tls")
+            await publish_all(js, batches)
+            numeric = len(DEVICES) * 2 * NUMERIC_PER_ROUND
+            expected = await all_stored(database_url, numeric)
+            await delivered(client, "tls", numeric + len(DEVICES) * 2 * STATE_PER_ROUND)
+            got = await vm.series("interface_in_octets_total", t0 / 1e9, t0 / 1e9 + 3)
+            assert got == by_metric(expected, "interface_in_octets_total")
+
+            async def refused() -> dict[str, Any] | None:  # the system store does not know the private CA
+                v = await view(client, "noca")
+                return v if v and v["status"] == "retrying" and "CERTIFICATE_VERIFY_FAILED" in v["error"] else None
+
+            v = await eventually(refused, timeout=30, what="the output without the CA to refuse the server")
+            assert v["samples"] == 0 and v["lag_messages"] > 0, v  # held, not dropped

@@ -176,23 +176,31 @@ async def one_run(s: settings.Settings, db_url: str, servers: dict[str, Any], a:
     c0, t0 = time.process_time(), time.perf_counter()
     await fill(s.nats_url, a.batches, a.samples, a.devices, run + 100)
     done: dict[str, float] = {}
-
-    def finished() -> bool:
+    js = hub.nc.jetstream(timeout=10)  # type: ignore[union-attr]
+    last = (await js.stream_info(naming.STREAM_TELEMETRY)).state.last_seq
+    deadline = time.monotonic() + 600
+    while len(done) < len(defs) + 1:  # done = acknowledged up to the stream's end (push), all seen (scrape)
         now = time.perf_counter()
         if "ingest" not in done and hub.metrics.samples >= total:
             done["ingest"] = now
         for d in defs:
-            st = outs.states.get(d.name)
-            if d.name not in done and st is not None and st.messages >= a.batches:
+            if d.name in done:
+                continue
+            if d.kind == "scrape":
+                st = outs.states.get(d.name)
+                if st is not None and st.messages >= a.batches:
+                    done[d.name] = now
+            elif (await js.consumer_info(naming.STREAM_TELEMETRY, d.consumer)).ack_floor.stream_seq >= last:
                 done[d.name] = now
-        return len(done) == len(defs) + 1
-
-    await wait(finished, show=lambda: [st.view() for st in outs.states.values()])
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not finished: {[st.view() for st in outs.states.values()]}")
+        await asyncio.sleep(0.05)
     cpu = time.process_time() - c0
     await hub.stop()
     await remove_outputs(s.nats_url, defs)
     out["together"] = {k.rsplit("-", 1)[0] if k != "ingest" else k: total / (v - t0) for k, v in done.items()}
     out["together_cpu"] = cpu / total * 1e6
+    out["together_faults"] = {d.name: (outs.states[d.name].rejected, outs.states[d.name].missed) for d in defs}
     return out
 
 
@@ -228,6 +236,7 @@ async def main() -> None:
         for run in range(a.runs):
             r = await one_run(s, db_url, servers, a, run)
             runs.append(r)
+            print(f"run {run + 1}: rejected/missed together {r['together_faults']}", flush=True)
             print(f"run {run + 1}: " + ", ".join(f"{k} {v[0]:,.0f}/s" for k, v in r.items() if isinstance(v, tuple))
                   + " | together: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in r["together"].items()), flush=True)
         med = lambda f: statistics.median(f(r) for r in runs)  # noqa: E731

@@ -7,6 +7,7 @@ A test whose server binary is missing skips with the install line.
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -44,6 +45,9 @@ class Server:
     def args(self) -> list[str]:
         raise NotImplementedError
 
+    def verify(self) -> ssl.SSLContext | bool:
+        return True
+
     def start(self, timeout: float = 30.0) -> Server:
         need(self.binary, self.package)
         with open(self.log, "ab") as out:
@@ -53,7 +57,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.binary} exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
             try:
-                if httpx.get(self.url + self.ready_path, timeout=1).status_code < 300:
+                if httpx.get(self.url + self.ready_path, timeout=1, verify=self.verify()).status_code < 300:
                     return self
             except httpx.HTTPError:
                 pass
@@ -146,15 +150,39 @@ class Prometheus(Server):
 
 
 class VictoriaMetrics(Server):
+    """``tls=True`` serves https with a throw-away CA (``self.ca``: its PEM file)."""
+
     binary, package, ready_path = "victoria-metrics", "victoria-metrics", "/health"
 
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__()
+        self.tls: dict[str, Path] | None = None
+        if tls:
+            from swtel.agent.sim.tlsgen import generate
+
+            self.tls = generate("vm.test").write(self.dir / "tls")
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> str | None:
+        return str(self.tls["ca_cert"]) if self.tls else None
+
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca) if self.ca else True
+
     def args(self) -> list[str]:
-        return [self.binary, f"-storageDataPath={self.dir / 'data'}", f"-httpListenAddr=127.0.0.1:{self.port}",
-                "-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR"]
+        a = [self.binary, f"-storageDataPath={self.dir / 'data'}", f"-httpListenAddr=127.0.0.1:{self.port}",
+             "-retentionPeriod=100y", "-search.latencyOffset=0s", "-loggerLevel=ERROR"]
+        if self.tls:
+            a += ["-tls", f"-tlsCertFile={self.tls['server_cert']}", f"-tlsKeyFile={self.tls['server_key']}"]
+        return a
 
     async def series(self, selector: str, start_s: float, end_s: float) -> dict[tuple[tuple[str, str], ...], dict[int, float]]:
         """Raw samples through /api/v1/export (after a forced flush, so fresh data is searchable)."""
-        async with httpx.AsyncClient(timeout=30) as c:
+        async with httpx.AsyncClient(timeout=30, verify=self.verify()) as c:
             await c.get(self.url + "/internal/force_flush")
             r = await c.get(self.url + "/api/v1/export",
                             params={"match[]": selector, "start": int(start_s) - 5, "end": int(end_s) + 5})
