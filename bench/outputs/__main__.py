@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncpg
 import nats
+import nats.errors
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the test harness's destination servers
@@ -157,10 +158,13 @@ async def one_run(s: settings.Settings, db_url: str, servers: dict[str, Any], a:
     await hub.start()
     await wait(lambda: hub.metrics.samples >= total)
     out["ingest"] = (total / (time.perf_counter() - t0), (time.process_time() - c0) / total * 1e6)
+    print(f"  ingest alone: {out['ingest'][0]:,.0f} samples/s, {out['ingest'][1]:.2f} CPU-s/M", flush=True)
     await hub.stop()
 
     for d in kinds(servers, f"a{run}"):
-        out[d.name.rsplit("-", 1)[0]] = await output_alone(s, d, a, run)
+        k = d.name.rsplit("-", 1)[0]
+        out[k] = await output_alone(s, d, a, run)
+        print(f"  {k} alone: {out[k][0]:,.0f} samples/s, {out[k][1]:.2f} CPU-s/M", flush=True)
 
     # everything at once, live: the hub runs ingest and all outputs while the stream is filled
     nc = await nats.connect(s.nats_url)
@@ -177,7 +181,12 @@ async def one_run(s: settings.Settings, db_url: str, servers: dict[str, Any], a:
     await fill(s.nats_url, a.batches, a.samples, a.devices, run + 100)
     done: dict[str, float] = {}
     js = hub.nc.jetstream(timeout=10)  # type: ignore[union-attr]
-    last = (await js.stream_info(naming.STREAM_TELEMETRY)).state.last_seq
+    last = 0
+    while not last:
+        try:
+            last = (await js.stream_info(naming.STREAM_TELEMETRY)).state.last_seq
+        except nats.errors.TimeoutError:
+            pass  # a loaded machine
     deadline = time.monotonic() + 600
     while len(done) < len(defs) + 1:  # done = acknowledged up to the stream's end (push), all seen (scrape)
         now = time.perf_counter()
@@ -190,8 +199,12 @@ async def one_run(s: settings.Settings, db_url: str, servers: dict[str, Any], a:
                 st = outs.states.get(d.name)
                 if st is not None and st.messages >= a.batches:
                     done[d.name] = now
-            elif (await js.consumer_info(naming.STREAM_TELEMETRY, d.consumer)).ack_floor.stream_seq >= last:
-                done[d.name] = now
+            else:
+                try:
+                    if (await js.consumer_info(naming.STREAM_TELEMETRY, d.consumer)).ack_floor.stream_seq >= last:
+                        done[d.name] = now
+                except nats.errors.TimeoutError:
+                    pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"not finished: {[st.view() for st in outs.states.values()]}")
         await asyncio.sleep(0.05)
