@@ -318,3 +318,48 @@ async def test_remote_write_over_tls_verifies_the_destination_with_the_given_ca(
 
             v = await eventually(refused, timeout=30, what="the output without the CA to refuse the server")
             assert v["samples"] == 0 and v["lag_messages"] > 0, v  # held, not dropped
+
+
+async def test_a_refused_credential_holds_the_data_until_it_is_fixed(bootstrapped: str, database_url: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """401 is the destination refusing everybody, not this data: held and retried, shown as an error; after
+    the credential is fixed (and the output resumed) everything arrives."""
+    with tsdb.InfluxDB1(auth=("swtel", "right-password")) as influx:
+        influx.query("CREATE DATABASE swtel")
+        monkeypatch.setenv("SWTEL_CRED_INFLUX_USERNAME", "swtel")
+        monkeypatch.setenv("SWTEL_CRED_INFLUX_PASSWORD", "wrong-password")
+        await add_output(bootstrapped, name="out", kind="influx", url=influx.url, database="swtel", auth="basic",
+                         credential="influx")
+        t0 = time.time_ns() - 60_000_000_000
+        batches = telemetry(range(3), t0)
+        async with hub(bootstrapped, database_url) as (client, js):
+            await running(client, "out")
+            await publish_all(js, batches)
+
+            async def refused() -> dict[str, Any] | None:
+                v = await view(client, "out")
+                return v if v and v["status"] == "error" and "401" in v["error"] else None
+
+            v = await eventually(refused, timeout=30, what="the output to show the refused credential")
+            assert v["samples"] == 0 and v["rejected"] == 0 and v["lag_messages"] > 0, v
+            assert "password" not in (await client.get("/api/outputs")).text  # no secret in the API
+            monkeypatch.setenv("SWTEL_CRED_INFLUX_PASSWORD", "right-password")
+            nc = await nats.connect(bootstrapped)
+            try:  # pause and resume: the runner starts afresh and reads the credential again
+                store = await OutputStore.open(nc.jetstream())
+                await store.set_paused("out", True)
+                await eventually(lambda: _stopped(client), timeout=20, what="the output to pause")
+                await store.set_paused("out", False)
+            finally:
+                await nc.close()
+            per_round = len(DEVICES) * (NUMERIC_PER_ROUND + STATE_PER_ROUND)
+            v = await delivered(client, "out", 3 * per_round)
+            assert v["rejected"] == 0 and v["missed"] == 0, v
+            expected = await stored(database_url)
+            expected.update(states(batches))
+            await check_equal(influx, {"kind": "influx", "database": "swtel"}, expected, t0 / 1e9, t0 / 1e9 + 4)
+
+
+async def _stopped(client: AsyncTestClient[Any]) -> bool:
+    v = await view(client, "out")
+    return bool(v and not v["running"] and v["status"] == "paused")

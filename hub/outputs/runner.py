@@ -188,6 +188,7 @@ class PushRunner:
             await self._stop.wait()
             return
         sub = None
+        idle = 0
         async with http.client(self.d) as client:
             while not self._stop.is_set():
                 try:
@@ -197,12 +198,17 @@ class PushRunner:
                 except NatsTimeout:
                     if self.state.status in ("standby", "stopped"):
                         self.state.healthy()
+                    idle += 1
+                    # nats.py issue 504: a pull subscription may not recover after a server restart
+                    if idle >= 5 and self.state.lag_messages > 0:
+                        sub, idle = None, 0
                     continue
                 except (NatsError, OSError) as e:
                     log.debug("output %s: fetch failed (%r); resubscribing", self.d.name, e)
                     sub = None
                     await self._sleep(0.5)
                     continue
+                idle = 0
                 if not msgs:
                     continue
                 if self._stop.is_set():  # stopped while fetching: hand them back for the next runner
