@@ -55,7 +55,7 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 PROGRESS_EVERY_S = 10.0
 EVENTS_KEPT = 20
-SENT_MAX = 2_000_000
+SENT_MAX = 200_000  # devices
 
 
 @dataclass
@@ -80,10 +80,10 @@ class OutputState:
     lag_s: float = 0.0  # age of the oldest message not yet delivered (upper bound)
     last_delivery: float = 0.0
     counts: Counts = field(default_factory=Counts)
-    # remote_write: newest timestamp (ms) per (device, path) the destination accepted from this hub; kept
-    # across runner restarts in this hub, bounded by SENT_MAX (then forgotten: a later redelivery may then
-    # be refused as out of order, counted in `rejected`)
-    sent: dict[tuple[str, str], int] = field(default_factory=dict)
+    # remote_write: device → path → newest timestamp (ms) the destination accepted from this hub; kept
+    # across runner restarts in this hub, bounded by SENT_MAX devices (then forgotten: a later redelivery
+    # may then be refused as out of order, counted in `rejected`)
+    sent: dict[str, dict[str, int]] = field(default_factory=dict)
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
 
     def event(self, kind: str, detail: str, **extra: Any) -> None:
@@ -280,7 +280,12 @@ class PushRunner:
                 if body.marks:
                     if len(st.sent) > SENT_MAX:
                         st.sent.clear()
-                    st.sent.update(body.marks)
+                    for dev, marks in body.marks.items():
+                        got = st.sent.get(dev)
+                        if got is None:
+                            st.sent[dev] = dict(marks)
+                        else:
+                            got.update(marks)
                 if st.status != "ok":
                     st.healthy()
                 return
