@@ -5,6 +5,7 @@ output that falls behind the stream's retention reports exactly how much it miss
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -318,6 +319,11 @@ async def test_remote_write_over_tls_verifies_the_destination_with_the_given_ca(
 
             v = await eventually(refused, timeout=30, what="the output without the CA to refuse the server")
             assert v["samples"] == 0 and v["lag_messages"] > 0, v  # held, not dropped
+            one = await client.get("/api/outputs/tls")
+            assert one.status_code == 200 and one.json()["definition"]["tls_ca"] == vm.ca
+            assert (await client.get("/api/outputs/nope")).status_code == 404
+            none = await client.get("/metrics/devices")
+            assert none.status_code == 404 and "no exactly one scrape output" in none.json()["detail"]
 
 
 async def test_a_refused_credential_holds_the_data_until_it_is_fixed(bootstrapped: str, database_url: str,
@@ -363,3 +369,42 @@ async def test_a_refused_credential_holds_the_data_until_it_is_fixed(bootstrappe
 async def _stopped(client: AsyncTestClient[Any]) -> bool:
     v = await view(client, "out")
     return bool(v and not v["running"] and v["status"] == "paused")
+
+
+async def test_messages_taken_by_a_runner_that_stopped_are_not_counted_missed(bootstrapped: str,
+                                                                             database_url: str) -> None:
+    """A stopping runner's last pull can still be answered after its successor started: those messages are
+    first delivered to the old subscription and come back later. They are a gap in first deliveries but
+    still in the stream: not missed, and delivered."""
+    with tsdb.InfluxDB1() as influx:
+        influx.query("CREATE DATABASE swtel")
+        await add_output(bootstrapped, name="out", kind="influx", url=influx.url, database="swtel")
+        nc = await nats.connect(bootstrapped)
+        js = nc.jetstream()
+        try:
+            store = await OutputStore.open(js)
+            await store.set_paused("out", True)
+            old = await js.pull_subscribe_bind(durable="swtel-out-out", stream=naming.STREAM_TELEMETRY)
+            taken = asyncio.ensure_future(old.fetch(8, timeout=20))  # the old runner's pending pull
+            await asyncio.sleep(0)  # let it send its request first
+            await nc.flush()
+            t0 = time.time_ns() - 60_000_000_000
+            batches = telemetry(range(5), t0)
+            async with hub(bootstrapped, database_url) as (client, pub):
+                await store.set_paused("out", False)
+                await running(client, "out")
+
+                async def both_pulling() -> bool:  # the old pull and the runner's are both waiting
+                    return (await js.consumer_info(naming.STREAM_TELEMETRY, "swtel-out-out")).num_waiting >= 2
+
+                await eventually(both_pulling, timeout=20, what="the runner to pull beside the old subscription")
+                await publish_all(pub, batches)
+                stale = await taken
+                assert stale and stale[0].metadata.sequence.stream == 1  # a gap in the runner's first deliveries
+                for m in stale:  # the old runner hands them back
+                    await m.nak()
+                per_round = len(DEVICES) * (NUMERIC_PER_ROUND + STATE_PER_ROUND)
+                v = await delivered(client, "out", 5 * per_round)
+                assert v["missed"] == 0 and not [e for e in v["events"] if e["kind"] == "missed"], v
+        finally:
+            await nc.close()

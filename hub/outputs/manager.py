@@ -22,6 +22,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from swtel.agent.credentials import Credentials
 from swtel.shared import naming
+from swtel.shared.errors import NotFound
 from swtel.shared.inventory import Inventory
 from swtel.shared.settings import Settings
 
@@ -101,6 +102,13 @@ class OutputManager:
             js = self.nc.jetstream(timeout=5)
             self._store = OutputStore(js, await js.key_value(BUCKET))
         defs = {d.name: d for d in await self._store.list()}
+        for name in [n for n in self.defs if n not in defs]:
+            # a listing is a watch that can come back short on a slow server: an output is gone only when
+            # its key is
+            try:
+                defs[name] = (await self._store.get(name))[0]
+            except NotFound:
+                pass
         self.defs = defs
         for name in list(self.states):
             if name not in defs:

@@ -132,6 +132,11 @@ class _Stop(Exception):
     pass
 
 
+async def _drop(sub: Any) -> None:
+    with contextlib.suppress(Exception):  # the connection may be gone: nothing to clean then
+        await sub.unsubscribe()
+
+
 class PushRunner:
     def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf, creds: Credentials) -> None:
         self.nc = nc
@@ -200,11 +205,14 @@ class PushRunner:
                         self.state.healthy()
                     idle += 1
                     # nats.py issue 504: a pull subscription may not recover after a server restart
-                    if idle >= 5 and self.state.lag_messages > 0:
+                    if idle >= 5 and self.state.lag_messages > 0 and sub is not None:
+                        await _drop(sub)
                         sub, idle = None, 0
                     continue
                 except (NatsError, OSError) as e:
                     log.debug("output %s: fetch failed (%r); resubscribing", self.d.name, e)
+                    if sub is not None:
+                        await _drop(sub)
                     sub = None
                     await self._sleep(0.5)
                     continue
@@ -215,11 +223,13 @@ class PushRunner:
                     for m in msgs:
                         with contextlib.suppress(NatsError, OSError):
                             await m.nak()
-                    return
+                    break
                 try:
                     await self._deliver(msgs, client, url, headers)
                 except _Stop:
-                    return
+                    break
+            if sub is not None:  # messages the server sends it from now on come back after the ack wait
+                await _drop(sub)
 
     async def _subscribe(self) -> Any:
         try:
@@ -231,25 +241,41 @@ class PushRunner:
         self.watermark = info.delivered.stream_seq or 0 if info.delivered else 0
         return await self.js.pull_subscribe_bind(durable=self.d.consumer, stream=naming.STREAM_TELEMETRY)
 
-    def _note_gaps(self, msgs: Sequence[Msg]) -> None:
+    async def _note_gaps(self, msgs: Sequence[Msg]) -> None:
+        """First deliveries come in stream order. A gap before one is either messages the stream dropped
+        (retention) or messages first delivered to a runner that stopped before reading them (they come
+        back as redeliveries). Only those below the stream's first sequence are gone: they are counted."""
         for m in msgs:
             md = m.metadata
             if md.num_delivered != 1:
                 continue
             seq = md.sequence.stream
             if seq > self.watermark + 1:
-                gap = seq - self.watermark - 1
-                self.state.missed += gap
-                self.state.event("missed", f"{gap} messages left the stream (retention) before this output read "
-                                 "them", count=gap, first_seq=self.watermark + 1, last_seq=seq - 1)
-                log.error("output %s: %d telemetry messages (stream sequences %d-%d) were removed by the stream's "
-                          "retention before this output read them", self.d.name, gap, self.watermark + 1, seq - 1)
+                lo = self.watermark + 1
+                first = await self._first_seq()
+                hi = seq - 1 if first is None else min(seq - 1, first - 1)
+                gap = hi - lo + 1
+                if gap > 0:
+                    self.state.missed += gap
+                    sure = "" if first is not None else " (the stream did not answer: not confirmed)"
+                    self.state.event("missed", f"{gap} messages left the stream (retention) before this output "
+                                     f"read them{sure}", count=gap, first_seq=lo, last_seq=hi)
+                    log.error("output %s: %d telemetry messages (stream sequences %d-%d) were removed by the "
+                              "stream's retention before this output read them%s", self.d.name, gap, lo, hi, sure)
             self.watermark = max(self.watermark, seq)
+
+    async def _first_seq(self) -> int | None:
+        for _ in range(3):
+            try:
+                return int((await self.js.stream_info(naming.STREAM_TELEMETRY)).state.first_seq)
+            except (NatsError, OSError):
+                await asyncio.sleep(0.2)
+        return None
 
     async def _deliver(self, msgs: list[Msg], client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         self.holding = msgs
         self._held_since = msgs[0].metadata.timestamp.timestamp()
-        self._note_gaps(msgs)
+        await self._note_gaps(msgs)
         batches = decode(msgs, self.state)
         if not batches:
             bodies: list[Body] = []
