@@ -188,3 +188,22 @@ def test_remote_write_does_not_resend_what_the_destination_accepted() -> None:
     assert [b.samples for b in again] == [2] and counts.skipped == {"already_delivered": 2}
     (ts_a, ts_b) = prompb.WriteRequest.FromString(bytes(cramjam.snappy.decompress_raw(again[0].data))).timeseries
     assert [s.value for s in ts_a.samples] == [2.0] and [s.value for s in ts_b.samples] == [2.0]
+
+
+def test_a_stale_lease_holders_batches_are_not_exported() -> None:
+    """The same rule as storage: a batch whose token is older than the newest seen for its device is dropped."""
+    from swtel.hub.outputs.runner import OutputState, decode
+
+    class M:
+        def __init__(self, b: wire.TelemetryBatch) -> None:
+            self.data = wire.encode(b)
+
+    st = OutputState("x", "influx")
+    new = wire.TelemetryBatch("d", "a2", 7, 1, "s", [wire.Sample("/p", 1, 1)])
+    stale = wire.TelemetryBatch("d", "a1", 5, 9, "s", [wire.Sample("/p", 2, 2), wire.Sample("/q", 3, 2)])
+    other = wire.TelemetryBatch("e", "a1", 5, 1, "s", [wire.Sample("/p", 4, 3)])
+    assert decode([M(stale), M(new), M(other)], st) == [new, other]  # type: ignore[list-item]
+    assert decode([M(stale)], st) == [] and st.counts.skipped == {"stale_token": 4}  # type: ignore[list-item]
+    junk = M(new)
+    junk.data = b"garbage"
+    assert decode([junk], st) == [] and st.bad_messages == 1  # type: ignore[list-item]

@@ -56,6 +56,7 @@ BACKOFF_MAX_S = 30.0
 PROGRESS_EVERY_S = 10.0
 EVENTS_KEPT = 20
 SENT_MAX = 200_000  # devices
+FENCE_MAX = 1_000_000  # devices
 
 
 @dataclass
@@ -84,6 +85,7 @@ class OutputState:
     # across runner restarts in this hub, bounded by SENT_MAX devices (then forgotten: a later redelivery
     # may then be refused as out of order, counted in `rejected`)
     sent: dict[str, dict[str, int]] = field(default_factory=dict)
+    fence: dict[str, int] = field(default_factory=dict)  # device → newest lease token seen
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
 
     def event(self, kind: str, detail: str, **extra: Any) -> None:
@@ -114,7 +116,11 @@ class OutputState:
 
 
 def decode(msgs: Sequence[Msg], state: OutputState) -> list[wire.TelemetryBatch]:
+    """The telemetry batches of a fetch, as ingest reads them: malformed or unknown messages are counted and
+    skipped, and so are batches whose lease token is older than the newest seen for their device (a
+    stale holder's, which storage drops by the same rule: hub/storage/base.py)."""
     out = []
+    fence = state.fence
     for m in msgs:
         try:
             b = DECODER.decode(m.data)
@@ -124,8 +130,15 @@ def decode(msgs: Sequence[Msg], state: OutputState) -> list[wire.TelemetryBatch]
         if not isinstance(b, wire.TelemetryBatch) or b.v > wire.TELEMETRY_VERSION:
             state.bad_messages += 1
             continue
+        if b.token > fence.get(b.device, -1):
+            if len(fence) > FENCE_MAX:
+                fence.clear()
+            fence[b.device] = b.token
         out.append(b)
-    return out
+    kept = [b for b in out if b.token >= fence[b.device]]
+    if len(kept) != len(out):
+        state.counts.skip("stale_token", sum(len(b.samples) for b in out if b.token < fence[b.device]))
+    return kept
 
 
 class _Stop(Exception):
