@@ -315,7 +315,8 @@ async def test_remote_write_over_tls_verifies_the_destination_with_the_given_ca(
 
             async def refused() -> dict[str, Any] | None:  # the system store does not know the private CA
                 v = await view(client, "noca")
-                return v if v and v["status"] == "retrying" and "CERTIFICATE_VERIFY_FAILED" in v["error"] else None
+                return v if (v and v["status"] == "retrying" and "CERTIFICATE_VERIFY_FAILED" in v["error"]
+                             and v["lag_messages"] > 0) else None  # the lag is read every 2 s
 
             v = await eventually(refused, timeout=30, what="the output without the CA to refuse the server")
             assert v["samples"] == 0 and v["lag_messages"] > 0, v  # held, not dropped
@@ -344,7 +345,7 @@ async def test_a_refused_credential_holds_the_data_until_it_is_fixed(bootstrappe
 
             async def refused() -> dict[str, Any] | None:
                 v = await view(client, "out")
-                return v if v and v["status"] == "error" and "401" in v["error"] else None
+                return v if v and v["status"] == "error" and "401" in v["error"] and v["lag_messages"] > 0 else None
 
             v = await eventually(refused, timeout=30, what="the output to show the refused credential")
             assert v["samples"] == 0 and v["rejected"] == 0 and v["lag_messages"] > 0, v
