@@ -46,6 +46,8 @@ from swtel.hub.storage.migrate import migrate  # noqa: E402
 from swtel.shared import buckets, naming, settings, wire  # noqa: E402
 
 ADMIN = os.environ.get("SWTEL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+START_NS = time.time_ns() - 1_800_000_000_000  # half an hour ago: within every receiver's accepted window
+FILLS = 0
 PATHS = ("in-octets", "out-octets", "in-pkts", "out-pkts", "in-errors")
 
 
@@ -62,7 +64,9 @@ async def fill(nats_url: str, n: int, samples: int, devices: int, run: int) -> N
     nc = await nats.connect(nats_url)
     js = nc.jetstream(timeout=30)
     await js.purge_stream(naming.STREAM_TELEMETRY)
-    ts0 = time.time_ns() - 600_000_000_000 + run * 100_000_000_000
+    global FILLS
+    FILLS += 1  # each fill's samples are newer than the last fill's (receivers refuse old or out-of-order ones)
+    ts0 = START_NS + FILLS * 120_000_000_000
     msgs = []
     for k in range(n):
         dev, seq = k % devices, run * 1_000_000 + k + 1
