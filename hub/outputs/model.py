@@ -154,7 +154,9 @@ def consumer_config(d: OutputDef) -> api.ConsumerConfig:
         name=d.consumer,
         durable_name=d.consumer,
         description=f"switch-telemetry output {d.name} ({d.kind})",
-        ack_policy=api.AckPolicy.ALL,  # one runner at a time reads in order: one ack covers a fetch
+        # explicit, not "all": an ack of the last message would also ack messages a stopping runner's last
+        # pull took, and those would never reach the destination
+        ack_policy=api.AckPolicy.EXPLICIT,
         deliver_policy=api.DeliverPolicy.ALL if d.start == "all" else api.DeliverPolicy.NEW,
         ack_wait=30.0,
         max_ack_pending=20_000,

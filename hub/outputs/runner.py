@@ -10,7 +10,7 @@ Push kinds (remote_write, influx) — for every fetch of up to ``batch`` message
 3. encode the samples into request bodies and send each until the destination takes it (``retry`` and
    ``hold`` verdicts wait a bounded backoff, 0.5 s doubling to 30 s, and tell JetStream the messages are
    still being worked on), or refuses it for good (``reject``: counted, not retried);
-4. acknowledge the fetch (the consumer acknowledges all up to the last message), and only then fetch again.
+4. acknowledge every message of the fetch, and only then fetch again.
 
 So the destination gets everything at least once, in stream order, and a destination that is down holds
 only this output: storage and other outputs read their own consumers. Only one hub runs a push output at a
@@ -299,8 +299,9 @@ class PushRunner:
         for body in bodies:
             await self._send(body, client, url, headers)
         last = msgs[-1]
-        with contextlib.suppress(NatsError, OSError):  # a lost ack means a redelivery: at least once
-            await last.ack()  # AckPolicy.ALL: every message up to this one
+        for m in msgs:
+            with contextlib.suppress(NatsError, OSError):  # a lost ack means a redelivery: at least once
+                await m.ack()
         self.holding = []
         st = self.state
         st.messages += len(msgs)
