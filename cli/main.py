@@ -23,6 +23,7 @@ from . import (
     hub_cmd,
     lease_cmd,
     nats_cmd,
+    output_cmd,
     run_cmd,
     sim_cmd,
     user_cmd,
@@ -49,6 +50,7 @@ app.add_typer(deadletter_cmd.app, name="deadletter")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(user_cmd.app, name="user")
 app.add_typer(assign_cmd.app, name="assign")
+app.add_typer(output_cmd.app, name="output")
 app.command("demo")(demo_cmd.demo)
 app.command("run")(run_cmd.run)
 

@@ -22,7 +22,7 @@ def init(
     check: bool = typer.Option(False, "--check", help="only report, create nothing"),
     json_out: bool = typer.Option(False, "--json", help="print the outcome as JSON"),
 ) -> None:
-    """Create the buckets swtel_devices, swtel_agents, swtel_leases, swtel_hubs and the streams, or check them (idempotent).
+    """Create the buckets swtel_devices, swtel_agents, swtel_leases, swtel_hubs, swtel_outputs and the streams, or check them (idempotent).
 
     An existing bucket or stream with an incompatible configuration is reported and left unchanged.
 

@@ -27,6 +27,7 @@ from .api import ROUTES
 from .api.params import nul_guard
 from .auth import auth_components
 from .live.routes import live_components
+from .outputs.routes import ROUTES as OUTPUT_ROUTES
 from .service import HubCore, HubDep
 
 # Reachable without a session or token: health (load balancers, monitoring). Everything else, the
@@ -61,7 +62,8 @@ def create_app(
     async def bind_live() -> None:
         live.nc = hub.nc
 
-    handlers: list[Any] = [*ROUTES, *alert_routes(lambda: hub.pool), *live_handlers, *extra_route_handlers]
+    handlers: list[Any] = [*ROUTES, *OUTPUT_ROUTES, *alert_routes(lambda: hub.pool), *live_handlers,
+                           *extra_route_handlers]
     middleware: list[Any] = [nul_guard]  # NUL in a path or query parameter: 400 (hub/api/params.py)
     startup: list[Callable[..., Any]] = [hub.start, bind_live, *live_start]
     if auth:

@@ -27,6 +27,7 @@ from .fleet import FleetWork
 from .ingest import Ingest
 from .leader import Election
 from .metrics import HubMetrics
+from .outputs.manager import OutputManager
 from .storage import Storage, open_storage
 from .storage.connect import create_pool
 
@@ -47,6 +48,7 @@ class HubCore:
         self.metrics = HubMetrics()
         self.storage: Storage | None = None
         self.ingest: Ingest | None = None
+        self.outputs: OutputManager | None = None  # hub/outputs: push outputs run where fleet work runs
         self._inventory: Inventory | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -77,6 +79,8 @@ class HubCore:
         if self.run_ingest:
             self.ingest = Ingest(self.nc, self.storage, self.settings, self.metrics)
             await self.ingest.ensure_consumers()  # startup completes once ingest can pull
+        self.outputs = OutputManager(self.nc, self.settings, is_active=lambda: self.election.is_leader,
+                                     inventory=self.inventory)
         self._task = asyncio.create_task(self._run(), name="hub-core")
         log.info("hub started (backend %s, %d ingest workers)", self.storage.backend,
                  self.settings.hub_ingest_workers if self.run_ingest else 0)
@@ -86,6 +90,8 @@ class HubCore:
             if self.ingest is not None:
                 tg.create_task(self.ingest.run(), name="ingest")
             tg.create_task(self._upkeep(), name="upkeep")
+            if self.outputs is not None:
+                tg.create_task(self.outputs.run(), name="outputs")
             tg.create_task(self.election.run(), name="election")
 
     async def stop(self) -> None:
@@ -93,6 +99,8 @@ class HubCore:
         await self.election.stop()  # its task stops the fleet work and frees the key for another hub
         if self.ingest is not None:
             await self.ingest.close()
+        if self.outputs is not None:
+            await self.outputs.close()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)
@@ -115,6 +123,8 @@ class HubCore:
     def _election_changed(self, e: Election) -> None:
         self.metrics.fleet_leader, self.metrics.fleet_elected, self.metrics.fleet_fenced = (
             e.is_leader, e.elected, e.fenced)
+        if self.outputs is not None:
+            self.outputs.wake()
 
     # ---- helpers for handlers --------------------------------------------------------------------
 

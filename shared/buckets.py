@@ -79,6 +79,7 @@ def specs(settings: Settings, *, replicas: int, markers: bool) -> list[StreamSpe
             marker_ttl_s=marker,
             description="switch-telemetry fleet-work election (expires without refresh)",
         ),
+        kv(naming.BUCKET_OUTPUTS, max_age_s=None, history=5, description="switch-telemetry outputs (hub/outputs)"),
         StreamSpec(
             name=naming.STREAM_TELEMETRY,
             subjects=(naming.TELEMETRY_ALL,),

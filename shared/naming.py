@@ -24,6 +24,7 @@ BUCKET_AGENTS = "swtel_agents"
 BUCKET_LEASES = "swtel_leases"
 BUCKET_HUBS = "swtel_hubs"  # the fleet-work election (hub/leader.py)
 FLEET_WORK_KEY = "fleet-work"
+BUCKET_OUTPUTS = "swtel_outputs"  # output definitions (hub/outputs)
 STREAM_TELEMETRY = "SWTEL_TELEMETRY"
 STREAM_EVENTS = "SWTEL_EVENTS"
 

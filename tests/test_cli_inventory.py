@@ -64,7 +64,7 @@ def test_nats_init_is_idempotent_and_reports(swtel, nats_server: NatsServer) -> 
     first = swtel("--nats", nats_server.url, "nats", "init", "--json")
     assert first.code == 0, first.err
     assert {r["name"]: r["action"] for r in json.loads(first.out)} == {
-        "swtel_devices": "created", "swtel_agents": "created", "swtel_leases": "created", "swtel_hubs": "created",
+        "swtel_devices": "created", "swtel_agents": "created", "swtel_leases": "created", "swtel_hubs": "created", "swtel_outputs": "created",
         "SWTEL_TELEMETRY": "created", "SWTEL_EVENTS": "created",
     }
     again = swtel("--nats", nats_server.url, "nats", "init", "--json")

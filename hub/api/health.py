@@ -11,6 +11,9 @@ from litestar import MediaType, Response, get
 from ..service import HubDep
 
 
+HEALTH_KEYS = ("name", "kind", "running", "status", "error", "lag_messages", "lag_seconds", "missed", "rejected")
+
+
 class Health(msgspec.Struct):
     status: str  # "ok", "degraded" (answering, but background jobs fail) or "unhealthy"
     nats: bool
@@ -25,6 +28,7 @@ class Health(msgspec.Struct):
     leader: str | None = None  # the elected hub's id, as this hub last saw it
     last_maintenance: dict[str, Any] = {}  # what this hub's last maintenance did ({} if it never led)
     consumer_drift: dict[str, list[str]] = {}  # durable consumer → how its config differs (status degraded)
+    outputs: list[dict[str, Any]] = []  # every output: status, lag, missed, error (GET /api/outputs has more)
 
 
 async def _nats_ok(hub: HubDep) -> bool:
@@ -46,13 +50,17 @@ async def health(hub: HubDep) -> Response[Health]:
     ingest_ok = hub.ingest is not None and hub.ingest.db_ok and db_ok
     healthy = nats_ok and db_ok
     drift = dict(hub.ingest.drift) if hub.ingest is not None else {}
-    status = "unhealthy" if not healthy else ("degraded" if failures or not ingest_ok or drift else "ok")
+    outputs = hub.outputs.views() if hub.outputs is not None else []
+    failing = hub.outputs.degraded() if hub.outputs is not None else []
+    status = "unhealthy" if not healthy else ("degraded" if failures or not ingest_ok or drift or failing else "ok")
     body = Health(status, nats_ok, db_ok, ingest_ok, storage.backend, failures, hub.metrics.samples,
                   hub.metrics.pending, hub_id=hub.hub_id, fleet_work=hub.election.is_leader,
-                  leader=hub.election.leader, last_maintenance=hub.last_maintenance, consumer_drift=drift)
+                  leader=hub.election.leader, last_maintenance=hub.last_maintenance, consumer_drift=drift,
+                  outputs=[{k: o[k] for k in HEALTH_KEYS} for o in outputs])
     return Response(body, status_code=200 if healthy else 503)
 
 
 @get("/metrics", tags=["hub"], summary="Self-metrics in Prometheus text format", media_type=MediaType.TEXT)
 async def metrics(hub: HubDep) -> Response[str]:
-    return Response(hub.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    text = hub.metrics.render() + (hub.outputs.render_metrics() if hub.outputs is not None else "")
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")

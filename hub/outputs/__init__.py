@@ -1,0 +1,1 @@
+"""Outputs: durable JetStream consumers that write telemetry to Prometheus, VictoriaMetrics and InfluxDB."""
