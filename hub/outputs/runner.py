@@ -37,6 +37,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
+from nats.js.errors import NotFoundError
 
 from swtel.agent.credentials import Credentials
 from swtel.shared import naming, wire
@@ -245,12 +246,18 @@ class PushRunner:
                 await _drop(sub)
 
     async def _subscribe(self) -> Any:
+        # `swtel output add` (admin) creates the durable consumer; a hub only binds to it. Its NATS user may
+        # not create consumers other than its own two (nats/permissions.conf), so it creates one only when
+        # it is missing (where the credential allows it, e.g. development without permissions).
         try:
-            await self.js.add_consumer(naming.STREAM_TELEMETRY, config=consumer_config(self.d))
-        except NatsError as e:  # created by `swtel output add` with other options (older version): use it
-            if "already" not in str(e).lower() and getattr(e, "err_code", None) not in (10013, 10148):
-                raise
-        info = await self.js.consumer_info(naming.STREAM_TELEMETRY, self.d.consumer)
+            info = await self.js.consumer_info(naming.STREAM_TELEMETRY, self.d.consumer)
+        except NotFoundError:
+            try:
+                await self.js.add_consumer(naming.STREAM_TELEMETRY, config=consumer_config(self.d))
+            except NatsError as e:  # created meanwhile with other options (older version): use it
+                if "already" not in str(e).lower() and getattr(e, "err_code", None) not in (10013, 10148):
+                    raise
+            info = await self.js.consumer_info(naming.STREAM_TELEMETRY, self.d.consumer)
         self.watermark = info.delivered.stream_seq or 0 if info.delivered else 0
         return await self.js.pull_subscribe_bind(durable=self.d.consumer, stream=naming.STREAM_TELEMETRY)
 
