@@ -17,13 +17,17 @@ import asyncpg
 import msgspec
 from litestar import Request, delete, get, post, put
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from swtel.shared.errors import Conflict, InvalidInput, SwtelError
 
 from ..auth.errors import swtel_error_response
 from ..auth.middleware import principal_of
 from ..service import HubDep
+from .params import INT8_MAX
+
+# a bigserial id: anything outside 1 … 2^63-1 is a 400 naming the parameter, never a 500 from asyncpg
+DashboardId = FromPath[Annotated[int, Parameter(ge=1, le=INT8_MAX, description="dashboard id")]]
 
 EXPORT_FORMAT = 1
 WidgetType = Literal["line", "area", "bar", "points", "stat", "gauge", "table", "topn"]
@@ -115,7 +119,7 @@ _COLUMNS = "id, title, owner, spec, version, created_by, updated_by, updated_at"
 _VISIBLE = "(owner IS NULL OR owner = $2)"
 
 
-async def _fetch(hub: HubDep, who: str, dashboard_id: FromPath[int]) -> asyncpg.Record:
+async def _fetch(hub: HubDep, who: str, dashboard_id: DashboardId) -> asyncpg.Record:
     row = await _pool(hub).fetchrow(f"SELECT {_COLUMNS} FROM dashboards WHERE id = $1 AND {_VISIBLE}", dashboard_id, who)
     if row is None:
         raise NotFoundException(detail=f"dashboard {dashboard_id} does not exist (or is another user's personal one)")
@@ -153,7 +157,7 @@ async def dashboard_list(hub: HubDep, request: Request[Any, Any, Any]) -> list[D
 
 
 @get("/api/dashboards/{dashboard_id:int}", tags=["dashboards"], summary="One dashboard")
-async def dashboard_get(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: FromPath[int]) -> DashboardOut:
+async def dashboard_get(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: DashboardId) -> DashboardOut:
     return _out(await _fetch(hub, _who(request), dashboard_id))
 
 
@@ -163,7 +167,7 @@ async def dashboard_create(hub: HubDep, request: Request[Any, Any, Any], data: J
 
 
 @put("/api/dashboards/{dashboard_id:int}", tags=["dashboards"], summary="Replace a dashboard's title, spec, visibility")
-async def dashboard_update(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: FromPath[int],
+async def dashboard_update(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: DashboardId,
                            data: JSONBody[DashboardIn]) -> DashboardOut:
     who = _who(request)
     current = await _fetch(hub, who, dashboard_id)
@@ -184,7 +188,7 @@ async def dashboard_update(hub: HubDep, request: Request[Any, Any, Any], dashboa
 
 @post("/api/dashboards/{dashboard_id:int}/clone", tags=["dashboards"], summary="Copy a dashboard (operators)",
       status_code=201)
-async def dashboard_clone(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: FromPath[int],
+async def dashboard_clone(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: DashboardId,
                           data: JSONBody[CloneIn | None] = None) -> DashboardOut:
     who = _who(request)
     src = _out(await _fetch(hub, who, dashboard_id))
@@ -194,14 +198,14 @@ async def dashboard_clone(hub: HubDep, request: Request[Any, Any, Any], dashboar
 
 
 @delete("/api/dashboards/{dashboard_id:int}", tags=["dashboards"], summary="Delete a dashboard (operators)")
-async def dashboard_delete(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: FromPath[int]) -> None:
+async def dashboard_delete(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: DashboardId) -> None:
     status = await _pool(hub).execute(f"DELETE FROM dashboards WHERE id = $1 AND {_VISIBLE}", dashboard_id, _who(request))
     if status == "DELETE 0":
         raise NotFoundException(detail=f"dashboard {dashboard_id} does not exist (or is another user's personal one)")
 
 
 @get("/api/dashboards/{dashboard_id:int}/export", tags=["dashboards"], summary="A dashboard as a JSON file")
-async def dashboard_export(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: FromPath[int]) -> DashboardExport:
+async def dashboard_export(hub: HubDep, request: Request[Any, Any, Any], dashboard_id: DashboardId) -> DashboardExport:
     d = _out(await _fetch(hub, _who(request), dashboard_id))
     return DashboardExport(title=d.title, spec=d.spec)
 
