@@ -46,7 +46,10 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Schema version, backend, chunks, compression, aggregate watermarks and background jobs.
-    Exits 1 when a job's latest run failed."""
+    Exits 1 when a job's latest run failed.
+
+    Example: swtel db status --json
+    """
     from swtel.hub.storage.connect import connect_once, redact_dsn
     from swtel.hub.storage.migrate import recorded_backend
     from swtel.hub.storage.status import db_status

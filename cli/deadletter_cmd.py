@@ -43,7 +43,10 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="JSON instead of a table"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """List dead letters, newest first."""
+    """List dead letters, newest first.
+
+    Example: swtel deadletter list --reason db_refused --since now-1h --json
+    """
     s = common.settings(ctx, database_url=dsn)
     try:
         start = when(since, "--since", datetime.now(timezone.utc), None) if since else None  # type: ignore[arg-type]
@@ -73,7 +76,10 @@ def show(
     out: Path | None = typer.Option(None, "--out", help="write the raw payload to this file"),
     dsn: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Write one dead letter's raw payload to a file (to inspect or republish it)."""
+    """Write one dead letter's raw payload to a file (to inspect or republish it).
+
+    Example: swtel deadletter show 42 --out letter-42.msgpack
+    """
     s = common.settings(ctx, database_url=dsn)
 
     async def go() -> bytes | None:

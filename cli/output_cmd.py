@@ -70,7 +70,10 @@ def add(
     start: str = typer.Option("new", "--start", help="new: from now; all: everything still in the stream"),
     max_series: int = typer.Option(500_000, "--max-series", help="scrape: series held at most"),
 ) -> None:
-    """Add an output; hubs start it within a second."""
+    """Add an output; hubs start it within a second.
+
+    Example: swtel output add prom --kind remote_write --url http://prom:9090/api/v1/write --auth basic --credential prom
+    """
     d = make_output(name, kind, url=url, auth=auth, credential=credential, tls_ca=tls_ca,
                     influx_version=influx_version, database=database, org=org, device_tags=device_tag,
                     states=states, rules=rule, batch=batch, start=start, max_series=max_series)
@@ -86,7 +89,10 @@ def add(
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """List outputs with their consumer's lag (messages not yet delivered)."""
+    """List outputs with their consumer's lag (messages not yet delivered).
+
+    Example: swtel output list --json
+    """
     s = common.settings(ctx)
 
     async def go() -> list[tuple[OutputDef, int | None]]:
@@ -106,7 +112,10 @@ def list_(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help
 @app.command("show")
 def show(ctx: typer.Context, name: str = typer.Argument(...),
          as_json: bool = typer.Option(False, "--json", help="JSON output")) -> None:
-    """Show one output's definition and lag."""
+    """Show one output's definition and lag.
+
+    Example: swtel output show prom --json
+    """
     s = common.settings(ctx)
 
     async def go() -> tuple[OutputDef, int | None]:
@@ -125,7 +134,10 @@ def show(ctx: typer.Context, name: str = typer.Argument(...),
 
 @app.command("remove")
 def remove(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Remove an output and its consumer (its position is lost)."""
+    """Remove an output and its consumer (its position is lost).
+
+    Example: swtel output remove prom
+    """
     s = common.settings(ctx)
 
     async def go() -> None:
@@ -150,11 +162,17 @@ def _pause(ctx: typer.Context, name: str, paused: bool) -> None:
 
 @app.command("pause")
 def pause(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Stop delivering; the position is kept (until the stream's retention drops what it did not read)."""
+    """Stop delivering; the position is kept (until the stream's retention drops what it did not read).
+
+    Example: swtel output pause prom
+    """
     _pause(ctx, name, True)
 
 
 @app.command("resume")
 def resume(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Deliver again from where it stopped."""
+    """Deliver again from where it stopped.
+
+    Example: swtel output resume prom
+    """
     _pause(ctx, name, False)

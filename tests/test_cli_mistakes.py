@@ -220,8 +220,8 @@ def test_json_outputs_stay_json_with_filters(swtel, nats_server: NatsServer) -> 
     assert res.code == 0 and json.loads(res.out) == []
     assert "status 'sleepy' is unknown" in one_line_error(
         swtel("--nats", nats_server.url, "device", "list", "--status", "sleepy"))
-    assert "protocol 'snmp' is unknown" in one_line_error(
-        swtel("--nats", nats_server.url, "device", "list", "--protocol", "snmp"))
+    assert "protocol 'telnet' is unknown" in one_line_error(
+        swtel("--nats", nats_server.url, "device", "list", "--protocol", "telnet"))
 
 
 def test_long_lines_are_whole_when_piped(swtel, nats_server: NatsServer) -> None:

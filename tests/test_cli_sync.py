@@ -164,7 +164,7 @@ def test_sync_a_directory_twice_then_change_one_and_prune_one(cli, tmp_path: Pat
 def test_sync_lists_every_problem_of_every_file_and_changes_nothing(cli, tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text(
         "- {name: ok-1, address: 10.0.0.1, protocol: gnmi}\n"
-        "- {name: bad-1, address: 10.0.0.2, protocol: snmp}\n"
+        "- {name: bad-1, address: 10.0.0.2, protocol: telnet}\n"
         "- {name: bad-2, address: 10.0.0.3, protocol: gnmi, port: 99999, colour: red}\n"
         "- {name: ok-1, address: 10.0.0.9, protocol: gnmi}\n"
     )
@@ -173,7 +173,7 @@ def test_sync_lists_every_problem_of_every_file_and_changes_nothing(cli, tmp_pat
     res = cli("device", "sync", str(tmp_path), "--prune")
     assert res.code == 2 and "Traceback" not in res.err
     err = res.err
-    assert f"{tmp_path}/a.yaml:2: field 'protocol': protocol 'snmp' is unknown" in err
+    assert f"{tmp_path}/a.yaml:2: field 'protocol': protocol 'telnet' is unknown" in err
     assert f"{tmp_path}/a.yaml:3: field 'colour': unknown field" in err
     assert f"{tmp_path}/a.yaml:4: field 'name': duplicate device 'ok-1' (first at {tmp_path}/a.yaml:1)" in err
     assert f"{tmp_path}/b.csv:2: field 'interval': interval 'fast'" in err
