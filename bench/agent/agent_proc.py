@@ -120,12 +120,12 @@ async def main() -> None:
     p.add_argument("--warmup", type=float, default=60.0)
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--window", type=float, default=10.0)
-    p.add_argument("--raw-seconds", type=float, default=3.0)
+    p.add_argument("--raw-seconds", type=float, default=3.0, help="0: skip the raw JetStream ceiling")
     a = p.parse_args()
     nc = await nats.connect(a.nats)
     try:
         agent = await measure_agent(nc, a)
-        raw = await measure_raw(nc, 480, a.raw_seconds, 3)
+        raw = await measure_raw(nc, 480, a.raw_seconds, 3) if a.raw_seconds > 0 else None
     finally:
         await nc.close()
     json.dump({"agent": agent, "raw": raw}, sys.stdout)
