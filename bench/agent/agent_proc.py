@@ -18,7 +18,7 @@ import time
 
 import nats
 
-from swtel.agent.collect import Collection
+from swtel.agent.collect import Collection, tune_gc
 from swtel.agent.credentials import Credentials
 from swtel.shared import inventory, naming, settings, wire
 
@@ -44,6 +44,7 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
     collection = Collection(nc, s, "bench-agent", credentials=creds)
     devices = [inventory.make_device(f"bench-{i:05d}", "127.0.0.1", "gnmi", port=a.base_port + i, credential="sim",
                                      paths=PATHS, interval=f"{a.interval}s") for i in range(a.devices)]
+    tune_gc()  # as the agent process does once started
     rss0 = rss_bytes()
     tasks = [asyncio.create_task(collection.slot(d, 1)) for d in devices]
     started = time.monotonic()
