@@ -441,6 +441,22 @@ class _Attempt:
         self.synced = False
 
 
+# Matchers by subscription paths, shared by all sessions: a matcher is a pure function of its paths and
+# caches its answers per path string, so 2,000 devices of one model parse each sample path once, not
+# once per device (cProfile, 300 devices: 144,000 path parses at start-up, 18 of 36 profiled seconds).
+_MATCHERS: dict[tuple[str, ...], Callable[[str], bool]] = {}
+
+
+def _shared_matcher(paths: list[str]) -> Callable[[str], bool]:
+    key = tuple(paths)
+    m = _MATCHERS.get(key)
+    if m is None:
+        if len(_MATCHERS) >= 1000:
+            _MATCHERS.clear()
+        m = _MATCHERS[key] = gnmi_paths.matcher(paths)
+    return m
+
+
 class GnmiSession:
     """One channel to a device and one Subscribe per subscription.
 
@@ -611,7 +627,7 @@ class GnmiSession:
     def _matcher(self, sub: wire.Subscription) -> Callable[[str], bool]:
         m = self._matchers.get(sub.name)
         if m is None:
-            m = self._matchers[sub.name] = gnmi_paths.matcher(sub.paths)
+            m = self._matchers[sub.name] = _shared_matcher(sub.paths)
         return m
 
     def _nothing(self, sub: wire.Subscription, what: str, att: _Attempt) -> SessionError:
