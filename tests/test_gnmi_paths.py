@@ -151,3 +151,14 @@ def test_the_bytes_view_reads_the_wire_of_a_subscribe_response_as_gnmi_does() ->
     bad = fast.update.__class__(timestamp=1, update=[fast.update.update[0].__class__(path=garbage)])
     with pytest.raises(ValueError):
         decode_notification(bad, [])
+
+
+def test_sessions_with_the_same_subscription_paths_share_one_matcher() -> None:
+    """Each sample path is parsed once per agent, not once per device (start-up CPU, issue 20)."""
+    from swtel.agent.collectors.gnmi import _shared_matcher
+
+    a = _shared_matcher(["/interfaces/interface/state/counters"])
+    assert _shared_matcher(["/interfaces/interface/state/counters"]) is a
+    assert _shared_matcher(["/system"]) is not a
+    assert a("/interfaces/interface[name=Ethernet1]/state/counters/in-octets")
+    assert not a("/system/state/hostname")
