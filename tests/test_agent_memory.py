@@ -29,7 +29,7 @@ from swtel.shared import buckets, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_DEVICES = 300
-# 2026-12-06, loaded 2-core host: 341-432 kB with the fix, 1001 kB without it; a bare grpc.aio client that
+# 2026-12-06, loaded 2-core host: 336-432 kB with the fix, 1001 kB without it; a bare grpc.aio client that
 # parses and drops each response (bench/agent/bare.py) 128 kB in the same setting. What the agent holds
 # beyond that is not Python objects (their count is flat; gc.collect and malloc_trim free < 10%).
 RSS_BOUND_KB = 600
