@@ -67,11 +67,12 @@ async def serve_collecting(settings: Settings, *, collect: bool = True,
     slot_factory: SlotFactory | None = None
     stats_provider: StatsProvider | None = None
     if collect:
-        from swtel.agent.collect import make_slot_factory
+        from swtel.agent.collect import make_slot_factory, tune_gc
 
         publish_nc = await connect(settings, name=f"swtel-agent-publish:{settings.resolved_agent_id}",
                                    long_running=True)
         slot_factory, stats_provider = make_slot_factory(publish_nc, settings, settings.resolved_agent_id)
+        tune_gc()
     agent = Agent(settings, slot_factory, stats_provider)
 
     async def tell_systemd() -> None:

@@ -98,8 +98,10 @@ class FleetLeader(msgspec.Struct, omit_defaults=True):
 # ---- messages (MessagePack) ---------------------------------------------------------------------------
 
 
-class Sample(msgspec.Struct, array_like=True, omit_defaults=True):
-    """One reading. ``path`` is gNMI-style with keys: ``/interfaces/interface[name=Ethernet1]/state/counters/in-octets``."""
+class Sample(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
+    """One reading. ``path`` is gNMI-style with keys: ``/interfaces/interface[name=Ethernet1]/state/counters/in-octets``.
+    ``gc=False``: its fields are scalars, so it is never part of a cycle; untracked, the hundreds made per
+    notification do not trigger the cyclic GC (same wire format)."""
 
     path: str
     value: Value

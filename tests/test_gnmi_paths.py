@@ -121,3 +121,44 @@ def test_a_notification_without_timestamp_gets_the_receive_time() -> None:
     before = time.time_ns()
     decode_notification(n, out)
     assert out[0].path == "/system/state/hostname" and out[0].ts >= before
+
+
+def test_the_bytes_view_reads_the_wire_of_a_subscribe_response_as_gnmi_does() -> None:
+    """Subscribe streams are read as SubscribeResponseBytes (Path fields as bytes): same samples as the
+    gnmi_pb2 parse, sync_response and error as they were, and a Path that is no Path is a malformed
+    notification (ValueError, counted by the session), not an internal error."""
+    import pytest
+
+    from swtel.agent.collectors.gnmi import SubscribeResponseBytes, decode_notification
+
+    n = gnmi_pb2.Notification(timestamp=5, prefix=gp.to_proto("/interfaces/interface[name=Ethernet2]"))
+    n.update.add(path=gp.to_proto("/state/counters/in-octets"), val=gnmi_pb2.TypedValue(uint_val=1))
+    n.update.add(path=gp.to_proto("/state/description"), val=gnmi_pb2.TypedValue(string_val="x"))
+    n.delete.append(gp.to_proto("/config/mtu"))
+    fast = SubscribeResponseBytes.FromString(gnmi_pb2.SubscribeResponse(update=n).SerializeToString())
+    assert fast.WhichOneof("response") == "update"
+    via_bytes: list = []
+    decode_notification(fast.update, via_bytes)
+    via_gnmi: list = []
+    decode_notification(n, via_gnmi)
+    assert via_bytes == via_gnmi and len(via_bytes) == 3
+    sync = SubscribeResponseBytes.FromString(gnmi_pb2.SubscribeResponse(sync_response=True).SerializeToString())
+    assert sync.WhichOneof("response") == "sync_response"
+    err = SubscribeResponseBytes.FromString(
+        gnmi_pb2.SubscribeResponse(error=gnmi_pb2.Error(message="boom")).SerializeToString())
+    assert err.WhichOneof("response") == "error" and err.error.message == "boom"
+    garbage = b"\x0a\xff"  # field 1 (elem, length-delimited) claiming 127+ bytes that are not there
+    bad = fast.update.__class__(timestamp=1, update=[fast.update.update[0].__class__(path=garbage)])
+    with pytest.raises(ValueError):
+        decode_notification(bad, [])
+
+
+def test_sessions_with_the_same_subscription_paths_share_one_matcher() -> None:
+    """Each sample path is parsed once per agent, not once per device (start-up CPU, issue 20)."""
+    from swtel.agent.collectors.gnmi import _shared_matcher
+
+    a = _shared_matcher(["/interfaces/interface/state/counters"])
+    assert _shared_matcher(["/interfaces/interface/state/counters"]) is a
+    assert _shared_matcher(["/system"]) is not a
+    assert a("/interfaces/interface[name=Ethernet1]/state/counters/in-octets")
+    assert not a("/system/state/hostname")

@@ -86,6 +86,14 @@ def run_one(devices: int, a: argparse.Namespace, nats_url: str) -> dict:
             raise SystemExit(f"agent process failed:\n{agent.stderr[-3000:]}")
         result = json.loads(agent.stdout)
         result["sim_cpu_per_s"] = sim_cpu
+        if a.bare:  # the limit, same simulator, same run: a bare grpc.aio client that parses and drops
+            bare = subprocess.run(
+                [sys.executable, "-m", "bench.agent.bare", "--devices", str(devices), "--base-port", str(base),
+                 "--interval", str(a.interval), "--windows", str(a.windows), "--window", str(a.window)],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+            if bare.returncode != 0:
+                raise SystemExit(f"bare client failed:\n{bare.stderr[-3000:]}")
+            result["bare"] = json.loads(bare.stdout)
         return result
     finally:
         sim.send_signal(signal.SIGTERM)
@@ -101,6 +109,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=10.0, help="sample interval in seconds")
     p.add_argument("--windows", type=int, default=3, help="measurement windows (the median is reported)")
     p.add_argument("--window", type=float, default=10.0, help="seconds per window")
+    p.add_argument("--no-bare", dest="bare", action="store_false", help="skip the bare grpc.aio client")
     a = p.parse_args()
     sizes = [int(x) for x in a.devices.split(",")]
 
@@ -138,6 +147,19 @@ def main() -> None:
             f"{raw['cpu_s_per_m']:.2f}", f"{100 * ag['samples_per_s'] / raw['samples_per_s']:.1f}%",
             f"{ag['cpu_s_per_m'] / raw['cpu_s_per_m']:.0f}×",
         ]))
+    if any("bare" in r for r in results):
+        print("\nbare grpc.aio client (bench/agent/bare.py: one channel and Subscribe per device, protobuf parse, "
+              "response dropped), same simulator, same run:\n")
+        head = ("devices", "bare samples/s", "bare CPU s per 1M", "bare RSS/device", "agent/bare CPU", "agent/bare RSS")
+        print(" | ".join(head))
+        print(" | ".join("---" for _ in head))
+        for r in results:
+            if "bare" in r:
+                ag, b = r["agent"], r["bare"]
+                print(" | ".join([
+                    str(b["devices"]), f"{b['samples_per_s']:,.0f}", f"{b['cpu_s_per_m']:.2f}",
+                    f"{b['rss_per_device_kb']:.0f} kB", f"{ag['cpu_s_per_m'] / b['cpu_s_per_m']:.2f}",
+                    f"{ag['rss_per_device_kb'] / b['rss_per_device_kb']:.2f}"]))
     print("\nSSH polling: not measured yet (the SSH collector lives on its own branch; add a row here).")
     print("\nraw = JetStream publish_async of pre-encoded 480-sample batches, 256 in flight, same process: the ceiling.")
     print("% of ceiling = agent samples/s ÷ raw samples/s; CPU × raw = agent CPU per sample ÷ raw CPU per sample.")

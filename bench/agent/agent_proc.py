@@ -18,7 +18,7 @@ import time
 
 import nats
 
-from swtel.agent.collect import Collection
+from swtel.agent.collect import Collection, tune_gc
 from swtel.agent.credentials import Credentials
 from swtel.shared import inventory, naming, settings, wire
 
@@ -44,6 +44,7 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
     collection = Collection(nc, s, "bench-agent", credentials=creds)
     devices = [inventory.make_device(f"bench-{i:05d}", "127.0.0.1", "gnmi", port=a.base_port + i, credential="sim",
                                      paths=PATHS, interval=f"{a.interval}s") for i in range(a.devices)]
+    tune_gc()  # as the agent process does once started
     rss0 = rss_bytes()
     tasks = [asyncio.create_task(collection.slot(d, 1)) for d in devices]
     started = time.monotonic()
@@ -120,12 +121,12 @@ async def main() -> None:
     p.add_argument("--warmup", type=float, default=60.0)
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--window", type=float, default=10.0)
-    p.add_argument("--raw-seconds", type=float, default=3.0)
+    p.add_argument("--raw-seconds", type=float, default=3.0, help="0: skip the raw JetStream ceiling")
     a = p.parse_args()
     nc = await nats.connect(a.nats)
     try:
         agent = await measure_agent(nc, a)
-        raw = await measure_raw(nc, 480, a.raw_seconds, 3)
+        raw = await measure_raw(nc, 480, a.raw_seconds, 3) if a.raw_seconds > 0 else None
     finally:
         await nc.close()
     json.dump({"agent": agent, "raw": raw}, sys.stdout)
