@@ -31,14 +31,17 @@ def sim_round(sim: SimDevice, k: int, t0_ns: int, *, seq: int, interfaces: int =
               wire.Sample("/system/memory/state/physical", total, ts),
               wire.Sample("/system/memory/state/utilized", used, ts),
               wire.Sample("/components/component[name=CPU]/state/temperature/instant", sim.temperature(now), ts)]
-    return [wire.TelemetryBatch(sim.name, "sim-agent", 1, seq, "interfaces", samples),
-            wire.TelemetryBatch(sim.name, "sim-agent", 1, seq + 1, "system", system)]
+    # token 0: publish_all claims a real lease for it (the hub stores only batches of a genuine lease)
+    return [wire.TelemetryBatch(sim.name, "sim-agent", 0, seq, "interfaces", samples),
+            wire.TelemetryBatch(sim.name, "sim-agent", 0, seq + 1, "system", system)]
 
 
 async def publish_all(js: JetStreamContext, batches: list[wire.TelemetryBatch]) -> None:
+    """Publish as the lease holder would (support.telemetry.publish claims the lease for token 0)."""
+    from support.telemetry import publish
+
     for b in batches:
-        await js.publish(naming.telemetry_subject(b.device, b.subscription), wire.encode(b),
-                         headers={"Nats-Msg-Id": naming.msg_id(b.device, b.token, b.seq)})
+        await publish(js, b)
 
 
 def key(device: str, path: str) -> tuple[str, tuple[tuple[str, str], ...]]:
