@@ -51,10 +51,10 @@ FILLS = 0
 PATHS = ("in-octets", "out-octets", "in-pkts", "out-pkts", "in-errors")
 
 
-def batch(device: int, seq: int, samples: int, ts: int) -> bytes:
+def batch(device: int, seq: int, samples: int, ts: int, token: int) -> bytes:
     per_if = len(PATHS)
     return wire.encode(wire.TelemetryBatch(
-        device=f"sw{device:04d}", agent="bench", token=1, seq=seq, subscription="interfaces",
+        device=f"sw{device:04d}", agent="bench", token=token, seq=seq, subscription="interfaces",
         samples=[wire.Sample(f"/interfaces/interface[name=Ethernet{i // per_if}]/state/counters/{PATHS[i % per_if]}",
                              seq * 1000 + i, ts) for i in range(samples)]))
 
@@ -67,12 +67,16 @@ async def fill(nats_url: str, n: int, samples: int, devices: int, run: int) -> N
     global FILLS
     FILLS += 1  # each fill's samples are newer than the last fill's (receivers refuse old or out-of-order ones)
     ts0 = START_NS + FILLS * 120_000_000_000
+    # each device's batches carry a real lease revision, as an agent's do: the hub's fencing stores only those
+    from support.telemetry import claim
+
+    tokens = {dev: await claim(js, f"sw{dev:04d}", "bench") for dev in range(devices)}
     msgs = []
     for k in range(n):
         dev, seq = k % devices, run * 1_000_000 + k + 1
         msgs.append((naming.telemetry_subject(f"sw{dev:04d}", "interfaces"),
-                     batch(dev, seq, samples, ts0 + (k // devices) * 1_000_000_000),
-                     naming.msg_id(f"sw{dev:04d}", 1, seq)))
+                     batch(dev, seq, samples, ts0 + (k // devices) * 1_000_000_000, tokens[dev]),
+                     naming.msg_id(f"sw{dev:04d}", tokens[dev], seq)))
     for i in range(0, len(msgs), 256):
         await asyncio.gather(*(js.publish(s, d, headers={"Nats-Msg-Id": mid}) for s, d, mid in msgs[i:i + 256]))
     await nc.close()
