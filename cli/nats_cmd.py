@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import typer
+from nats.js.errors import APIError
 
 from swtel.shared import buckets
+from swtel.shared.errors import ServerUnavailable
 
 from . import common, nats_auth
 
@@ -37,7 +39,12 @@ def init(
             js = nc.jetstream(timeout=5)
             version = nc.connected_server_version
             markers = buckets.server_supports_markers(version)
-            outcomes = await buckets.ensure(js, buckets.specs(s, replicas=replicas, markers=markers), check_only=check)
+            try:
+                outcomes = await buckets.ensure(js, buckets.specs(s, replicas=replicas, markers=markers),
+                                                check_only=check)
+            except APIError as e:  # e.g. 10005 (fewer servers online than --replicas), 10074 (not a cluster)
+                raise ServerUnavailable(f"NATS refused to create a bucket or stream with {replicas} replica(s): "
+                                        f"{e.description} (are all cluster nodes up and routed?)") from None
             return outcomes, markers, f"{version.major}.{version.minor}.{version.patch}"
 
     outcomes, markers, version = common.run(go())

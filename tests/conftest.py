@@ -56,7 +56,7 @@ def nats_url(nats_server: NatsServer) -> str:
 def nats_cluster() -> Iterator[NatsCluster]:
     cluster = NatsCluster().start()
     try:
-        asyncio.run(wait_jetstream(cluster.nodes[0].url))
+        asyncio.run(wait_jetstream(cluster.nodes[0].url, replicas=3))
         yield cluster
     finally:
         cluster.cleanup()

@@ -234,3 +234,11 @@ def test_long_lines_are_whole_when_piped(swtel, nats_server: NatsServer) -> None
     shown = swtel("--nats", nats_server.url, "device", "show", "leaf-1", env={"COLUMNS": "80"})
     line = next(x for x in shown.out.splitlines() if x.startswith("subscription"))
     assert line.endswith(" ".join(paths)), shown.out
+
+
+def test_init_with_more_replicas_than_servers_is_one_line(swtel, nats_server: NatsServer) -> None:
+    # a single server cannot place 3 replicas: NATS's refusal is one line naming the cause, no traceback
+    res = swtel("--nats", nats_server.url, "nats", "init", "--replicas", "3")
+    assert res.code != 0 and "Traceback" not in res.err
+    line = one_line_error(res, res.code)
+    assert "3 replica(s)" in line and "cluster nodes" in line

@@ -29,8 +29,9 @@ async def _quiet(err: Exception) -> None:
     pass
 
 
-async def wait_jetstream(url: str, timeout: float = 20.0) -> None:
-    """Until JetStream answers (a cluster needs a meta leader first)."""
+async def wait_jetstream(url: str, timeout: float = 20.0, replicas: int = 1) -> None:
+    """Until JetStream answers (a cluster needs a meta leader first) and, with ``replicas`` > 1, can place a
+    stream on that many servers (every node has joined: else "no suitable peers for placement")."""
     import nats
 
     async def ready() -> bool:
@@ -40,7 +41,12 @@ async def wait_jetstream(url: str, timeout: float = 20.0) -> None:
         except Exception:
             return False
         try:
-            await nc.jetstream(timeout=1).account_info()
+            js = nc.jetstream(timeout=2)
+            await js.account_info()
+            if replicas > 1:
+                await js.add_stream(name="SWTEL_TEST_PLACEMENT", subjects=["swtel-test-placement"],
+                                    num_replicas=replicas, storage="memory")
+                await js.delete_stream("SWTEL_TEST_PLACEMENT")
             return True
         except Exception:
             return False
