@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -436,10 +437,7 @@ class Ingest:
     # ---- events and config backups ---------------------------------------------------------------
 
     async def _handle_events(self, msgs: Sequence[Msg]) -> None:
-        events: list[wire.Event] = []
-        configs: list[wire.ConfigBackup] = []
-        facts: list[wire.DeviceFacts] = []
-        keep: list[Msg] = []
+        entries: list[tuple[Msg, Any]] = []  # (message, decoded Event / ConfigBackup / DeviceFacts)
         for m in msgs:
             try:
                 e = DECODER.decode(m.data)
@@ -447,13 +445,10 @@ class Ingest:
                 self._bad(m, "malformed", str(err))
                 await self._settle(m.term())
                 continue
-            if isinstance(e, wire.Event) and e.v <= wire.EVENT_VERSION:
-                target: list = events  # type: ignore[type-arg]
-            elif isinstance(e, wire.ConfigBackup) and e.v <= wire.CONFIG_VERSION:
-                target = configs
-            elif isinstance(e, wire.DeviceFacts) and e.v <= wire.FACTS_VERSION:
-                target = facts
-            else:
+            known = ((isinstance(e, wire.Event) and e.v <= wire.EVENT_VERSION)
+                     or (isinstance(e, wire.ConfigBackup) and e.v <= wire.CONFIG_VERSION)
+                     or (isinstance(e, wire.DeviceFacts) and e.v <= wire.FACTS_VERSION))
+            if not known:
                 self._bad(m, "unknown_kind", f"a {type(e).__name__} v{e.v} on an event subject")
                 await self._settle(m.term())
                 continue
@@ -461,21 +456,40 @@ class Ingest:
             if problem is not None:  # what PostgreSQL would refuse: kept aside instead of failing the fetch
                 await self._dead_letters([(m, self._letter(m, "invalid", problem))])
                 continue
-            target.append(e)
-            keep.append(m)
-        if not keep:
-            return
+            entries.append((m, e))
+        if entries:
+            await self._store_events(entries)
+
+    async def _store_events(self, entries: list[tuple[Msg, Any]]) -> bool:
+        """Write events, config backups and facts in one transaction and ack them; a message the database
+        refuses is isolated by halving the set (as telemetry is), kept aside as a dead letter, and its
+        neighbours are stored. False when stopping during an outage (the messages were handed back)."""
+        events = [e for _, e in entries if isinstance(e, wire.Event)]
+        configs = [e for _, e in entries if isinstance(e, wire.ConfigBackup)]
+        facts = [e for _, e in entries if isinstance(e, wire.DeviceFacts)]
+        msgs = [m for m, _ in entries]
 
         async def write() -> int:
             n = await self.storage.write_events(events, configs)
             return n + await self._device_state(facts, events)
 
-        stored = await self._write(keep, write)
+        try:
+            stored = await self._write(msgs, write, refuse=True)
+        except Refused as e:
+            if len(entries) == 1:
+                log.error("database refused an event message on %s (%s); kept aside as a dead letter",
+                          msgs[0].subject, e.reason)
+                await self._dead_letters([(msgs[0], self._letter(msgs[0], "db_refused", e.reason))])
+                return True
+            mid = len(entries) // 2
+            first = await self._store_events(entries[:mid])
+            return await self._store_events(entries[mid:]) and first
         if stored is None:
-            return
+            return False
         self.metrics.events += stored
-        for m in keep:
+        for m in msgs:
             await self._settle(m.ack())
+        return True
 
     # ---- consumer statistics ---------------------------------------------------------------------
 

@@ -255,3 +255,49 @@ async def test_aged_out_history_recorded_tenures_still_count_unknown_ones_are_ke
     finally:
         await hub.stop()
         await nc.close()
+
+
+@pytest.mark.asyncio
+async def test_an_event_the_database_refuses_is_isolated_and_its_fetch_is_stored(
+    bootstrapped: str, database_url: str
+) -> None:
+    """Events, config backups and facts pile up while the hub is down, so they arrive in one fetch. One
+    event PostgreSQL refuses (its agent name makes a row of the events' unique index too large) goes to
+    the dead letters alone; every other message of the fetch is stored (before: all were dropped as
+    db_rejected after three tries)."""
+    import random
+    import string
+
+    await migrate(database_url)
+    nc = await nats.connect(bootstrapped)
+    js = nc.jetstream()
+    hub = None
+    try:
+        t0 = time.time_ns()
+        for i in range(30):
+            ev = wire.Event(device=f"sw{i % 3}", agent="a1", kind="session_up", ts=t0 + i * 1000, detail=f"n{i}")  # µs apart
+            await js.publish(naming.event_subject(ev.device, ev.kind), wire.encode(ev))
+            if i == 12:
+                rnd = random.Random(11)
+                huge = "".join(rnd.choice(string.ascii_letters) for _ in range(9000))  # incompressible
+                bad = wire.Event(device="sw1", agent=huge, kind="error", ts=t0 + 1000, detail="poison")
+                await js.publish(naming.event_subject("sw1", "error"), wire.encode(bad))
+        cb = wire.ConfigBackup(device="sw2", agent="a1", token=1, ts=t0, format="text", text="hostname sw2")
+        await js.publish(naming.config_subject("sw2"), wire.encode(cb))
+        hub = await _run_hub(bootstrapped, database_url, hub_fetch_batch=256)
+
+        async def settled() -> tuple[int, int, list[str]] | None:
+            info = await js.consumer_info(naming.STREAM_EVENTS, "swtel-hub-events")
+            if info.num_pending or info.num_ack_pending:
+                return None
+            async with db(database_url) as conn:
+                return (await conn.fetchval("SELECT count(*) FROM events"),
+                        await conn.fetchval("SELECT count(*) FROM config_backups"),
+                        [r["reason"] for r in await conn.fetch("SELECT reason FROM dead_letters")])
+
+        assert await eventually(settled, timeout=30, what="the events fetch settled") == (30, 1, ["db_refused"])
+        assert hub.metrics.dropped.get("db_rejected", 0) == 0
+    finally:
+        if hub is not None:
+            await hub.stop()
+        await nc.close()
