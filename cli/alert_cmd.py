@@ -14,6 +14,7 @@ import typer
 from swtel.hub.alerts import db
 from swtel.hub.alerts.channels import parse_hostport, redacted, validate_channel
 from swtel.hub.alerts.rules import SEVERITIES, Rule, format_duration, parse_duration, parse_selector_tags, validate
+from swtel.hub.storage.connect import connect_once
 from swtel.shared.errors import InvalidInput
 
 from . import common
@@ -40,7 +41,7 @@ def _table(columns: list[str], rows: list[tuple[Any, ...]], *, empty: str) -> No
 
 @asynccontextmanager
 async def _connection(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await db.connect(dsn)
+    conn = await connect_once(dsn)
     try:
         await db.ensure_schema(conn)  # until the hub's `swtel db migrate` owns these tables
         yield conn

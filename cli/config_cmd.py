@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import asyncpg
 import typer
 
-from swtel.hub.alerts.db import connect
+from swtel.hub.storage.connect import connect_once as connect
 from swtel.hub.storage import configs
 from swtel.shared.errors import ConnectFailed
 

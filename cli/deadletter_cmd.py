@@ -9,7 +9,7 @@ import asyncpg
 import typer
 
 from swtel.hub import deadletter
-from swtel.hub.alerts.db import connect
+from swtel.hub.storage.connect import connect_once as connect
 from swtel.hub.api.params import when
 from swtel.shared.errors import InvalidInput, NotFound
 

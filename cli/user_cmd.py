@@ -15,7 +15,7 @@ import asyncpg
 import typer
 
 from swtel.hub.auth import store
-from swtel.hub.auth.db import connect
+from swtel.hub.storage.connect import connect_once as connect
 from swtel.hub.auth.passwords import ROLES, check_password, check_role, check_user_name, hash_password_sync
 from swtel.hub.auth.schema import ensure_schema
 from swtel.shared.errors import InvalidInput, UserError

@@ -105,7 +105,7 @@ def test_dead_database_is_one_line_naming_the_dsn_without_its_password(swtel) ->
     for args in (["alert", "list"], ["alert", "rule", "list", "--db", dsn]):
         res = swtel(*args, env={"SWTEL_DATABASE_URL": dsn})
         err = one_line_error(res)
-        assert "cannot connect to PostgreSQL at postgresql://alerts@127.0.0.1:" in err
+        assert "cannot connect to PostgreSQL at postgresql://alerts:***@127.0.0.1:" in err
         assert "hunter2" not in err + res.out
 
 

@@ -65,7 +65,7 @@ def test_db_migrate_on_a_dead_database_is_one_line_without_password(swtel) -> No
 
     r = swtel("db", "migrate", "--db", f"postgresql://swtel:hunter2@127.0.0.1:{free_port()}/swtel")
     assert r.code == 2
-    assert "cannot connect to the database at postgresql://swtel:***@127.0.0.1" in r.err
+    assert "cannot connect to PostgreSQL at postgresql://swtel:***@127.0.0.1" in r.err
     assert "hunter2" not in r.err + r.out and "Traceback" not in r.err
 
 

@@ -1,4 +1,4 @@
-"""PostgreSQL access for alerting: connecting with one-line errors, the schema, and the rule/channel store.
+"""PostgreSQL access for alerting: the schema and the rule/channel store.
 
 The engine, the notifier and the CLI share these functions so there is one place that knows the tables.
 """
@@ -8,43 +8,16 @@ from __future__ import annotations
 import json
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
 
-from swtel.shared.errors import AlreadyExists, ConnectFailed, InvalidInput, NotFound
+from swtel.shared.errors import AlreadyExists, InvalidInput, NotFound
 
 from .rules import Rule, validate, validate_name
 
 # Serialises concurrent ensure_schema() calls (two hubs starting at once) inside PostgreSQL.
 _SCHEMA_LOCK = 0x5357_414C  # "SWAL"
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, safe for messages and logs."""
-    try:
-        parts = urlsplit(dsn)
-        if parts.password is None:
-            return dsn
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        user = f"{parts.username}@" if parts.username else ""
-        return urlunsplit(parts._replace(netloc=f"{user}{host}"))
-    except ValueError:
-        return "<unparseable DSN>"
-
-
-async def connect(dsn: str, timeout: float = 5.0) -> asyncpg.Connection:
-    """One connection, or :class:`ConnectFailed` naming the DSN (without its password)."""
-    try:
-        return await asyncpg.connect(dsn, timeout=timeout)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConnectFailed(f"cannot connect to PostgreSQL at {redact_dsn(dsn)}: {reason}") from None
-    except ValueError as e:  # asyncpg rejects a malformed DSN with ValueError
-        raise InvalidInput(f"database URL {redact_dsn(dsn)} is malformed: {e}") from None
 
 
 def schema_sql() -> str:
