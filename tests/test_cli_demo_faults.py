@@ -5,17 +5,13 @@ The real demo (embedded NATS, simulators, hub, agent as processes) on a private 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from support.demo import DemoProcess
 from support.ports import free_port
 
 
@@ -48,29 +44,13 @@ def _seen(state: dict[str, object]) -> dict[str, bool]:
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_demo_faults_shows_every_state(tmp_path: Path, database_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWTEL_")}
-    env.update(SWTEL_DATABASE_URL=database_url, SWTEL_CONFIG_BACKUP_INTERVAL_S="5")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "swtel"), "demo", "--faults", "--devices", "3", "--agents", "1",
-         "--data-dir", str(tmp_path / "demo"), "--port", str(free_port()), "--config-change-every", "10s"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if "Dashboard:" in line:
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    demo = DemoProcess("--faults", "--devices", "3", "--agents", "1", "--data-dir", str(tmp_path / "demo"),
+                       "--port", str(free_port()), "--config-change-every", "10s",
+                       env={"SWTEL_DATABASE_URL": database_url, "SWTEL_CONFIG_BACKUP_INTERVAL_S": "5"})
     seen: dict[str, bool] = {}
     try:
-        assert ready.wait(240), "demo did not start:\n" + "".join(lines[-40:])
-        out = "".join(lines)
+        demo.wait_ready()
+        out = demo.out
         assert "badpw-0000, badpw-0001 (ssh, wrong-password): auth failed, then down" in out, out
         assert "hung-0000 (netconf, hang)" in out and "flappy-0000 (gnmi, drop=20s)" in out
         deadline = time.monotonic() + 150
@@ -78,7 +58,7 @@ def test_demo_faults_shows_every_state(tmp_path: Path, database_url: str) -> Non
             seen = _seen(asyncio.run(_state(database_url)))
             if all(seen.values()):
                 break
-            assert proc.poll() is None, "demo exited:\n" + "".join(lines[-40:])
+            assert demo.proc.poll() is None, "demo exited:\n" + demo.tail()
             time.sleep(2)
         agent_log = (tmp_path / "demo" / "logs" / "agent-1.log").read_text(errors="replace").splitlines()
         assert all(seen.values()), (f"not seen within 150s: {[k for k, v in seen.items() if not v]}; agent log:\n"
@@ -86,17 +66,6 @@ def test_demo_faults_shows_every_state(tmp_path: Path, database_url: str) -> Non
         # the agent's log tells what changed at INFO, without asyncssh's per-command lines
         assert any("badpw-0000 auth_failed" in line for line in agent_log)
         assert not any(" asyncssh:" in line for line in agent_log)
-        assert "7 simulated devices registered" in "".join(lines)
+        assert "7 simulated devices registered" in demo.out
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-        finally:
-            reader.join(10)
-            assert proc.stdout is not None
-            proc.stdout.close()
-    assert code == 0, "".join(lines[-30:])
-    assert "Traceback" not in "".join(lines), "".join(lines)
+        demo.stop()
