@@ -92,6 +92,13 @@ export class TimeChart {
 
   setWindow(ms) { this.windowMs = ms; this.range = FOLLOW; this.zoomed = false; this.draw(); }
 
+  // A new plot height, and the container's width (a widget resized on its grid).
+  resize(height) {
+    this.height = height;
+    if (!this.drawn || this.destroyed) { this.draw(); return; }
+    window.Plotly.relayout(this.plot, { height }).then(() => !this.destroyed && window.Plotly.Plots.resize(this.plot));
+  }
+
   setRange(fromMs, toMs) { this.range = [fromMs, toMs]; this.zoomed = false; this.draw(); }
 
   // A live point; one older than the line's last point is ignored (live frames can repeat a reading).

@@ -5,6 +5,7 @@
 import * as api from "../api.js";
 import { TimeChart, clock, colourAt, shift, zoneLabel } from "../chart.js";
 import { esc, si } from "../format.js";
+import { MAX_H, MAX_W, enableLayout } from "./layout.js";
 
 export const RANGES = { "5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440, "7d": 10080 };
 export const CHART_TYPES = new Set(["line", "area", "bar", "points"]);
@@ -39,6 +40,9 @@ export function download(filename, text, type = "text/plain") {
   setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 0);
 }
 
+// A widget's plot height for its grid rows (one row: 240 px less the header).
+const heightOf = (h) => 200 + 240 * ((h || 1) - 1);
+
 const slug = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "widget";
 
 export class Board {
@@ -51,6 +55,7 @@ export class Board {
     this.widgets = [];
     this.generation = 0;
     this.el.addEventListener("click", (e) => this.click(e));
+    enableLayout(this);  // drag to move and resize, in edit mode
   }
 
   windowMs() { return this.range.rel ? (RANGES[this.range.rel] || 60) * 60000 : this.range.to - this.range.from; }
@@ -91,9 +96,9 @@ export class Board {
   mountWidget(spec, index) {
     const el = document.createElement("section");
     el.className = `widget w-${spec.type}`;
-    el.style.gridColumn = `span ${Math.min(12, Math.max(1, spec.w || 6))}`;
-    el.style.gridRow = `span ${Math.min(4, Math.max(1, spec.h || 1))}`;
+    this.place(el, spec);
     el.dataset.widget = String(index);
+    if (this.editable) el.classList.add("editable");
     const title = substitute(spec.title, this.vars);
     const plotted = CHART_TYPES.has(spec.type) || spec.type === "gauge" || spec.type === "topn";
     el.innerHTML = `<header><span class="wtitle">${esc(title)}</span><span class="wtools">
@@ -101,12 +106,12 @@ export class Board {
         ${plotted ? '<button data-act="png" title="download PNG">PNG</button>' : ""}
         ${this.editable ? `<button data-act="left" title="move left">◀</button><button data-act="right" title="move right">▶</button>
           <button data-act="edit" title="edit widget">edit</button><button data-act="remove" title="remove widget">✕</button>` : ""}
-      </span></header><div class="wbody"></div>`;
+      </span></header><div class="wbody"></div>${this.editable ? '<div class="resize" title="drag to resize"></div>' : ""}`;
     this.el.appendChild(el);
     const w = { spec, index, el, title, body: el.querySelector(".wbody"), series: new Map(), chart: null, values: new Map(),
                 matchers: [] };
     if (CHART_TYPES.has(spec.type)) {
-      w.chart = new TimeChart(w.body, { title, unit: spec.unit, kind: spec.type, height: 200 + 240 * ((spec.h || 1) - 1) });
+      w.chart = new TimeChart(w.body, { title, unit: spec.unit, kind: spec.type, height: heightOf(spec.h) });
       if (this.range.rel) w.chart.windowMs = this.windowMs(); else w.chart.range = this.bounds();
     }
     return w;
@@ -186,7 +191,7 @@ export class Board {
     if (!Plotly) return;
     if (!w.plot) { w.body.innerHTML = '<div class="plot"></div>'; w.plot = w.body.querySelector(".plot"); }
     const muted = getComputedStyle(document.documentElement).getPropertyValue("--muted").trim() || "#8795a5";
-    const layout = { height: 200 + 240 * ((spec.h || 1) - 1), margin: { l: 8, r: spec.type === "gauge" ? 32 : 16, t: 10, b: 8 }, autosize: true,
+    const layout = { height: heightOf(spec.h), margin: { l: 8, r: spec.type === "gauge" ? 32 : 16, t: 10, b: 8 }, autosize: true,
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: muted, size: 11 } };
     const last = (l) => (l.points.length ? l.points[l.points.length - 1][1] : 0);
     let data;
@@ -248,6 +253,32 @@ export class Board {
       w.drawnAt = now;
       this.render(w, w.lines);
     }
+  }
+
+  place(el, spec) {
+    el.style.gridColumn = `span ${Math.min(MAX_W, Math.max(1, spec.w || 6))}`;
+    el.style.gridRow = `span ${Math.min(MAX_H, Math.max(1, spec.h || 1))}`;
+  }
+
+  // Layout edits (dash/layout.js): a new order of the widgets, moved in place (no reload of their data).
+  reorder(order) {
+    const widgets = order.map((i) => this.widgets[i]);
+    const specs = order.map((i) => this.spec.widgets[i]);
+    this.spec.widgets.splice(0, specs.length, ...specs);  // in place: the page holds the same spec
+    this.widgets = widgets;
+    widgets.forEach((w, i) => { w.index = i; w.el.dataset.widget = String(i); this.el.appendChild(w.el); });
+    this.onEdit?.("layout", null);
+  }
+
+  // A new size in grid cells (null: back to the spec's size, a cancelled drag); the plot is redrawn to fit.
+  resize(index, width, height) {
+    const w = this.widgets[index];
+    if (width !== null) Object.assign(w.spec, { w: width, h: height });
+    this.place(w.el, w.spec);
+    if (width === null) return;
+    if (w.chart) w.chart.resize(heightOf(w.spec.h));
+    else if (w.plot) { this.plotOther(w, w.lines || []); window.Plotly.Plots.resize(w.plot); }
+    this.onEdit?.("layout", index);
   }
 
   click(e) {

@@ -1,6 +1,6 @@
 // One dashboard: variables and the time range at the top, the grid of widgets below, continued live.
 // #/dashboard/ID, #/dashboard/new, #/dashboard/template/NAME[/DEVICE]. Operators edit: title, visibility,
-// variables, and widgets (add, edit, move, remove), then Save. Export gives the JSON file Import takes.
+// variables, and widgets (add, edit, remove; move and resize by dragging, dash/layout.js), then Save. Export gives the JSON file Import takes.
 
 import * as api from "../api.js";
 import { Board, WIDGET_TYPES, download, rangePicker } from "../dash/board.js";
@@ -129,6 +129,7 @@ export function mount(root, live, args) {
 
   function widgetAction(act, index) {
     const ws = dash.spec.widgets;
+    if (act === "layout") return;  // dragged: the board moved or resized it in place, in dash.spec
     if (act === "edit") return widgetForm(index);
     if (act === "remove") ws.splice(index, 1);
     if (act === "left" && index > 0) [ws[index - 1], ws[index]] = [ws[index], ws[index - 1]];
