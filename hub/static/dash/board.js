@@ -43,6 +43,9 @@ export function download(filename, text, type = "text/plain") {
 // A widget's plot height for its grid rows (one row: 240 px less the header).
 const heightOf = (h) => 200 + 240 * ((h || 1) - 1);
 
+// After the next frame (charts draw in animation frames), or 100 ms in a hidden tab, which gets none.
+const drawn = () => new Promise((ok) => { requestAnimationFrame(() => ok()); setTimeout(ok, 100); });
+
 const slug = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "widget";
 
 export class Board {
@@ -74,26 +77,93 @@ export class Board {
     return [...out];
   }
 
+  // Widgets on screen are asked for and drawn first (the board is marked data-shown), then the others one
+  // at a time, or at once when they scroll into view (the board is marked data-loaded when all are drawn).
+  // Resolves when those on screen are drawn.
   async load() {
     const gen = ++this.generation;
+    this.observer?.disconnect();
     for (const w of this.widgets) w.chart?.destroy();
-    this.widgets = [];
     this.el.innerHTML = "";
+    delete this.el.dataset.shown;
+    delete this.el.dataset.loaded;
     const [from, to] = this.bounds();
-    this.asked = new Map();  // identical queries (a chart, a stat and a table of the same series) are asked once
-    const jobs = this.spec.widgets.map((spec, index) => {
-      const w = this.mountWidget(spec, index);
-      this.widgets.push(w);
-      return this.fill(w, from, to).catch((e) => { w.body.insertAdjacentHTML("afterbegin", `<div class="error">${esc(e.message)}</div>`); });
-    });
-    await Promise.all(jobs);
-    if (gen === this.generation) {
+    this.widgets = this.spec.widgets.map((spec, index) => this.mountWidget(spec, index));
+    this.plan(from, to);
+    const fillOnce = (w) => (w.job ??= this.fill(w).catch((e) => {
+      w.body.insertAdjacentHTML("afterbegin", `<div class="error">${esc(e.message)}</div>`);
+    }).then(drawn));
+    const first = await this.onScreen();
+    if (gen !== this.generation) return;
+    await Promise.all(first.map(fillOnce));
+    if (gen !== this.generation) return;
+    this.el.dataset.shown = String(Date.now());
+    // the rest: whichever scrolls into view now, else in order, one after the other
+    const rest = this.widgets.filter((w) => !w.job);
+    this.observer = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) fillOnce(this.widgets[+e.target.dataset.widget]);
+    }, { rootMargin: "0px 0px 50% 0px" });
+    for (const w of rest) this.observer.observe(w.el);
+    (async () => {
+      for (const w of rest) { await fillOnce(w); if (gen !== this.generation) return; }
+      this.observer.disconnect();
       this.el.dataset.loaded = String(Date.now());  // tests and the bench wait for this
       this.el.dispatchEvent(new CustomEvent("board-loaded", { bubbles: true }));
+    })();
+  }
+
+  // The widgets on screen now (an IntersectionObserver reports every target once when it starts).
+  onScreen() {
+    return new Promise((done) => {
+      const io = new IntersectionObserver((entries) => {
+        io.disconnect();
+        done(entries.filter((e) => e.isIntersecting).map((e) => this.widgets[+e.target.dataset.widget]));
+      });
+      for (const w of this.widgets) io.observe(w.el);
+      if (!this.widgets.length) { io.disconnect(); done([]); }
+    });
+  }
+
+  // What every widget will ask /api/panel, decided before any is asked, so that each distinct query is asked
+  // once: identical queries share an answer, and a stat, gauge, table or top-N of the same query as a chart
+  // reads the chart's answer (a top-N ranks it here). A chart asks about one bucket per PX_PER_BUCKET pixels
+  // of its width; stats, gauges and top-Ns of their own need only the last buckets of the range.
+  plan(from, to) {
+    this.asked = new Map();   // key → {params, answer: a promise once asked}
+    const charts = new Map(); // the query without its step → a chart's key
+    const ordered = [...this.widgets].sort((a, b) => Number(!a.chart) - Number(!b.chart));
+    for (const w of ordered) {
+      const { spec } = w;
+      w.asks = [];
+      const plotPx = Math.max(100, w.el.clientWidth - 70);
+      const buckets = w.chart ? plotPx / (spec.type === "bar" || spec.type === "points" ? 12 : 3) : 300;
+      const step = api.niceStep((to - from) / 1000 / buckets);
+      for (const q of spec.queries) {
+        const device = substitute(q.device || "*", this.vars), path = substitute(q.path, this.vars);
+        const tag = substitute(q.tag || "", this.vars);
+        const missing = unresolved(device) || unresolved(path) || unresolved(tag);
+        if (missing) { w.missing = missing[1]; break; }
+        const scale = Number(q.scale) || 1;
+        // matchers first: live readings continue the widget even when its stored history cannot be read
+        w.matchers.push({ device: globRe(device), path: globRe(path), q, scale });
+        const base = { device, path, fn: q.fn || "avg", ...(tag ? { tag } : {}) };
+        const baseKey = new URLSearchParams(base).toString();
+        let key = !w.chart && !q.step ? charts.get(baseKey) : undefined;
+        if (key === undefined) {
+          const lastOnly = spec.type === "stat" || spec.type === "gauge" || spec.type === "topn";
+          const params = { ...base, start: new Date(lastOnly ? Math.max(from, to - 3000 * step) : from).toISOString(),
+                           end: new Date(to).toISOString(), step: q.step || `${step}s` };
+          if (spec.type === "topn") Object.assign(params, { top: spec.top || 10, rank: "last" });
+          key = new URLSearchParams(params).toString();
+          if (!this.asked.has(key)) this.asked.set(key, { params, answer: null });
+          if (w.chart && !q.step && !charts.has(baseKey)) charts.set(baseKey, key);
+        }
+        w.asks.push({ q, scale, key });
+      }
     }
   }
 
-  mountWidget(spec, index) {
+    mountWidget(spec, index) {
     const el = document.createElement("section");
     el.className = `widget w-${spec.type}`;
     this.place(el, spec);
@@ -117,34 +187,26 @@ export class Board {
     return w;
   }
 
-  async fill(w, from, to) {
+  async fill(w) {
     const { spec } = w;
-    // ~300 buckets a line; bars and points draw one SVG element per value, so ~60
-    const buckets = spec.type === "bar" || spec.type === "points" ? 60 : 300;
-    const step = `${api.niceStep((to - from) / 1000 / buckets)}s`;
-    const asks = [];
-    for (const q of spec.queries) {
-      const device = substitute(q.device || "*", this.vars), path = substitute(q.path, this.vars);
-      const tag = substitute(q.tag || "", this.vars);
-      const missing = unresolved(device) || unresolved(path) || unresolved(tag);
-      if (missing) { w.body.innerHTML = `<div class="muted">choose $${esc(missing[1])} above</div>`; return; }
-      const scale = Number(q.scale) || 1;
-      // matchers first: live readings continue the widget even when its stored history cannot be read
-      w.matchers.push({ device: globRe(device), path: globRe(path), q, scale });
-      const params = { device, path, fn: q.fn || "avg", start: new Date(from).toISOString(), end: new Date(to).toISOString(),
-                       step: q.step || step };
-      if (tag) params.tag = tag;
-      if (spec.type === "topn") Object.assign(params, { top: spec.top || 10, rank: "last" });
-      const key = new URLSearchParams(params).toString();
-      if (!this.asked.has(key)) this.asked.set(key, api.panel(params));
-      asks.push({ q, scale, answer: this.asked.get(key) });
-    }
+    if (w.missing) { w.body.innerHTML = `<div class="muted">choose $${esc(w.missing)} above</div>`; return; }
+    const asks = w.asks.map(({ q, scale, key }) => {
+      const a = this.asked.get(key);
+      a.answer ??= api.panel(a.params);
+      return { q, scale, answer: a.answer, shared: !a.params.top };
+    });
     const lines = [];
     const errors = [];
-    for (const { q, scale, answer } of asks) {
+    for (const { q, scale, answer, shared } of asks) {
       let body;
       try { body = await answer; } catch (e) { errors.push(e.message); continue; }
-      for (const s of body.series) {
+      let found = body.series;
+      // a top-N reading a chart's answer ranks it as the hub would (by the last value)
+      if (spec.type === "topn" && shared) {
+        const last = (s) => (s.points.length ? s.points[s.points.length - 1][1] : -Infinity);
+        found = found.slice().sort((a, b) => last(b) - last(a)).slice(0, spec.top || 10);
+      }
+      for (const s of found) {
         const line = { key: `${s.device}\u0000${s.name}`, device: s.device, name: s.name, q, scale,
                        label: legendOf(q.legend, s), points: s.points.map(([t, v]) => [t * 1000, v * scale]) };
         lines.push(line);
@@ -209,7 +271,9 @@ export class Board {
         gridcolor: "#26313d", rangemode: "tozero" }, yaxis: { automargin: true, type: "category" } });
       w.plot.dataset.rows = String(sorted.length);
     }
+    const t0 = performance.now();
     Plotly.react(w.plot, data, layout, { displaylogo: false, responsive: true, displayModeBar: false });
+    performance.measure(`draw ${w.title}`, { start: t0 });  // the bench reports these
   }
 
   // Live frames: {devices: {dev: {path: [ts_ms, value, rate]}}}. Counter queries (fn=rate) take the rate.

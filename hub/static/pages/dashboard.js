@@ -87,7 +87,8 @@ export function mount(root, live, args) {
     watch();
   });
 
-  // Live continuation: follow the devices the widgets read.
+  // Live continuation: follow the devices the widgets read (again when widgets below the fold are drawn).
+  $("#board").addEventListener("board-loaded", () => { if (board) watch(); });
   function watch() {
     const want = board.devices().slice(0, 64);
     const old = board.watched || [];
