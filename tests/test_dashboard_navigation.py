@@ -9,7 +9,8 @@ import asyncio
 
 import nats
 import pytest
-from support.feed import add_devices
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+from support.feed import FeedAgent, add_devices
 from test_dashboard_browser import page  # noqa: F401 (the Chromium fixture)
 from test_dashboard_config_alerts import operator_db, sign_in  # noqa: F401
 from test_dashboard_e2e import running_hub
@@ -68,4 +69,57 @@ async def test_answers_that_arrive_after_navigation_do_not_touch_the_next_page(
             assert await p.locator("#facts, #info, #hint").count() == 0  # type: ignore[attr-defined]
             assert await p.locator("h1").inner_text() == "Agents"  # type: ignore[attr-defined]
     finally:
+        await nc.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_live_frames_while_a_widget_waits_for_its_second_query(bootstrapped: str, operator_db: str,
+                                                                     page: object) -> None:  # noqa: F811
+    """The device page's traffic chart has two queries (in, out): live readings of the first arrive while the
+    second's answer is still out. (Before, the widget knew the first query's series but had no lines yet:
+    "Cannot read properties of undefined (reading 'indexOf')".)"""
+    p = page
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
+    nc = await nats.connect(bootstrapped)
+    agent = None
+    try:
+        await add_devices(nc, [DEVICE])
+        agent = await FeedAgent(nc, "agent-a", interval_s=0.5, interfaces=2).start()
+        await agent.claim([DEVICE])
+        async with running_hub(bootstrapped, operator_db) as url:
+            held: list[object] = []
+            out_held = asyncio.Event()
+
+            async def hold(route: object) -> None:
+                held.append(route)
+                out_held.set()
+
+            await p.route(lambda u: "/api/panel?" in u and "out-octets" in u and "Ethernet1" in u, hold)  # type: ignore[attr-defined]
+            await sign_in(p, url, f"#/device/{DEVICE}")
+            try:
+                await asyncio.wait_for(out_held.wait(), 20)
+            except TimeoutError:
+                raise AssertionError("the traffic chart never asked for Ethernet1's out-octets") from None
+            # live readings reach the page (the interface table moves) while the out query is held
+            row = p.locator('tr[data-if="Ethernet1"]')  # type: ignore[attr-defined]
+            await row.wait_for(timeout=10_000)
+            first = await row.get_attribute("data-in-octets")
+            moved = "(v) => document.querySelector('tr[data-if=\"Ethernet1\"]')?.dataset.inOctets !== v"
+            try:
+                await p.wait_for_function(moved, arg=first, timeout=10_000)  # type: ignore[attr-defined]
+            except PlaywrightTimeout:
+                pass  # a page whose frame handler throws stops updating: the errors say why
+            assert not errors, f"a live frame broke the half-answered widget: {errors}"
+            assert await row.get_attribute("data-in-octets") != first, "no live reading reached the page in 10 s"
+            for route in held:
+                await route.continue_()  # type: ignore[attr-defined]
+            chart = p.locator("section.widget").first.locator(".chart")  # type: ignore[attr-defined]
+            await p.wait_for_function("(el) => +el.dataset.points > 0", arg=await chart.element_handle(),  # type: ignore[attr-defined]
+                                      timeout=10_000)
+            assert not errors, errors
+    finally:
+        if agent is not None:
+            await agent.stop()
         await nc.close()

@@ -163,7 +163,7 @@ export class Board {
     }
   }
 
-    mountWidget(spec, index) {
+  mountWidget(spec, index) {
     const el = document.createElement("section");
     el.className = `widget w-${spec.type}`;
     this.place(el, spec);
@@ -210,9 +210,10 @@ export class Board {
         const line = { key: `${s.device}\u0000${s.name}`, device: s.device, name: s.name, q, scale,
                        label: legendOf(q.legend, s), points: s.points.map(([t, v]) => [t * 1000, v * scale]) };
         lines.push(line);
-        w.series.set(line.key, line);
       }
     }
+    // only now, with every answer in: a live frame between two answers must find w.series and w.lines in step
+    for (const line of lines) w.series.set(line.key, line);
     if (errors.length) w.el.querySelector("header").insertAdjacentHTML("afterend", `<div class="error">${esc(errors[0])}</div>`);
     const byLabel = new Intl.Collator(undefined, { numeric: true });  // Ethernet2 before Ethernet10
     if (spec.type !== "topn") lines.sort((a, b) => byLabel.compare(a.label, b.label));
