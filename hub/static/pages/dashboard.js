@@ -33,6 +33,9 @@ export function mount(root, live, args) {
   const vars = {};
 
   async function start() {
+    // the three requests at once: the dashboard need not wait for who is asking
+    const stored = first === "new" || first === "template" ? null : api.dashboard(first);
+    stored?.catch(() => {});  // awaited below; no unhandled rejection meanwhile
     const [who, devs] = await Promise.all([api.me(), api.devices().catch(() => [])]);
     if (gone) return;
     operator = !who || who.role !== "viewer";
@@ -43,7 +46,7 @@ export function mount(root, live, args) {
         const t = TEMPLATES[second] || TEMPLATES.device;
         dash = { title: third ? `${t.title}: ${third}` : t.title, shared: true, spec: structuredClone(t.spec) };
         if (third) vars.device = third;
-      } else dash = await api.dashboard(first);
+      } else dash = await stored;
     } catch (e) { if (!gone) { msg(e.message); $("#title").textContent = "not found"; } return; }
     if (gone) return;
     saved = structuredClone(dash);
