@@ -15,6 +15,10 @@ process). Creates the dashboard through the API, then measures:
   process; in the same run, for comparison, the requests the page made before it planned its queries
   (one per widget query with ~300 buckets, identical ones merged: ``panel_params``).
 
+``--compare DIR`` loads the same dashboard with another checkout's pages (``hub/static`` files served from
+DIR by the browser context's request routing; API and data are this hub's), interleaved run by run with
+these, and prints the ratio: the machine's load then weighs on both alike.
+
 Prints medians of ``--runs`` runs. Targets: hub < 1 s, browser < 2 s.
 """
 
@@ -175,34 +179,68 @@ class BrowserRuns:
     points: int
     draws: dict[str, float]  # widget → ms Plotly took (last run)
     urls: list[str]  # the /api/panel requests the page made (last run)
+    settled: list[float]  # navigation → board marked loaded and two frames drawn: comparable with `base`
+    base: list[float]  # the same for the --compare pages, interleaved with these runs
 
 
-async def browser_loads(url: str, dash_id: int, runs: int) -> BrowserRuns:
+TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+
+
+async def signed_in(browser: object, url: str, static: Path | None = None) -> object:
+    """A page in a context of its own (its own cache), signed in; with `static`, the dashboard's files
+    (hub/static of another checkout) are served from there instead of the hub."""
+    context = await browser.new_context(viewport={"width": 1600, "height": 1000})  # type: ignore[attr-defined]
+    if static is not None:
+        async def serve(route: object) -> None:
+            path = route.request.url.removeprefix(url).split("?")[0].split("#")[0]  # type: ignore[attr-defined]
+            file = static / (path.lstrip("/") or "index.html")
+            if path.startswith(("/api/", "/ws/", "/vendor/", "/login")) or not file.is_file():
+                await route.continue_()  # type: ignore[attr-defined]
+                return
+            await route.fulfill(body=file.read_bytes(), content_type=TYPES.get(file.suffix, "text/plain"))  # type: ignore[attr-defined]
+
+        await context.route(url + "/**", serve)
+    page = await context.new_page()
+    await page.goto(url + "/login")
+    await page.fill('input[name="name"]', "bench")
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    await page.wait_for_url(url + "/")
+    return page
+
+
+async def load_once(page: object, url: str, dash_id: int) -> list[float]:
+    """Navigation → the board marked loaded (then two frames): [shown mark, loaded mark, settled], in ms."""
+    await page.goto("about:blank")  # type: ignore[attr-defined]
+    await page.goto(f"{url}/#/dashboard/{dash_id}")  # type: ignore[attr-defined]
+    await page.wait_for_function("document.querySelector('.board')?.dataset.loaded", timeout=60_000)  # type: ignore[attr-defined]
+    return await page.evaluate("""() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => {
+        const b = document.querySelector('.board').dataset;
+        done([+b.shown - performance.timeOrigin, +b.loaded - performance.timeOrigin, performance.now()]); })))""")  # type: ignore[attr-defined]
+
+
+async def browser_loads(url: str, dash_id: int, runs: int, compare: Path | None) -> BrowserRuns:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
         try:
-            page = await (await browser.new_context(viewport={"width": 1600, "height": 1000})).new_page()
-            await page.goto(url + "/login")
-            await page.fill('input[name="name"]', "bench")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await page.wait_for_url(url + "/")
-            out = BrowserRuns(0, [], [], [], 0, {}, [])
+            page = await signed_in(browser, url)
+            other = await signed_in(browser, url, compare) if compare else None
+            out = BrowserRuns(0, [], [], [], 0, {}, [], [], [])
             for run in range(runs + 1):
-                await page.goto("about:blank")
-                await page.goto(f"{url}/#/dashboard/{dash_id}")
-                await page.wait_for_function("document.querySelector('.board')?.dataset.loaded", timeout=60_000)
-                await page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
-                marks = await page.evaluate("""() => { const b = document.querySelector('.board').dataset;
-                    return [+b.shown - performance.timeOrigin, +b.loaded - performance.timeOrigin]; }""")
+                if other is not None:  # interleaved, so both see the same load on the machine
+                    base = await load_once(other, url, dash_id)
+                    if run:
+                        out.base.append(base[2] / 1000)
+                marks = await load_once(page, url, dash_id)
                 if run == 0:
                     out.first = marks[1] / 1000
                     continue
                 out.shown.append(marks[0] / 1000)
                 out.loaded.append(marks[1] / 1000)
+                out.settled.append(marks[2] / 1000)
                 entries = await page.evaluate("""() => performance.getEntriesByType("resource")
                     .filter((e) => e.name.includes("/api/panel")).map((e) => [e.name, e.responseEnd])""")
                 out.data.append(max([end for _, end in entries if 0 < end <= marks[0]] or [0]) / 1000)
@@ -259,12 +297,17 @@ async def main(a: argparse.Namespace) -> None:
             if not os.path.exists(CHROMIUM):
                 raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium): the hub half replays the "
                                  "requests the page makes in it")
-            b = await browser_loads(url, dash["id"], a.runs)
+            b = await browser_loads(url, dash["id"], a.runs, a.compare)
             print(f"browser: navigation → widgets on screen drawn: median {statistics.median(b.shown) * 1000:.0f} ms "
                   f"(runs: {ms(b.shown)} ms; their data had arrived at {statistics.median(b.data) * 1000:.0f} ms); "
                   f"→ all 12 drawn ({b.points:,} chart points): median {statistics.median(b.loaded) * 1000:.0f} ms "
                   f"(runs: {ms(b.loaded)} ms); first load (plotly.min.js not cached) {b.first * 1000:.0f} ms; "
                   "target < 2000 ms")
+            if b.base:
+                print(f"  same run, interleaved, the pages from {a.compare}: navigation → board loaded + 2 frames: "
+                      f"median {statistics.median(b.base) * 1000:.0f} ms (runs: {ms(b.base)} ms); these pages "
+                      f"{statistics.median(b.settled) * 1000:.0f} ms (runs: {ms(b.settled)} ms); ratio "
+                      f"{statistics.median(b.settled) / statistics.median(b.base):.2f}")
             slow = sorted(b.draws.items(), key=lambda kv: -kv[1])
             print(f"  Plotly per widget (last run): {sum(b.draws.values()):.0f} ms in all; "
                   + ", ".join(f"{k} {v:.0f}" for k, v in slow[:4]) + " ms")
@@ -293,4 +336,7 @@ if __name__ == "__main__":
     ap.add_argument("--hours", type=float, default=6)
     ap.add_argument("--interval", type=float, default=10, help="seconds between stored points")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--compare", type=Path, metavar="DIR",
+                    help="another checkout's hub/static (e.g. git archive REV hub/static | tar -x -C /tmp/base): "
+                         "its pages are loaded too, interleaved, and compared")
     asyncio.run(main(ap.parse_args()))
