@@ -74,8 +74,8 @@ async def test_answers_that_arrive_after_navigation_do_not_touch_the_next_page(
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
-async def test_live_frames_while_a_widget_waits_for_its_second_query(bootstrapped: str, operator_db: str,
-                                                                     page: object) -> None:  # noqa: F811
+async def test_live_frames_while_a_widget_waits_for_its_second_query(
+        bootstrapped: str, operator_db: str, page: object) -> None:  # noqa: F811
     """The device page's traffic chart has two queries (in, out): live readings of the first arrive while the
     second's answer is still out. (Before, the widget knew the first query's series but had no lines yet:
     "Cannot read properties of undefined (reading 'indexOf')".)"""
