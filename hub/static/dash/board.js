@@ -40,6 +40,10 @@ export function download(filename, text, type = "text/plain") {
   setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 0);
 }
 
+// Pixels of a chart's width per bucket it asks for: lines draw one path per series; bars and points one
+// element per value, which costs more to draw and needs more room to read.
+const PX_PER_BUCKET = { line: 3, area: 3, bar: 12, points: 12 };
+
 // A widget's plot height for its grid rows (one row: 240 px less the header).
 const heightOf = (h) => 200 + 240 * ((h || 1) - 1);
 
@@ -127,7 +131,7 @@ export class Board {
   // What every widget will ask /api/panel, decided before any is asked, so that each distinct query is asked
   // once: identical queries share an answer, and a stat, gauge, table or top-N of the same query as a chart
   // reads the chart's answer (a top-N ranks it here). A chart asks about one bucket per PX_PER_BUCKET pixels
-  // of its width; stats, gauges and top-Ns of their own need only the last buckets of the range.
+  // of its width (steps that divide a minute or an hour); stats, gauges and top-Ns of their own need only the last buckets of the range.
   plan(from, to) {
     this.asked = new Map();   // key → {params, answer: a promise once asked}
     const charts = new Map(); // the query without its step → a chart's key
@@ -136,7 +140,7 @@ export class Board {
       const { spec } = w;
       w.asks = [];
       const plotPx = Math.max(100, w.el.clientWidth - 70);
-      const buckets = w.chart ? plotPx / (spec.type === "bar" || spec.type === "points" ? 12 : 3) : 300;
+      const buckets = w.chart ? plotPx / PX_PER_BUCKET[spec.type] : 300;
       const step = api.niceStep((to - from) / 1000 / buckets);
       for (const q of spec.queries) {
         const device = substitute(q.device || "*", this.vars), path = substitute(q.path, this.vars);
@@ -158,7 +162,7 @@ export class Board {
           if (!this.asked.has(key)) this.asked.set(key, { params, answer: null });
           if (w.chart && !q.step && !charts.has(baseKey)) charts.set(baseKey, key);
         }
-        w.asks.push({ q, scale, key });
+        w.asks.push({ q, scale, ask: this.asked.get(key) });
       }
     }
   }
@@ -190,10 +194,9 @@ export class Board {
   async fill(w) {
     const { spec } = w;
     if (w.missing) { w.body.innerHTML = `<div class="muted">choose $${esc(w.missing)} above</div>`; return; }
-    const asks = w.asks.map(({ q, scale, key }) => {
-      const a = this.asked.get(key);
-      a.answer ??= api.panel(a.params);
-      return { q, scale, answer: a.answer, shared: !a.params.top };
+    const asks = w.asks.map(({ q, scale, ask }) => {
+      ask.answer ??= api.panel(ask.params);  // the first widget to need an answer asks for it
+      return { q, scale, answer: ask.answer, shared: !ask.params.top };
     });
     const lines = [];
     const errors = [];
@@ -367,7 +370,7 @@ export class Board {
     return rows.join("\n") + "\n";
   }
 
-  destroy() { this.generation++; for (const w of this.widgets) w.chart?.destroy(); this.el.remove(); }
+  destroy() { this.generation++; this.observer?.disconnect(); for (const w of this.widgets) w.chart?.destroy(); this.el.remove(); }
 }
 
 const q = (text) => `"${String(text).replace(/"/g, '""')}"`;
