@@ -41,7 +41,7 @@ async def page() -> AsyncIterator[object]:
             context = await browser.new_context(viewport={"width": 1400, "height": 900})
             page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("pageerror", lambda e: errors.append(f"{e} {e.stack or ''}".strip()))
             yield page
             assert not errors, f"JavaScript errors on the page: {errors}"
         finally:

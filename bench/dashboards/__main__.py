@@ -6,11 +6,18 @@ Sets up a private database (seeded with COPY: 8 counters per interface plus CPU,
 one point every ``--interval`` seconds), a nats-server, and the real hub (``swtel hub run``, its own
 process). Creates the dashboard through the API, then measures:
 
-- hub: wall time to answer everything the page asks for (the dashboard, then its 12 widgets' distinct
-  ``/api/panel`` requests, 6 at a time as a browser does over HTTP/1.1), from an HTTP client in this process;
-- browser: Debian's headless Chromium (Playwright), from navigation start to every widget drawn
-  (the board's ``data-loaded`` mark, set after the last widget's Plotly call); the first load includes
-  fetching and parsing plotly.min.js, later ones have it cached.
+- browser: Debian's headless Chromium (Playwright), from navigation start to the widgets on screen drawn
+  (the board's ``data-shown`` mark) and to all 12 drawn (``data-loaded``; those below the fold are drawn one
+  after the other once the screen is done); the first load includes fetching and parsing plotly.min.js,
+  later ones have it cached. The time Plotly took per widget comes from the page's ``draw …`` measures.
+- hub: wall time to answer everything the page asked for (the dashboard, then the distinct ``/api/panel``
+  requests the browser made, 6 at a time as a browser does over HTTP/1.1), from an HTTP client in this
+  process; in the same run, for comparison, the requests the page made before it planned its queries
+  (one per widget query with ~300 buckets, identical ones merged: ``panel_params``).
+
+``--compare DIR`` loads the same dashboard with another checkout's pages (``hub/static`` files served from
+DIR by the browser context's request routing; API and data are this hub's), interleaved run by run with
+these, and prints the ratio: the machine's load then weighs on both alike.
 
 Prints medians of ``--runs`` runs. Targets: hub < 1 s, browser < 2 s.
 """
@@ -24,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -112,7 +120,7 @@ async def seed(url: str, interfaces: int, hours: float, interval: float) -> int:
 
 
 def panel_params(q: dict[str, object], widget_: dict[str, object], start: float, end: float) -> dict[str, object]:
-    """What the page's Board asks /api/panel for (hub/static/dash/board.js: fill)."""
+    """What the page's Board asked /api/panel for before it planned its queries (the baseline)."""
     span = end - start
     steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600]
     step = next(s for s in steps if s >= span / (60 if widget_["type"] in ("bar", "points") else 300))
@@ -122,6 +130,23 @@ def panel_params(q: dict[str, object], widget_: dict[str, object], start: float,
     if widget_["type"] == "topn":
         p.update(top=widget_["top"], rank="last")
     return p
+
+
+async def hub_replay(client: httpx.AsyncClient, dash_id: int, urls: list[str]) -> tuple[float, int]:
+    """The dashboard, then the page's own /api/panel requests (as the browser made them), 6 at a time."""
+    t0 = time.perf_counter()
+    (await client.get(f"/api/dashboards/{dash_id}")).raise_for_status()
+    sem = asyncio.Semaphore(6)
+    values = 0
+
+    async def one(url: str) -> None:
+        nonlocal values
+        async with sem:
+            r = (await client.get(url)).raise_for_status().json()
+            values += sum(len(s["points"]) for s in r["series"])
+
+    await asyncio.gather(*(one(u) for u in urls))
+    return time.perf_counter() - t0, values
 
 
 async def hub_load(client: httpx.AsyncClient, dash_id: int, hours: float) -> tuple[float, int]:
@@ -145,38 +170,94 @@ async def hub_load(client: httpx.AsyncClient, dash_id: int, hours: float) -> tup
     return time.perf_counter() - t0, values
 
 
-async def browser_loads(url: str, dash_id: int, runs: int) -> tuple[float, list[float], int, list[float]]:
+@dataclass
+class BrowserRuns:
+    first: float  # plotly.min.js not cached: navigation → all widgets drawn
+    shown: list[float]  # cached: navigation → the widgets on screen drawn
+    loaded: list[float]  # cached: navigation → all 12 drawn
+    data: list[float]  # cached: navigation → the last /api/panel answer of the screen's widgets
+    points: int
+    draws: dict[str, float]  # widget → ms Plotly took (last run)
+    urls: list[str]  # the /api/panel requests the page made (last run)
+    settled: list[float]  # navigation → board marked loaded and two frames drawn: comparable with `base`
+    base: list[float]  # the same for the --compare pages, interleaved with these runs
+
+
+TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+
+
+async def signed_in(browser: object, url: str, static: Path | None = None) -> object:
+    """A page in a context of its own (its own cache), signed in; with `static`, the dashboard's files
+    (hub/static of another checkout) are served from there instead of the hub."""
+    context = await browser.new_context(viewport={"width": 1600, "height": 1000})  # type: ignore[attr-defined]
+    if static is not None:
+        async def serve(route: object) -> None:
+            path = route.request.url.removeprefix(url).split("?")[0].split("#")[0]  # type: ignore[attr-defined]
+            file = static / (path.lstrip("/") or "index.html")
+            if path.startswith(("/api/", "/ws/", "/vendor/", "/login")) or not file.is_file():
+                await route.continue_()  # type: ignore[attr-defined]
+                return
+            await route.fulfill(body=file.read_bytes(), content_type=TYPES.get(file.suffix, "text/plain"))  # type: ignore[attr-defined]
+
+        await context.route(url + "/**", serve)
+    page = await context.new_page()
+    await page.goto(url + "/login")
+    await page.fill('input[name="name"]', "bench")
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    await page.wait_for_url(url + "/")
+    return page
+
+
+async def load_once(page: object, url: str, dash_id: int) -> list[float]:
+    """Navigation → the board marked loaded (then two frames): [shown mark, loaded mark, settled], in ms."""
+    await page.goto("about:blank")  # type: ignore[attr-defined]
+    await page.goto(f"{url}/#/dashboard/{dash_id}")  # type: ignore[attr-defined]
+    await page.wait_for_function("document.querySelector('.board')?.dataset.loaded", timeout=60_000)  # type: ignore[attr-defined]
+    return await page.evaluate("""() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => {
+        const b = document.querySelector('.board').dataset;
+        done([+b.shown - performance.timeOrigin, +b.loaded - performance.timeOrigin, performance.now()]); })))""")  # type: ignore[attr-defined]
+
+
+async def browser_loads(url: str, dash_id: int, runs: int, compare: Path | None) -> BrowserRuns:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
         try:
-            page = await (await browser.new_context(viewport={"width": 1600, "height": 1000})).new_page()
-            await page.goto(url + "/login")
-            await page.fill('input[name="name"]', "bench")
-            await page.fill('input[name="password"]', PASSWORD)
-            await page.click('button[type="submit"]')
-            await page.wait_for_url(url + "/")
-            times: list[float] = []
-            data: list[float] = []
-            points = 0
-            for _ in range(runs + 1):
-                await page.goto("about:blank")
-                await page.goto(f"{url}/#/dashboard/{dash_id}")
-                await page.wait_for_function("document.querySelector('.board')?.dataset.loaded", timeout=60_000)
-                ms = await page.evaluate("""() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(
-                    () => done(Date.now() - performance.timeOrigin))))""")
-                times.append(ms / 1000)
-                data.append(await page.evaluate("""() => Math.max(...performance.getEntriesByType("resource")
-                    .filter((e) => e.name.includes("/api/panel")).map((e) => e.responseEnd)) / 1000"""))
-                points = await page.evaluate(
+            page = await signed_in(browser, url)
+            other = await signed_in(browser, url, compare) if compare else None
+            out = BrowserRuns(0, [], [], [], 0, {}, [], [], [])
+            for run in range(runs + 1):
+                if other is not None:  # interleaved, so both see the same load on the machine
+                    base = await load_once(other, url, dash_id)
+                    if run:
+                        out.base.append(base[2] / 1000)
+                marks = await load_once(page, url, dash_id)
+                if run == 0:
+                    out.first = marks[1] / 1000
+                    continue
+                out.shown.append(marks[0] / 1000)
+                out.loaded.append(marks[1] / 1000)
+                out.settled.append(marks[2] / 1000)
+                entries = await page.evaluate("""() => performance.getEntriesByType("resource")
+                    .filter((e) => e.name.includes("/api/panel")).map((e) => [e.name, e.responseEnd])""")
+                out.data.append(max([end for _, end in entries if 0 < end <= marks[0]] or [0]) / 1000)
+                out.urls = sorted({name.removeprefix(url) for name, _ in entries})
+                out.draws = dict(await page.evaluate("""() => performance.getEntriesByType("measure")
+                    .filter((m) => m.name.startsWith("draw ")).map((m) => [m.name.slice(5), m.duration])"""))
+                out.points = await page.evaluate(
                     "() => [...document.querySelectorAll('.chart')].reduce((n, c) => n + +(c.dataset.points || 0), 0)")
             Path(ROOT / "test-artifacts").mkdir(exist_ok=True)
             await page.screenshot(path=str(ROOT / "test-artifacts" / "bench-dashboard.png"), full_page=True)
-            return times[0], times[1:], points, data[1:]
+            return out
         finally:
             await browser.close()
+
+
+def ms(xs: list[float]) -> str:
+    return ", ".join(f"{x * 1000:.0f}" for x in xs)
 
 
 async def main(a: argparse.Namespace) -> None:
@@ -213,19 +294,32 @@ async def main(a: argparse.Namespace) -> None:
             else:
                 raise SystemExit("the hub did not start within 20 s")
             dash = (await c.post("/api/dashboards", json={"title": "bench", "spec": SPEC})).raise_for_status().json()
-            await hub_load(c, dash["id"], a.hours)  # warm the hub's pool and PostgreSQL's cache once
-            loads = [await hub_load(c, dash["id"], a.hours) for _ in range(a.runs)]
-        hub_s = [x for x, _ in loads]
-        print(f"hub: dashboard + 12 widgets' data ({loads[0][1]:,} values) median {statistics.median(hub_s) * 1000:.0f} ms "
-              f"(runs: {', '.join(f'{x * 1000:.0f}' for x in hub_s)} ms); target < 1000 ms")
-        if not os.path.exists(CHROMIUM):
-            print(f"browser: skipped ({CHROMIUM} missing: apt-get install chromium)")
-            return
-        first, warm, points, data = await browser_loads(url, dash["id"], a.runs)
-        print(f"browser: navigation → 12 widgets drawn ({points:,} chart points): first load {first * 1000:.0f} ms "
-              f"(fetches and parses plotly.min.js), then median {statistics.median(warm) * 1000:.0f} ms "
-              f"(runs: {', '.join(f'{x * 1000:.0f}' for x in warm)} ms; the last widget's data had arrived at "
-              f"{statistics.median(data) * 1000:.0f} ms); target < 2000 ms")
+            if not os.path.exists(CHROMIUM):
+                raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium): the hub half replays the "
+                                 "requests the page makes in it")
+            b = await browser_loads(url, dash["id"], a.runs, a.compare)
+            print(f"browser: navigation → widgets on screen drawn: median {statistics.median(b.shown) * 1000:.0f} ms "
+                  f"(runs: {ms(b.shown)} ms; their data had arrived at {statistics.median(b.data) * 1000:.0f} ms); "
+                  f"→ all 12 drawn ({b.points:,} chart points): median {statistics.median(b.loaded) * 1000:.0f} ms "
+                  f"(runs: {ms(b.loaded)} ms); first load (plotly.min.js not cached) {b.first * 1000:.0f} ms; "
+                  "target < 2000 ms")
+            if b.base:
+                print(f"  same run, interleaved, the pages from {a.compare}: navigation → board loaded + 2 frames: "
+                      f"median {statistics.median(b.base) * 1000:.0f} ms (runs: {ms(b.base)} ms); these pages "
+                      f"{statistics.median(b.settled) * 1000:.0f} ms (runs: {ms(b.settled)} ms); ratio "
+                      f"{statistics.median(b.settled) / statistics.median(b.base):.2f}")
+            slow = sorted(b.draws.items(), key=lambda kv: -kv[1])
+            print(f"  Plotly per widget (last run): {sum(b.draws.values()):.0f} ms in all; "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in slow[:4]) + " ms")
+            await hub_replay(c, dash["id"], b.urls)  # warm the hub's pool and PostgreSQL's cache once
+            now = [await hub_replay(c, dash["id"], b.urls) for _ in range(a.runs)]
+            before = [await hub_load(c, dash["id"], a.hours) for _ in range(a.runs)]
+        hub_s, old_s = [x for x, _ in now], [x for x, _ in before]
+        print(f"hub: dashboard + the page's {len(b.urls)} requests ({now[0][1]:,} values) median "
+              f"{statistics.median(hub_s) * 1000:.0f} ms (runs: {ms(hub_s)} ms); target < 1000 ms")
+        print(f"  same run, the requests the page made before planning them ({before[0][1]:,} values): median "
+              f"{statistics.median(old_s) * 1000:.0f} ms (runs: {ms(old_s)} ms); ratio "
+              f"{statistics.median(hub_s) / statistics.median(old_s):.2f}")
     finally:
         if hub is not None:
             hub.terminate()
@@ -242,4 +336,7 @@ if __name__ == "__main__":
     ap.add_argument("--hours", type=float, default=6)
     ap.add_argument("--interval", type=float, default=10, help="seconds between stored points")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--compare", type=Path, metavar="DIR",
+                    help="another checkout's hub/static (e.g. git archive REV hub/static | tar -x -C /tmp/base): "
+                         "its pages are loaded too, interleaved, and compared")
     asyncio.run(main(ap.parse_args()))

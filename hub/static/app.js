@@ -18,11 +18,14 @@ function route() {
   const [name = "fleet", ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   const page = pages[name] || fleet;
   if (current) { current.live.close(); current.view.unmount?.(); }
-  const root = document.getElementById("page");
-  root.innerHTML = "";
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === (name === "dashboard" ? "dashboards" : name));
+  // Each page gets a container of its own: an answer or timer that outlives the page (a fetch still out
+  // when the user moved on) writes into its own detached elements, never into the next page's (where
+  // root.querySelector would find nothing: "Cannot set properties of null").
+  const root = document.createElement("div");
+  document.getElementById("page").replaceChildren(root);
   let view = null;
-  const live = new Live((frame) => view && view.frame(frame));
+  const live = new Live((frame) => { if (view && current && current.live === live) view.frame(frame); });
   view = page.mount(root, live, rest.map(decodeURIComponent));
   current = { live, view };
 }
@@ -32,9 +35,10 @@ route();
 
 // Who is signed in, and a way out.
 me().then((who) => {
-  if (!who) return;
-  document.getElementById("who").textContent = `${who.name} (${who.role})`;
-  document.getElementById("logout").hidden = who.via !== "session";
+  const name = document.getElementById("who"), logout = document.getElementById("logout");
+  if (!who || !name || !logout) return;
+  name.textContent = `${who.name} (${who.role})`;
+  logout.hidden = who.via !== "session";
 });
 document.getElementById("logout").addEventListener("click", async () => {
   const { csrf_token: token, header = "X-CSRFToken" } = await (await fetch("/api/csrf")).json();

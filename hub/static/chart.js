@@ -29,18 +29,35 @@ export function zoneLabel(utc = clock.utc) {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || "local"; } catch { return "local"; }
 }
 
-function baseLayout({ unit, utc, height, legend }) {
+// Margins are set here rather than by Plotly's axis automargin, which draws a chart two or three times (to
+// measure its tick labels, then to fit them): 2-3x the cost of a chart of many series. The widest y tick
+// label "~s" makes is three digits, a decimal, an SI prefix and the unit ("888.5M bit/s"), measured once per
+// unit, so labels are never clipped and live points never change the margin; x labels take two lines.
+const FONT = { size: 11, family: "system-ui, sans-serif" };
+const labelWidths = new Map();
+function yLabelWidth(suffix, negative) {
+  const text = `${negative ? "-" : ""}888.5M${suffix}`;
+  if (!labelWidths.has(text)) {
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = `${FONT.size}px ${FONT.family}`;
+    labelWidths.set(text, Math.ceil(ctx.measureText(text).width));
+  }
+  return labelWidths.get(text);
+}
+
+function baseLayout({ unit, utc, height, legend, negative = false }) {
   const css = getComputedStyle(document.documentElement);
   const muted = css.getPropertyValue("--muted").trim() || "#8795a5";
   const line = css.getPropertyValue("--line").trim() || "#26313d";
+  const suffix = unit ? ` ${unit}` : "";
   return {
-    height, margin: { l: 8, r: 8, t: 6, b: 8 }, autosize: true,
+    height, margin: { l: yLabelWidth(suffix, negative) + 10, r: 12, t: legend ? 24 : 8, b: 36 }, autosize: true,
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-    font: { color: muted, size: 11, family: "system-ui, sans-serif" },
+    font: { color: muted, ...FONT },
     showlegend: legend, legend: { orientation: "h", y: 1.0, yanchor: "bottom", x: 1, xanchor: "right", font: { size: 11 }, bgcolor: "rgba(0,0,0,0)" },
     hovermode: "x unified", dragmode: "zoom",
     xaxis: {
-      type: "date", automargin: true, gridcolor: line, linecolor: line, zeroline: false,
+      type: "date", automargin: false, gridcolor: line, linecolor: line, zeroline: false,
       hoverformat: "%Y-%m-%d %H:%M:%S",
       // 24-hour clock at every zoom level; the date appears once a day
       tickformatstops: [
@@ -50,8 +67,8 @@ function baseLayout({ unit, utc, height, legend }) {
       ],
     },
     yaxis: {
-      automargin: true, gridcolor: line, linecolor: line, zeroline: false, rangemode: "tozero",
-      tickformat: "~s", ticksuffix: unit ? ` ${unit}` : "", hoverformat: ".4~s",
+      automargin: false, gridcolor: line, linecolor: line, zeroline: false, rangemode: "tozero",
+      tickformat: "~s", ticksuffix: suffix, hoverformat: ".4~s",
     },
   };
 }
@@ -63,7 +80,7 @@ const CONFIG = { displaylogo: false, responsive: true, scrollZoom: false,
 export class TimeChart {
   constructor(container, { title = "", unit = "", kind = "line", windowMs = 5 * 60 * 1000, height = 220,
     legend = true, lines = [] } = {}) {
-    this.unit = unit; this.kind = kind; this.windowMs = windowMs; this.height = height; this.legend = legend;
+    this.title = title; this.unit = unit; this.kind = kind; this.windowMs = windowMs; this.height = height; this.legend = legend;
     this.range = FOLLOW;          // or [fromMs, toMs] for an absolute range, or the user's zoom
     this.lines = lines.map((l, i) => ({ name: l.name, color: l.color || colourAt(i), points: [] }));
     this.el = document.createElement("div");
@@ -91,6 +108,13 @@ export class TimeChart {
   set(i, points) { this.lines[i].points = points.slice(); this.loaded = true; this.draw(); }
 
   setWindow(ms) { this.windowMs = ms; this.range = FOLLOW; this.zoomed = false; this.draw(); }
+
+  // A new plot height, and the container's width (a widget resized on its grid).
+  resize(height) {
+    this.height = height;
+    if (!this.drawn || this.destroyed) { this.draw(); return; }
+    window.Plotly.relayout(this.plot, { height }).then(() => !this.destroyed && window.Plotly.Plots.resize(this.plot));
+  }
 
   setRange(fromMs, toMs) { this.range = [fromMs, toMs]; this.zoomed = false; this.draw(); }
 
@@ -185,12 +209,15 @@ export class TimeChart {
     // a legend of dozens of entries would crowd out the plot (and cost more to draw than the lines): past
     // MAX_LEGEND series the names are in the hover tooltip and the CSV
     const layout = baseLayout({ unit: this.unit, utc, height: this.height,
-      legend: this.legend && this.lines.length > 0 && this.lines.length <= MAX_LEGEND });
+      legend: this.legend && this.lines.length > 0 && this.lines.length <= MAX_LEGEND,
+      negative: this.lines.some((l) => l.points.some((p) => p[1] < 0)) });
     const [a, b] = this.xRange();
     if (!this.zoomed) layout.xaxis.range = [shift(a, utc), shift(b, utc)];
     else if (this.plot.layout) layout.xaxis.range = this.plot.layout.xaxis.range;
     if (this.kind === "bar") layout.barmode = "group";
+    const t0 = performance.now();
     window.Plotly.react(this.plot, this.traces(), layout, CONFIG);
+    performance.measure(`draw ${this.title}`, { start: t0 });  // the bench reports these
     if (!this.drawn) {
       this.drawn = true;
       // a user zoom stops the x range from following now; double-click (autorange) resumes it

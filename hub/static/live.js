@@ -12,25 +12,29 @@ export class Live {
   }
 
   connect() {
+    this.retry = null;
+    if (this.closed) return;  // a reconnect timer set before the page was left
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     this.ws = new WebSocket(`${proto}//${location.host}/ws/live`);
     this.ws.onopen = () => {
       this.backoff = 500;
+      if (this.closed) return;
       this.paths = [];           // the server numbers paths per connection
       setLink(true);
       for (const r of this.requests) this.ws.send(JSON.stringify(r));
     };
     this.ws.onmessage = (m) => {
+      if (this.closed) return;   // a frame already queued when the page was left: not for the next page
       const frame = this.expand(JSON.parse(m.data));
       this.offsetMs = Date.now() - frame.now_ms;
       for (const e of frame.errors || []) console.warn("live:", e);
       this.onFrame(frame);
     };
     this.ws.onclose = (e) => {
+      if (this.closed) return;   // the next page's connection owns the indicator now
       setLink(false);
-      if (this.closed) return;
       if (e.code === 4401) { toLogin(); return; }  // the hub's auth middleware: no session
-      setTimeout(() => this.connect(), this.backoff);
+      this.retry = setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);
     };
   }
@@ -64,7 +68,7 @@ export class Live {
 
   serverNow() { return Date.now() - this.offsetMs; }
 
-  close() { this.closed = true; this.ws.close(); }
+  close() { this.closed = true; clearTimeout(this.retry); this.ws.close(); }
 }
 
 export function toLogin() {
@@ -73,6 +77,7 @@ export function toLogin() {
 
 function setLink(up) {
   const el = document.getElementById("link");
+  if (!el) return;
   el.className = `link ${up ? "up" : "down"}`;
   el.textContent = up ? "live" : "offline";
 }

@@ -5,6 +5,7 @@
 import * as api from "../api.js";
 import { TimeChart, clock, colourAt, shift, zoneLabel } from "../chart.js";
 import { esc, si } from "../format.js";
+import { MAX_H, MAX_W, enableLayout } from "./layout.js";
 
 export const RANGES = { "5m": 5, "15m": 15, "1h": 60, "6h": 360, "24h": 1440, "7d": 10080 };
 export const CHART_TYPES = new Set(["line", "area", "bar", "points"]);
@@ -39,6 +40,16 @@ export function download(filename, text, type = "text/plain") {
   setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 0);
 }
 
+// Pixels of a chart's width per bucket it asks for: lines draw one path per series; bars and points one
+// element per value, which costs more to draw and needs more room to read.
+const PX_PER_BUCKET = { line: 3, area: 3, bar: 12, points: 12 };
+
+// A widget's plot height for its grid rows (one row: 240 px less the header).
+const heightOf = (h) => 200 + 240 * ((h || 1) - 1);
+
+// After the next frame (charts draw in animation frames), or 100 ms in a hidden tab, which gets none.
+const drawn = () => new Promise((ok) => { requestAnimationFrame(() => ok()); setTimeout(ok, 100); });
+
 const slug = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "widget";
 
 export class Board {
@@ -51,6 +62,7 @@ export class Board {
     this.widgets = [];
     this.generation = 0;
     this.el.addEventListener("click", (e) => this.click(e));
+    enableLayout(this);  // drag to move and resize, in edit mode
   }
 
   windowMs() { return this.range.rel ? (RANGES[this.range.rel] || 60) * 60000 : this.range.to - this.range.from; }
@@ -69,31 +81,98 @@ export class Board {
     return [...out];
   }
 
+  // Widgets on screen are asked for and drawn first (the board is marked data-shown), then the others one
+  // at a time, or at once when they scroll into view (the board is marked data-loaded when all are drawn).
+  // Resolves when those on screen are drawn.
   async load() {
     const gen = ++this.generation;
+    this.observer?.disconnect();
     for (const w of this.widgets) w.chart?.destroy();
-    this.widgets = [];
     this.el.innerHTML = "";
+    delete this.el.dataset.shown;
+    delete this.el.dataset.loaded;
     const [from, to] = this.bounds();
-    this.asked = new Map();  // identical queries (a chart, a stat and a table of the same series) are asked once
-    const jobs = this.spec.widgets.map((spec, index) => {
-      const w = this.mountWidget(spec, index);
-      this.widgets.push(w);
-      return this.fill(w, from, to).catch((e) => { w.body.insertAdjacentHTML("afterbegin", `<div class="error">${esc(e.message)}</div>`); });
-    });
-    await Promise.all(jobs);
-    if (gen === this.generation) {
+    this.widgets = this.spec.widgets.map((spec, index) => this.mountWidget(spec, index));
+    this.plan(from, to);
+    const fillOnce = (w) => (w.job ??= this.fill(w).catch((e) => {
+      w.body.insertAdjacentHTML("afterbegin", `<div class="error">${esc(e.message)}</div>`);
+    }).then(drawn));
+    const first = await this.onScreen();
+    if (gen !== this.generation) return;
+    await Promise.all(first.map(fillOnce));
+    if (gen !== this.generation) return;
+    this.el.dataset.shown = String(Date.now());
+    // the rest: whichever scrolls into view now, else in order, one after the other
+    const rest = this.widgets.filter((w) => !w.job);
+    this.observer = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) fillOnce(this.widgets[+e.target.dataset.widget]);
+    }, { rootMargin: "0px 0px 50% 0px" });
+    for (const w of rest) this.observer.observe(w.el);
+    (async () => {
+      for (const w of rest) { await fillOnce(w); if (gen !== this.generation) return; }
+      this.observer.disconnect();
       this.el.dataset.loaded = String(Date.now());  // tests and the bench wait for this
       this.el.dispatchEvent(new CustomEvent("board-loaded", { bubbles: true }));
+    })();
+  }
+
+  // The widgets on screen now (an IntersectionObserver reports every target once when it starts).
+  onScreen() {
+    return new Promise((done) => {
+      const io = new IntersectionObserver((entries) => {
+        io.disconnect();
+        done(entries.filter((e) => e.isIntersecting).map((e) => this.widgets[+e.target.dataset.widget]));
+      });
+      for (const w of this.widgets) io.observe(w.el);
+      if (!this.widgets.length) { io.disconnect(); done([]); }
+    });
+  }
+
+  // What every widget will ask /api/panel, decided before any is asked, so that each distinct query is asked
+  // once: identical queries share an answer, and a stat, gauge, table or top-N of the same query as a chart
+  // reads the chart's answer (a top-N ranks it here). A chart asks about one bucket per PX_PER_BUCKET pixels
+  // of its width (steps that divide a minute or an hour); stats, gauges and top-Ns of their own need only the last buckets of the range.
+  plan(from, to) {
+    this.asked = new Map();   // key → {params, answer: a promise once asked}
+    const charts = new Map(); // the query without its step → a chart's key
+    const ordered = [...this.widgets].sort((a, b) => Number(!a.chart) - Number(!b.chart));
+    for (const w of ordered) {
+      const { spec } = w;
+      w.asks = [];
+      const plotPx = Math.max(100, w.el.clientWidth - 70);
+      const buckets = w.chart ? plotPx / PX_PER_BUCKET[spec.type] : 300;
+      const step = api.niceStep((to - from) / 1000 / buckets);
+      for (const q of spec.queries) {
+        const device = substitute(q.device || "*", this.vars), path = substitute(q.path, this.vars);
+        const tag = substitute(q.tag || "", this.vars);
+        const missing = unresolved(device) || unresolved(path) || unresolved(tag);
+        if (missing) { w.missing = missing[1]; break; }
+        const scale = Number(q.scale) || 1;
+        // matchers first: live readings continue the widget even when its stored history cannot be read
+        w.matchers.push({ device: globRe(device), path: globRe(path), q, scale });
+        const base = { device, path, fn: q.fn || "avg", ...(tag ? { tag } : {}) };
+        const baseKey = new URLSearchParams(base).toString();
+        let key = !w.chart && !q.step ? charts.get(baseKey) : undefined;
+        if (key === undefined) {
+          const lastOnly = spec.type === "stat" || spec.type === "gauge" || spec.type === "topn";
+          const params = { ...base, start: new Date(lastOnly ? Math.max(from, to - 3000 * step) : from).toISOString(),
+                           end: new Date(to).toISOString(), step: q.step || `${step}s` };
+          if (spec.type === "topn") Object.assign(params, { top: spec.top || 10, rank: "last" });
+          key = new URLSearchParams(params).toString();
+          if (!this.asked.has(key)) this.asked.set(key, { params, answer: null });
+          if (w.chart && !q.step && !charts.has(baseKey)) charts.set(baseKey, key);
+        }
+        w.asks.push({ q, scale, ask: this.asked.get(key) });
+      }
     }
   }
 
   mountWidget(spec, index) {
     const el = document.createElement("section");
     el.className = `widget w-${spec.type}`;
-    el.style.gridColumn = `span ${Math.min(12, Math.max(1, spec.w || 6))}`;
-    el.style.gridRow = `span ${Math.min(4, Math.max(1, spec.h || 1))}`;
+    this.place(el, spec);
     el.dataset.widget = String(index);
+    if (this.editable) el.classList.add("editable");
     const title = substitute(spec.title, this.vars);
     const plotted = CHART_TYPES.has(spec.type) || spec.type === "gauge" || spec.type === "topn";
     el.innerHTML = `<header><span class="wtitle">${esc(title)}</span><span class="wtools">
@@ -101,51 +180,43 @@ export class Board {
         ${plotted ? '<button data-act="png" title="download PNG">PNG</button>' : ""}
         ${this.editable ? `<button data-act="left" title="move left">◀</button><button data-act="right" title="move right">▶</button>
           <button data-act="edit" title="edit widget">edit</button><button data-act="remove" title="remove widget">✕</button>` : ""}
-      </span></header><div class="wbody"></div>`;
+      </span></header><div class="wbody"></div>${this.editable ? '<div class="resize" title="drag to resize"></div>' : ""}`;
     this.el.appendChild(el);
     const w = { spec, index, el, title, body: el.querySelector(".wbody"), series: new Map(), chart: null, values: new Map(),
                 matchers: [] };
     if (CHART_TYPES.has(spec.type)) {
-      w.chart = new TimeChart(w.body, { title, unit: spec.unit, kind: spec.type, height: 200 + 240 * ((spec.h || 1) - 1) });
+      w.chart = new TimeChart(w.body, { title, unit: spec.unit, kind: spec.type, height: heightOf(spec.h) });
       if (this.range.rel) w.chart.windowMs = this.windowMs(); else w.chart.range = this.bounds();
     }
     return w;
   }
 
-  async fill(w, from, to) {
+  async fill(w) {
     const { spec } = w;
-    // ~300 buckets a line; bars and points draw one SVG element per value, so ~60
-    const buckets = spec.type === "bar" || spec.type === "points" ? 60 : 300;
-    const step = `${api.niceStep((to - from) / 1000 / buckets)}s`;
-    const asks = [];
-    for (const q of spec.queries) {
-      const device = substitute(q.device || "*", this.vars), path = substitute(q.path, this.vars);
-      const tag = substitute(q.tag || "", this.vars);
-      const missing = unresolved(device) || unresolved(path) || unresolved(tag);
-      if (missing) { w.body.innerHTML = `<div class="muted">choose $${esc(missing[1])} above</div>`; return; }
-      const scale = Number(q.scale) || 1;
-      // matchers first: live readings continue the widget even when its stored history cannot be read
-      w.matchers.push({ device: globRe(device), path: globRe(path), q, scale });
-      const params = { device, path, fn: q.fn || "avg", start: new Date(from).toISOString(), end: new Date(to).toISOString(),
-                       step: q.step || step };
-      if (tag) params.tag = tag;
-      if (spec.type === "topn") Object.assign(params, { top: spec.top || 10, rank: "last" });
-      const key = new URLSearchParams(params).toString();
-      if (!this.asked.has(key)) this.asked.set(key, api.panel(params));
-      asks.push({ q, scale, answer: this.asked.get(key) });
-    }
+    if (w.missing) { w.body.innerHTML = `<div class="muted">choose $${esc(w.missing)} above</div>`; return; }
+    const asks = w.asks.map(({ q, scale, ask }) => {
+      ask.answer ??= api.panel(ask.params);  // the first widget to need an answer asks for it
+      return { q, scale, answer: ask.answer, shared: !ask.params.top };
+    });
     const lines = [];
     const errors = [];
-    for (const { q, scale, answer } of asks) {
+    for (const { q, scale, answer, shared } of asks) {
       let body;
       try { body = await answer; } catch (e) { errors.push(e.message); continue; }
-      for (const s of body.series) {
+      let found = body.series;
+      // a top-N reading a chart's answer ranks it as the hub would (by the last value)
+      if (spec.type === "topn" && shared) {
+        const last = (s) => (s.points.length ? s.points[s.points.length - 1][1] : -Infinity);
+        found = found.slice().sort((a, b) => last(b) - last(a)).slice(0, spec.top || 10);
+      }
+      for (const s of found) {
         const line = { key: `${s.device}\u0000${s.name}`, device: s.device, name: s.name, q, scale,
                        label: legendOf(q.legend, s), points: s.points.map(([t, v]) => [t * 1000, v * scale]) };
         lines.push(line);
-        w.series.set(line.key, line);
       }
     }
+    // only now, with every answer in: a live frame between two answers must find w.series and w.lines in step
+    for (const line of lines) w.series.set(line.key, line);
     if (errors.length) w.el.querySelector("header").insertAdjacentHTML("afterend", `<div class="error">${esc(errors[0])}</div>`);
     const byLabel = new Intl.Collator(undefined, { numeric: true });  // Ethernet2 before Ethernet10
     if (spec.type !== "topn") lines.sort((a, b) => byLabel.compare(a.label, b.label));
@@ -186,7 +257,7 @@ export class Board {
     if (!Plotly) return;
     if (!w.plot) { w.body.innerHTML = '<div class="plot"></div>'; w.plot = w.body.querySelector(".plot"); }
     const muted = getComputedStyle(document.documentElement).getPropertyValue("--muted").trim() || "#8795a5";
-    const layout = { height: 200 + 240 * ((spec.h || 1) - 1), margin: { l: 8, r: spec.type === "gauge" ? 32 : 16, t: 10, b: 8 }, autosize: true,
+    const layout = { height: heightOf(spec.h), margin: { l: 8, r: spec.type === "gauge" ? 32 : 16, t: 10, b: 8 }, autosize: true,
       paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: muted, size: 11 } };
     const last = (l) => (l.points.length ? l.points[l.points.length - 1][1] : 0);
     let data;
@@ -204,7 +275,9 @@ export class Board {
         gridcolor: "#26313d", rangemode: "tozero" }, yaxis: { automargin: true, type: "category" } });
       w.plot.dataset.rows = String(sorted.length);
     }
+    const t0 = performance.now();
     Plotly.react(w.plot, data, layout, { displaylogo: false, responsive: true, displayModeBar: false });
+    performance.measure(`draw ${w.title}`, { start: t0 });  // the bench reports these
   }
 
   // Live frames: {devices: {dev: {path: [ts_ms, value, rate]}}}. Counter queries (fn=rate) take the rate.
@@ -250,6 +323,32 @@ export class Board {
     }
   }
 
+  place(el, spec) {
+    el.style.gridColumn = `span ${Math.min(MAX_W, Math.max(1, spec.w || 6))}`;
+    el.style.gridRow = `span ${Math.min(MAX_H, Math.max(1, spec.h || 1))}`;
+  }
+
+  // Layout edits (dash/layout.js): a new order of the widgets, moved in place (no reload of their data).
+  reorder(order) {
+    const widgets = order.map((i) => this.widgets[i]);
+    const specs = order.map((i) => this.spec.widgets[i]);
+    this.spec.widgets.splice(0, specs.length, ...specs);  // in place: the page holds the same spec
+    this.widgets = widgets;
+    widgets.forEach((w, i) => { w.index = i; w.el.dataset.widget = String(i); this.el.appendChild(w.el); });
+    this.onEdit?.("layout", null);
+  }
+
+  // A new size in grid cells (null: back to the spec's size, a cancelled drag); the plot is redrawn to fit.
+  resize(index, width, height) {
+    const w = this.widgets[index];
+    if (width !== null) Object.assign(w.spec, { w: width, h: height });
+    this.place(w.el, w.spec);
+    if (width === null) return;
+    if (w.chart) w.chart.resize(heightOf(w.spec.h));
+    else if (w.plot) { this.plotOther(w, w.lines || []); window.Plotly.Plots.resize(w.plot); }
+    this.onEdit?.("layout", index);
+  }
+
   click(e) {
     const btn = e.target.closest("button[data-act]");
     if (!btn) return;
@@ -271,7 +370,7 @@ export class Board {
     return rows.join("\n") + "\n";
   }
 
-  destroy() { this.generation++; for (const w of this.widgets) w.chart?.destroy(); this.el.remove(); }
+  destroy() { this.generation++; this.observer?.disconnect(); for (const w of this.widgets) w.chart?.destroy(); this.el.remove(); }
 }
 
 const q = (text) => `"${String(text).replace(/"/g, '""')}"`;

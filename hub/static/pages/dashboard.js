@@ -1,6 +1,6 @@
 // One dashboard: variables and the time range at the top, the grid of widgets below, continued live.
 // #/dashboard/ID, #/dashboard/new, #/dashboard/template/NAME[/DEVICE]. Operators edit: title, visibility,
-// variables, and widgets (add, edit, move, remove), then Save. Export gives the JSON file Import takes.
+// variables, and widgets (add, edit, remove; move and resize by dragging, dash/layout.js), then Save. Export gives the JSON file Import takes.
 
 import * as api from "../api.js";
 import { Board, WIDGET_TYPES, download, rangePicker } from "../dash/board.js";
@@ -33,6 +33,9 @@ export function mount(root, live, args) {
   const vars = {};
 
   async function start() {
+    // the three requests at once: the dashboard need not wait for who is asking
+    const stored = first === "new" || first === "template" ? null : api.dashboard(first);
+    stored?.catch(() => {});  // awaited below; no unhandled rejection meanwhile
     const [who, devs] = await Promise.all([api.me(), api.devices().catch(() => [])]);
     if (gone) return;
     operator = !who || who.role !== "viewer";
@@ -43,7 +46,7 @@ export function mount(root, live, args) {
         const t = TEMPLATES[second] || TEMPLATES.device;
         dash = { title: third ? `${t.title}: ${third}` : t.title, shared: true, spec: structuredClone(t.spec) };
         if (third) vars.device = third;
-      } else dash = await api.dashboard(first);
+      } else dash = await stored;
     } catch (e) { if (!gone) { msg(e.message); $("#title").textContent = "not found"; } return; }
     if (gone) return;
     saved = structuredClone(dash);
@@ -87,7 +90,8 @@ export function mount(root, live, args) {
     watch();
   });
 
-  // Live continuation: follow the devices the widgets read.
+  // Live continuation: follow the devices the widgets read (again when widgets below the fold are drawn).
+  $("#board").addEventListener("board-loaded", () => { if (board) watch(); });
   function watch() {
     const want = board.devices().slice(0, 64);
     const old = board.watched || [];
@@ -129,6 +133,7 @@ export function mount(root, live, args) {
 
   function widgetAction(act, index) {
     const ws = dash.spec.widgets;
+    if (act === "layout") return;  // dragged: the board moved or resized it in place, in dash.spec
     if (act === "edit") return widgetForm(index);
     if (act === "remove") ws.splice(index, 1);
     if (act === "left" && index > 0) [ws[index - 1], ws[index]] = [ws[index], ws[index - 1]];
