@@ -189,7 +189,7 @@ class Columns:
 
     def chunks(self, size: int) -> Iterator[Columns]:
         """At most ``size`` samples each, in order (a run split between two chunks is stamped in both)."""
-        if len(self) <= size:
+        if 0 < len(self) <= size:
             yield self
             return
         starts = list(_starts(self.runs))
@@ -272,14 +272,23 @@ def columnar(b: TelemetryBatch) -> TelemetryBatch:
     return b
 
 
-def stamps(b: TelemetryBatch) -> Iterator[int]:
-    """The timestamp of each value of a :func:`columnar` batch."""
+def stamps(b: TelemetryBatch | Columns) -> Iterator[int]:
+    """The timestamp of each value of a :func:`columnar` batch (or of :class:`Columns`)."""
     return chain.from_iterable(map(repeat, b.times, b.runs))
 
 
-def rows(b: TelemetryBatch) -> Iterator[tuple[str, Value, int]]:
-    """(path, value, ts) of each sample of a :func:`columnar` batch, in order."""
+def rows(b: TelemetryBatch | Columns) -> Iterator[tuple[str, Value, int]]:
+    """(path, value, ts) of each sample of a decoded batch of either version (made :func:`columnar` first,
+    which costs nothing more once it is) or of :class:`Columns`, in order."""
+    if isinstance(b, TelemetryBatch):
+        columnar(b)
     return zip(b.paths, b.values, stamps(b))
+
+
+def samples_of(b: TelemetryBatch) -> list[Sample]:
+    """The samples of a batch of either version as :class:`Sample` objects: for tests and tools, not the
+    hot path (which reads the columns)."""
+    return [Sample(p, v, t) for p, v, t in rows(b)]
 
 
 def count(b: TelemetryBatch) -> int:

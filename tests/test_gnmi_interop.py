@@ -82,7 +82,7 @@ async def finsy() -> AsyncIterator[tuple[int, dict[str, Any]]]:
 
 
 def _collected(agent: Agent, name: str, subscription: str) -> list[list[object]]:
-    return [[s.path, s.value, s.ts] for b in agent.of(name) if b.subscription == subscription for s in b.samples]
+    return [[s.path, s.value, s.ts] for b in agent.of(name) if b.subscription == subscription for s in wire.samples_of(b)]
 
 
 @pytest.mark.asyncio

@@ -167,7 +167,7 @@ class LiveCache:
                     self.stats["newer_version"] += 1
                     return
                 naming.check_name(message.device)
-                self.apply_batch(wire.columnar(message))  # v1 samples into columns (ValueError: malformed)
+                self.apply_batch(message)
             elif isinstance(message, wire.Event):
                 if message.v > wire.EVENT_VERSION:
                     self.stats["newer_version"] += 1
@@ -179,6 +179,7 @@ class LiveCache:
             log.debug("dropped a malformed message on %s: %s", subject, e)
 
     def apply_batch(self, batch: wire.TelemetryBatch) -> None:
+        wire.columnar(batch)  # v1 samples into columns (ValueError when they do not fit: malformed)
         d = self.device(batch.device)
         d.agent, d.token = batch.agent, batch.token
         d.last_mono, d.last_ms = self.clock(), time.time_ns() // 1_000_000

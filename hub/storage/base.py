@@ -274,6 +274,7 @@ class Storage:
         seen: set[tuple[str, int, int]] = set()
         unique: list[Item] = []
         for it in items:
+            wire.columnar(it.batch)  # done at decode already (hub/ingest.py); a no-op then
             key = (it.batch.device, it.batch.token, it.batch.seq)
             if key in seen:
                 res.duplicates += 1
