@@ -415,7 +415,7 @@ def problems(b: TelemetryBatch) -> tuple[str, str] | None:
     if "\x00" in "".join(paths):
         i = next(i for i, p in enumerate(paths) if "\x00" in p)
         return "nul_byte", f"NUL character in path {i}: {paths[i][:80]!r}"
-    if paths and len(max(paths, key=len)) > MAX_PATH_BYTES // 4:
+    if paths and max(map(len, paths)) > MAX_PATH_BYTES // 4:
         for i, p in enumerate(paths):
             if len(p.encode()) > MAX_PATH_BYTES:
                 return "too_long", f"path {i} longer than {MAX_PATH_BYTES} bytes"

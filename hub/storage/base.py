@@ -16,7 +16,6 @@ import struct
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from itertools import chain, repeat
 from typing import Any
 
 import asyncpg
@@ -24,7 +23,7 @@ import asyncpg
 from swtel.shared import wire
 from swtel.shared.settings import Settings
 
-from .copybin import HEADER, PG_EPOCH_US, POINT_PACK, TRAILER, points_pack
+from .copybin import HEADER, PG_EPOCH_US, POINT_PACK, TRAILER
 from .paths import split_keys
 from .query import QueryPlan, RawSQL
 
@@ -85,9 +84,6 @@ class _Rows:
     states: list[bytes] = field(default_factory=list)
     n_points: int = 0
     n_states: int = 0
-
-
-_3, _4, _8 = repeat(3), repeat(4), repeat(8)  # field count and field lengths of a points row
 
 
 def _trim_runs(times: list[int], runs: list[int], n: int) -> tuple[list[int], list[int]]:
@@ -179,8 +175,9 @@ class Storage:
     def _rows(self, it: Item, lo: int, hi: int, res: WriteResult, days: set[int]) -> _Rows:
         """Binary COPY rows of one :func:`~swtel.shared.wire.columnar` batch. The hot path, per run of values
         sharing a timestamp: one range check, and when the run is all numbers of known series, one
-        ``struct.pack`` of all its rows (the series ids are looked up by a C loop over the paths). Only a run
-        with a string, a null or an unknown series is built sample by sample (:meth:`_rows_slow`)."""
+        ``struct.pack`` per value and nothing else (the series ids are looked up by a C loop over the paths;
+        a string, a null or an unknown series makes ``pack`` fail, and only then is that run built with a
+        check per sample, :meth:`_rows_slow`)."""
         out = _Rows()
         b = it.batch
         paths, values, times, runs = b.paths, b.values, b.times, b.runs
@@ -190,7 +187,8 @@ class Storage:
             paths, values = paths[:max_n], values[:max_n]
             times, runs = _trim_runs(times, runs, max_n)
         ids = self._series.get(b.device, {})
-        sids = list(map(ids.get, paths))
+        sids = list(map(ids.get, paths))  # (a C loop)
+        pack = POINT_PACK
         window_hi = hi
         if it.cutoff_ns is not None:  # past the holder's tenure (hub/fencing.py): counted as after_tenure
             hi = min(hi, it.cutoff_ns // 1000 - PG_EPOCH_US)
@@ -203,8 +201,7 @@ class Storage:
             else:
                 days.add(t // DAY_US)
                 try:
-                    out.points.append(points_pack(n)(*chain.from_iterable(
-                        zip(_3, _8, repeat(t), _4, sids[i:j], _8, values[i:j]))))
+                    out.points += [pack(3, 8, t, 4, sid, 8, v) for sid, v in zip(sids[i:j], values[i:j])]
                     out.n_points += n
                 except struct.error:  # a string or null value, a series not (yet) known: sample by sample
                     self._rows_slow(b.device, t, paths[i:j], sids[i:j], values[i:j], res, out)

@@ -1,15 +1,13 @@
 """PostgreSQL binary COPY rows built directly, without a Python object per value.
 
 asyncpg's ``copy_records_to_table`` wants a ``datetime`` per row; building one per sample costs more than
-the database spends storing it. Here ``points`` rows of (time in µs since 2000-01-01, series id, float8)
-are packed into the binary COPY format, a run of values sharing a timestamp in one ``struct.pack``
-(:func:`points_pack`), and the buffer goes to ``copy_to_table``.
+the database spends storing it. Here each ``points`` row is one ``struct.pack`` of (time in µs since
+2000-01-01, series id, float8) into the binary COPY format, and the buffer goes to ``copy_to_table``.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
@@ -60,14 +58,3 @@ class StateRows:
 
 
 POINT_PACK = _POINT.pack  # for the hot loop in ingest
-_POINTS: dict[int, Callable[..., bytes]] = {}
-
-
-def points_pack(n: int) -> Callable[..., bytes]:
-    """``pack`` of ``n`` consecutive ``points`` rows, taking 7 × n arguments (cached: batch sizes repeat)."""
-    pack = _POINTS.get(n)
-    if pack is None:
-        if len(_POINTS) >= 256:
-            _POINTS.clear()
-        pack = _POINTS[n] = struct.Struct(">" + "hiqiiid" * n).pack
-    return pack
