@@ -209,7 +209,7 @@ def _runs(ts: list[int]) -> tuple[list[int], list[int]]:
     times, runs = [], []
     for t, g in groupby(ts):
         times.append(t)
-        runs.append(sum(1 for _ in g))
+        runs.append(len(list(g)))
     return times, runs
 
 

@@ -256,7 +256,10 @@ class Batcher:
             self.room.clear()
             await self.room.wait()
         if samples:
-            self.buf.extend(samples)
+            if self.buf:
+                self.buf.extend(samples)
+            else:  # the first notification of an update: taken as it is, not copied
+                self.buf = samples
         if flush or len(self.buf) >= MAX_BATCH:
             self._kick()
         elif self.buf and self._timer is None:
