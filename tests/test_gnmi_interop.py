@@ -20,6 +20,7 @@ from support.waits import eventually
 from test_gnmi_collector import Agent, _async, agent, device, sub  # noqa: F401 (agent is a fixture)
 
 from swtel.agent.sim.model import SimDevice
+from swtel.shared import wire
 
 PROBE = Path(__file__).parent / "support" / "pygnmi_probe.py"
 
