@@ -94,7 +94,9 @@ async def raw_copy(url: str, rows: int) -> float:
         await conn.close()
 
 
-async def hub_drain(s: settings.Settings, url: str, nats_url: str, n: int, samples: int, devices: int, run: int) -> float:
+async def hub_drain(s: settings.Settings, url: str, nats_url: str, n: int, samples: int, devices: int, run: int
+                    ) -> tuple[float, float]:
+    """(samples/s, CPU-s of this process per million samples): the hub is all this process runs meanwhile."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream(timeout=30)
     await js.purge_stream(naming.STREAM_TELEMETRY)  # each run drains only its own messages
@@ -105,10 +107,11 @@ async def hub_drain(s: settings.Settings, url: str, nats_url: str, n: int, sampl
     try:
         while hub.metrics.samples == 0:  # start-up (connections, consumers, lease ledger) is not ingest
             await asyncio.sleep(0.001)
-        t0, first = time.perf_counter(), hub.metrics.samples
+        t0, c0, first = time.perf_counter(), time.process_time(), hub.metrics.samples
         while hub.metrics.samples < n * samples:
             await asyncio.sleep(0.01)
-        return (n * samples - first) / (time.perf_counter() - t0)
+        done = n * samples - first
+        return done / (time.perf_counter() - t0), (time.process_time() - c0) / done * 1e6
     finally:
         await hub.stop()
         conn = await asyncpg.connect(url)
@@ -180,12 +183,14 @@ async def main() -> None:
         conn = await asyncpg.connect(url)
         await migrate(conn, s)
         await conn.close()
-        hub_rates, copy_rates = [], []
+        hub_rates, copy_rates, cpus = [], [], []
         for run in range(a.runs):
-            hub_rates.append(await hub_drain(s, url, srv.url, a.batches, a.samples, a.devices, run))
+            rate, cpu = await hub_drain(s, url, srv.url, a.batches, a.samples, a.devices, run)
+            hub_rates.append(rate)
+            cpus.append(cpu)
             copy_rates.append(await raw_copy(url, a.batches * a.samples))
-            print(f"run {run + 1}: hub {hub_rates[-1]:,.0f} samples/s, raw COPY {copy_rates[-1]:,.0f} rows/s, "
-                  f"ratio {hub_rates[-1] / copy_rates[-1]:.2f}", flush=True)
+            print(f"run {run + 1}: hub {hub_rates[-1]:,.0f} samples/s ({cpu:.2f} CPU-s per million), "
+                  f"raw COPY {copy_rates[-1]:,.0f} rows/s, ratio {hub_rates[-1] / copy_rates[-1]:.2f}", flush=True)
         achieved, lag_med, lag_max = await steady_lag(s, srv.url, a.rate, a.samples, a.devices, a.seconds)
         hub, raw = statistics.median(hub_rates), statistics.median(copy_rates)
         print()
@@ -196,6 +201,7 @@ async def main() -> None:
         print(f"| one hub draining a pre-filled stream | {hub:,.0f} samples/s |")
         ratio = statistics.median(h / c for h, c in zip(hub_rates, copy_rates))
         print(f"| hub / raw COPY (median of the per-run ratios) | {ratio:.2f} |")
+        print(f"| hub process CPU-s per million samples while draining | {statistics.median(cpus):.2f} |")
         print(f"| steady publish rate | {achieved:,.0f} samples/s |")
         print(f"| end-to-end lag (stream store to commit) at that rate, median / max | {lag_med * 1000:.0f} ms / {lag_max * 1000:.0f} ms |")
     finally:
