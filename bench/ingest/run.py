@@ -163,6 +163,8 @@ async def main() -> None:
     ap.add_argument("--fetch", type=int, default=256)
     ap.add_argument("--wire", choices=("v1", "v2"), default="v2", help="telemetry batch format the agents write")
     a = ap.parse_args()
+    if a.batches < 4 * a.fetch:  # the rate runs from the first commit: one fetch is not a measurement
+        ap.error(f"--batches must be at least 4 × --fetch ({4 * a.fetch})")
     global WIRE
     WIRE = a.wire
 
