@@ -95,20 +95,20 @@ class DevicePublish:
         self.seq = 0
         self._subjects: dict[str, str] = {}
 
-    async def batch(self, subscription: str, samples: list[wire.Sample]) -> None:
+    async def batch(self, subscription: str, samples: wire.Columns | list[wire.Sample]) -> None:
+        """Publish ``samples`` as one v2 (columnar) batch; collectors that make Sample objects are converted here."""
         if not samples:
             return
+        cols = samples if isinstance(samples, wire.Columns) else wire.Columns.of(samples)
         subject = self._subjects.get(subscription)
         if subject is None:
             subject = self._subjects[subscription] = naming.telemetry_subject(self.device, subscription)
         self.seq += 1
         p = self.publisher
-        payload = wire.encode(wire.TelemetryBatch(
-            device=self.device, agent=p.agent_id, token=self.token, seq=self.seq,
-            subscription=subscription, samples=samples))
+        payload = wire.encode(wire.telemetry(self.device, p.agent_id, self.token, self.seq, subscription, cols))
         if await p.publish_batch(subject, payload, naming.msg_id(self.device, self.token, self.seq)):
             p.stats.batches += 1
-            p.stats.samples += len(samples)
+            p.stats.samples += len(cols)
 
     async def event(self, kind: str, detail: str = "") -> None:
         await self.publisher.publish_event(self.device, kind, detail)

@@ -338,7 +338,7 @@ class Demo:
         except Exception:  # noqa: BLE001 (counted, never fatal)
             self.traffic.malformed += 1
             return
-        self.traffic.seen(batch.device, len(batch.samples))
+        self.traffic.seen(batch.device, wire.count(batch))
 
     # ---- running --------------------------------------------------------------------------------------
 

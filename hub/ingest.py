@@ -300,6 +300,7 @@ class Ingest:
             if problem is not None:
                 letters.append((m, self._letter(m, problem[0], problem[1], b)))
                 continue
+            wire.columnar(b)  # v1 samples into columns: storage reads one form
             md = m.metadata
             items.append(Item(b, md.sequence.stream))
             keep.append(m)

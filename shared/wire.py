@@ -9,12 +9,14 @@ read each other's messages):
    express; a reader drops (and counts) messages whose ``v`` is newer than it understands.
 4. Unknown fields are ignored by readers (msgspec's default), so a newer writer never breaks an older reader.
 
-Telemetry (the hot path) is MessagePack; :class:`Sample` is array-like to keep batches small. KV values
+Telemetry (the hot path) is MessagePack, as columns since v2 (:class:`TelemetryBatch`). KV values
 (devices, presence, leases) are JSON so that ``nats kv get`` stays readable for an operator.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import chain, groupby, repeat
 from typing import Literal
 
 import msgspec
@@ -24,7 +26,7 @@ Platform = Literal["eos", "nxos", "junos", "iosxr", "srl", "generic", "ios", "io
 SubMode = Literal["sample", "on_change", "target_defined", "poll", "once"]
 Value = bool | int | float | str | None
 
-TELEMETRY_VERSION = 1
+TELEMETRY_VERSION = 2  # v1: samples as (path, value, ts) rows; v2: samples as columns (issue 20)
 EVENT_VERSION = 1
 CONFIG_VERSION = 1
 FACTS_VERSION = 1
@@ -99,9 +101,9 @@ class FleetLeader(msgspec.Struct, omit_defaults=True):
 
 
 class Sample(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
-    """One reading. ``path`` is gNMI-style with keys: ``/interfaces/interface[name=Ethernet1]/state/counters/in-octets``.
-    ``gc=False``: its fields are scalars, so it is never part of a cycle; untracked, the hundreds made per
-    notification do not trigger the cyclic GC (same wire format)."""
+    """One reading, as v1 batches carry them (and as the polling collectors produce them).
+    ``path`` is gNMI-style with keys: ``/interfaces/interface[name=Ethernet1]/state/counters/in-octets``.
+    ``gc=False``: its fields are scalars, so it is never part of a cycle."""
 
     path: str
     value: Value
@@ -109,15 +111,189 @@ class Sample(msgspec.Struct, array_like=True, omit_defaults=True, gc=False):
 
 
 class TelemetryBatch(msgspec.Struct, tag="telemetry", omit_defaults=True):
-    """One device update on ``swtel.telemetry.<device>.<subscription>``."""
+    """One device update on ``swtel.telemetry.<device>.<subscription>``.
+
+    v2 carries its samples as columns: value ``values[i]`` is at path ``paths[index[i]]`` (``paths[i]``
+    when ``index`` is empty, that is when no path repeats), and the first ``runs[0]`` values are stamped
+    ``times[0]``, the next ``runs[1]`` ``times[1]``, and so on (one run per gNMI notification).
+    v1 (older agents) carries ``samples``; a reader turns either into the columns with :func:`columnar`.
+
+    Two details keep an old (v1) hub's refusal of a v2 batch clear, not a "malformed" message or a silent
+    empty batch: a v2 writer still writes ``samples`` (empty: a v1 reader requires the field), and ``v``
+    keeps its default of 1, so ``v=2`` always differs from the default and is written (``omit_defaults``
+    leaves out a value equal to the default, which a v1 reader would take for v1)."""
 
     device: str
     agent: str
     token: int  # lease revision (fencing token)
     seq: int  # per (device, token), starts at 1
     subscription: str
-    samples: list[Sample]
-    v: int = TELEMETRY_VERSION
+    samples: list[Sample]  # v1; empty in v2
+    v: int = 1  # never change this default: see above. Writers of v2 set it (see telemetry()).
+    paths: list[str] = []  # v2: each path once (see index)
+    index: list[int] = []  # v2: the path of each value, as a position in paths; empty when no path repeats
+    values: list[Value] = []  # v2
+    times: list[int] = []  # v2: nanoseconds since the epoch, as the device reported them where it did
+    runs: list[int] = []  # v2: how many consecutive values carry each of ``times``
+
+
+class Columns:
+    """Samples as columns while a batch is gathered (agent side): ``paths[i]`` and ``values[i]`` per sample,
+    ``times[k]`` for the ``runs[k]`` consecutive samples of run k. Collectors that make :class:`Sample`
+    objects are converted once, by :meth:`of`."""
+
+    __slots__ = ("paths", "values", "times", "runs")
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.values: list[Value] = []
+        self.times: list[int] = []
+        self.runs: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @classmethod
+    def of(cls, samples: list[Sample]) -> Columns:
+        c = cls()
+        c.paths = [s.path for s in samples]
+        c.values = [s.value for s in samples]
+        c.times, c.runs = _runs([s.ts for s in samples])
+        return c
+
+    def extend(self, other: Columns) -> None:
+        self.paths += other.paths
+        self.values += other.values
+        if self.times and other.times and self.times[-1] == other.times[0]:  # the same notification, split
+            self.runs[-1] += other.runs[0]
+            self.times += other.times[1:]
+            self.runs += other.runs[1:]
+        else:
+            self.times += other.times
+            self.runs += other.runs
+
+    def keep(self, keep: list[bool]) -> Columns:
+        """The samples whose flag is true, as new columns."""
+        out = Columns()
+        i = 0
+        for t, n in zip(self.times, self.runs):
+            flags = keep[i : i + n]
+            m = sum(flags)
+            if m:
+                out.paths += [p for p, k in zip(self.paths[i : i + n], flags) if k]
+                out.values += [v for v, k in zip(self.values[i : i + n], flags) if k]
+                out.times.append(t)
+                out.runs.append(m)
+            i += n
+        return out
+
+    def chunks(self, size: int) -> Iterator[Columns]:
+        """At most ``size`` samples each, in order (a run split between two chunks is stamped in both)."""
+        if 0 < len(self) <= size:
+            yield self
+            return
+        starts = list(_starts(self.runs))
+        for lo in range(0, len(self), size):
+            hi = min(lo + size, len(self))
+            c = Columns()
+            c.paths, c.values = self.paths[lo:hi], self.values[lo:hi]
+            for t, s, n in zip(self.times, starts, self.runs):
+                a, b = max(s, lo), min(s + n, hi)
+                if a < b:
+                    c.times.append(t)
+                    c.runs.append(b - a)
+            yield c
+
+
+def _runs(ts: list[int]) -> tuple[list[int], list[int]]:
+    times, runs = [], []
+    for t, g in groupby(ts):
+        times.append(t)
+        runs.append(len(list(g)))
+    return times, runs
+
+
+def _starts(runs: list[int]) -> Iterator[int]:
+    i = 0
+    for n in runs:
+        yield i
+        i += n
+
+
+def telemetry(device: str, agent: str, token: int, seq: int, subscription: str, cols: Columns) -> TelemetryBatch:
+    """A v2 batch of ``cols``: each path once, with an index only when a path repeats (two notifications of
+    one leaf in one batch)."""
+    b = TelemetryBatch(device=device, agent=agent, token=token, seq=seq, subscription=subscription, samples=[],
+                       v=TELEMETRY_VERSION, paths=cols.paths, values=cols.values, times=cols.times, runs=cols.runs)
+    if len(cols.runs) > 1 and len(set(cols.paths)) < len(cols.paths):
+        pos: dict[str, int] = {}
+        b.index = [pos.setdefault(p, len(pos)) for p in cols.paths]
+        b.paths = list(pos)
+    return b
+
+
+def shape_problem(b: TelemetryBatch) -> str | None:
+    """Why a batch's columns do not fit together, or None."""
+    n = len(b.values)
+    if b.index:
+        if len(b.index) != n:
+            return f"{len(b.index)} path indexes for {n} values"
+        if min(b.index) < 0 or max(b.index) >= len(b.paths):
+            return f"a path index outside the batch's {len(b.paths)} paths"
+    elif len(b.paths) != n:
+        return f"{len(b.paths)} paths for {n} values"
+    if len(b.runs) != len(b.times):
+        return f"{len(b.runs)} runs for {len(b.times)} timestamps"
+    if b.runs and min(b.runs) < 1:
+        return "a run of fewer than one value"
+    if sum(b.runs) != n:
+        return f"runs cover {sum(b.runs)} of {n} values"
+    return None
+
+
+def columnar(b: TelemetryBatch) -> TelemetryBatch:
+    """Bring a decoded batch of either version to one form, in place: a path per value in ``paths`` (no
+    ``index``), ``values``, ``times`` and ``runs``; v1 ``samples`` are moved into the columns (ahead of any
+    columns the batch also has). Readers call it once after decoding, so everything downstream reads
+    columns. Raises ValueError when the columns do not fit together (:func:`shape_problem`)."""
+    problem = shape_problem(b)
+    if problem is not None:
+        raise ValueError(problem)
+    if b.index:
+        b.paths = [b.paths[i] for i in b.index]
+        b.index = []
+    if b.samples:
+        ss = b.samples
+        times, runs = _runs([s.ts for s in ss])
+        b.paths = [s.path for s in ss] + b.paths
+        b.values = [s.value for s in ss] + b.values
+        b.times, b.runs = times + b.times, runs + b.runs
+        b.samples = []
+    return b
+
+
+def stamps(b: TelemetryBatch | Columns) -> Iterator[int]:
+    """The timestamp of each value of a :func:`columnar` batch (or of :class:`Columns`)."""
+    return chain.from_iterable(map(repeat, b.times, b.runs))
+
+
+def rows(b: TelemetryBatch | Columns) -> Iterator[tuple[str, Value, int]]:
+    """(path, value, ts) of each sample of a decoded batch of either version (made :func:`columnar` first,
+    which costs nothing more once it is) or of :class:`Columns`, in order."""
+    if isinstance(b, TelemetryBatch):
+        columnar(b)
+    return zip(b.paths, b.values, stamps(b))
+
+
+def samples_of(b: TelemetryBatch) -> list[Sample]:
+    """The samples of a batch of either version as :class:`Sample` objects: for tests and tools, not the
+    hot path (which reads the columns)."""
+    return [Sample(p, v, t) for p, v, t in rows(b)]
+
+
+def count(b: TelemetryBatch) -> int:
+    """Samples in a decoded batch of either version."""
+    return len(b.samples) + len(b.values)
 
 
 EventKind = Literal[
@@ -210,7 +386,7 @@ def problems(b: TelemetryBatch) -> tuple[str, str] | None:
 
     Checked: device and agent are valid names; token and seq are in 1 … 2^63-1 (PostgreSQL bigint);
     no NUL character in the device, agent, subscription or any path (PostgreSQL text cannot hold NUL);
-    paths of at most ``MAX_PATH_BYTES``. (Sample timestamps need no check here: the hub drops samples
+    paths of at most ``MAX_PATH_BYTES``; v2 columns that fit together. (Sample timestamps need no check here: the hub drops samples
     outside its retention window as ``out_of_range`` before they reach the database.) NUL inside a string *value*
     is not a reason: it is removed at storage (docs/STORAGE.md). Sample-level limits (string size,
     samples per batch, series per device) are settings, applied by the hub per sample."""
@@ -231,14 +407,18 @@ def problems(b: TelemetryBatch) -> tuple[str, str] | None:
     for what, n in (("token", b.token), ("seq", b.seq)):
         if not 0 < n <= INT64_MAX:
             return "int_range", f"{what} {n} is outside 1 … 2^63-1"
-    paths = [smp.path for smp in b.samples]  # the hot path: one join and one scan, not a check per sample
+    shape = shape_problem(b)
+    if shape is not None:
+        return "malformed", f"columns that do not fit together: {shape}"
+    # the hot path: one join and one scan, not a check per sample (v2 paths are each there once)
+    paths = [smp.path for smp in b.samples] + b.paths if b.samples else b.paths
     if "\x00" in "".join(paths):
         i = next(i for i, p in enumerate(paths) if "\x00" in p)
-        return "nul_byte", f"NUL character in the path of sample {i}: {paths[i][:80]!r}"
-    if paths and len(max(paths, key=len)) > MAX_PATH_BYTES // 4:
+        return "nul_byte", f"NUL character in path {i}: {paths[i][:80]!r}"
+    if paths and max(map(len, paths)) > MAX_PATH_BYTES // 4:
         for i, p in enumerate(paths):
             if len(p.encode()) > MAX_PATH_BYTES:
-                return "too_long", f"path of sample {i} longer than {MAX_PATH_BYTES} bytes"
+                return "too_long", f"path {i} longer than {MAX_PATH_BYTES} bytes"
     return None
 
 

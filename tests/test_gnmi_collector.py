@@ -96,11 +96,11 @@ async def test_collects_and_publishes_batches_with_token_and_sequence(agent: Age
     assert {b.token for b in batches} == {42} and {b.agent for b in batches} == {"agent-t"}
     assert sorted(b.seq for b in batches) == list(range(1, len(batches) + 1))
     inter = [b for b in batches if b.subscription == "interfaces"]
-    assert len(inter[0].samples) == 4 * 11  # ten counters and oper-status per interface
-    paths = {s.path: s.value for s in inter[0].samples}
+    assert len(wire.samples_of(inter[0])) == 4 * 11  # ten counters and oper-status per interface
+    paths = {s.path: s.value for s in wire.samples_of(inter[0])}
     assert isinstance(paths["/interfaces/interface[name=eth0]/state/counters/in-octets"], int)
     assert paths["/interfaces/interface[name=eth0]/state/oper-status"] in ("UP", "DOWN")
-    system = {s.path for b in batches if b.subscription == "system" for s in b.samples}
+    system = {s.path for b in batches if b.subscription == "system" for s in wire.samples_of(b)}
     assert "/components/component[name=Chassis]/state/temperature/instant" in system
     assert naming.telemetry_subject("leaf-1.dc1", "interfaces") in agent.subjects
     assert agent.kinds("leaf-1.dc1")[0] == "session_up"
@@ -179,10 +179,10 @@ async def test_subscription_modes(agent: Agent, mode: str) -> None:
         await eventually(lambda: _async(len(agent.of("sw")) >= 3), timeout=10, what=f"three {mode} batches")
     batches = agent.of("sw")
     if mode in ("poll", "once"):
-        assert all(len(b.samples) == 20 for b in batches[:3])  # each round is a full update
+        assert all(len(wire.samples_of(b)) == 20 for b in batches[:3])  # each round is a full update
     else:
-        assert len(batches[0].samples) == 20 and all(b.samples for b in batches)
-    octets = [s.value for b in batches for s in b.samples
+        assert len(wire.samples_of(batches[0])) == 20 and all(wire.samples_of(b) for b in batches)
+    octets = [s.value for b in batches for s in wire.samples_of(b)
               if s.path == "/interfaces/interface[name=eth0]/state/counters/in-octets"]
     assert octets == sorted(octets) and octets[-1] > octets[0]
 
@@ -194,7 +194,7 @@ async def test_json_ietf_values_are_flattened_to_typed_leaves(agent: Agent) -> N
         await eventually(lambda: _async(any(b.subscription == "interfaces" for b in agent.of("js"))), timeout=10,
                          what="a JSON_IETF batch")
     batch = next(b for b in agent.of("js") if b.subscription == "interfaces")
-    values = {s.path: s.value for s in batch.samples}
+    values = {s.path: s.value for s in wire.samples_of(batch)}
     assert isinstance(values["/interfaces/interface[name=eth1]/state/counters/out-octets"], int)
     assert values["/interfaces/interface[name=eth1]/state/oper-status"] in ("UP", "DOWN")
     assert len(values) == 22
@@ -340,7 +340,7 @@ async def test_samples_outside_a_subscriptions_paths_are_not_stored_under_it(age
         await eventually(lambda: _async({b.subscription for b in agent.of("greedy")} == {"counters", "cpu"}),
                          timeout=10, what="batches of both subscriptions")
     for b in agent.of("greedy"):
-        paths = {s.path for s in b.samples}
+        paths = {s.path for s in wire.samples_of(b)}
         if b.subscription == "counters":
             assert paths == {f"/interfaces/interface[name=eth{i}]/state/counters/in-octets" for i in range(2)}
         else:
@@ -402,7 +402,7 @@ async def test_poll_works_when_the_target_syncs_after_the_first_round_only(agent
         await eventually(lambda: _async(len(agent.of("poller")) >= 5), timeout=10,
                          what=f"five poll rounds ({agent.stats('poller')})")
     assert agent.kinds("poller") == ["session_up"] and agent.stats("poller")["errors"] == 0
-    assert all(len(b.samples) == 20 for b in agent.of("poller")[:5])  # each round whole, none split or merged
+    assert all(len(wire.samples_of(b)) == 20 for b in agent.of("poller")[:5])  # each round whole, none split or merged
 
 
 @pytest.mark.asyncio

@@ -20,6 +20,7 @@ from support.waits import eventually
 from test_gnmi_collector import Agent, _async, agent, device, sub  # noqa: F401 (agent is a fixture)
 
 from swtel.agent.sim.model import SimDevice
+from swtel.shared import wire
 
 PROBE = Path(__file__).parent / "support" / "pygnmi_probe.py"
 
@@ -82,7 +83,7 @@ async def finsy() -> AsyncIterator[tuple[int, dict[str, Any]]]:
 
 
 def _collected(agent: Agent, name: str, subscription: str) -> list[list[object]]:
-    return [[s.path, s.value, s.ts] for b in agent.of(name) if b.subscription == subscription for s in b.samples]
+    return [[s.path, s.value, s.ts] for b in agent.of(name) if b.subscription == subscription for s in wire.samples_of(b)]
 
 
 @pytest.mark.asyncio

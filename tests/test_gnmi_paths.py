@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from swtel.agent.collectors import gnmi_paths as gp
+from swtel.shared import wire
 from swtel.shared.errors import InvalidInput
 
 
@@ -98,10 +99,11 @@ def test_notification_with_prefix_both_notations_json_legacy_value_and_deletes()
                  val=gnmi_pb2.TypedValue(json_ietf_val=b'{"openconfig-interfaces:out-octets":"9"}'))
     n.update.add(path=gp.to_proto("/config/mtu"), value=gnmi_pb2.Value(value=b"9000", type=gnmi_pb2.JSON))
     n.delete.append(gp.to_proto("/subinterfaces/subinterface[index=0]"))
-    out: list = []
+    out = wire.Columns()
     decode_notification(n, out)
     base = "/interfaces/interface[name=Ethernet1/1]"
-    assert [(s.path, s.value, s.ts) for s in out] == [
+    assert (out.times, out.runs) == ([123], [5])  # one notification: one timestamp, columns straight from the loop
+    assert list(wire.rows(out)) == [
         (f"{base}/state/counters/in-octets", 7, 123),
         (f"{base}/state/oper-status", "UP", 123),
         (f"{base}/state/counters/out-octets", 9, 123),
@@ -117,10 +119,10 @@ def test_a_notification_without_timestamp_gets_the_receive_time() -> None:
 
     n = gnmi_pb2.Notification()
     n.update.add(path=gp.to_proto("/system/state/hostname"), val=gnmi_pb2.TypedValue(string_val="sw1"))
-    out: list = []
+    out = wire.Columns()
     before = time.time_ns()
     decode_notification(n, out)
-    assert out[0].path == "/system/state/hostname" and out[0].ts >= before
+    assert out.paths == ["/system/state/hostname"] and out.times[0] >= before
 
 
 def test_the_bytes_view_reads_the_wire_of_a_subscribe_response_as_gnmi_does() -> None:
@@ -137,11 +139,11 @@ def test_the_bytes_view_reads_the_wire_of_a_subscribe_response_as_gnmi_does() ->
     n.delete.append(gp.to_proto("/config/mtu"))
     fast = SubscribeResponseBytes.FromString(gnmi_pb2.SubscribeResponse(update=n).SerializeToString())
     assert fast.WhichOneof("response") == "update"
-    via_bytes: list = []
+    via_bytes = wire.Columns()
     decode_notification(fast.update, via_bytes)
-    via_gnmi: list = []
+    via_gnmi = wire.Columns()
     decode_notification(n, via_gnmi)
-    assert via_bytes == via_gnmi and len(via_bytes) == 3
+    assert list(wire.rows(via_bytes)) == list(wire.rows(via_gnmi)) and len(via_bytes) == 3
     sync = SubscribeResponseBytes.FromString(gnmi_pb2.SubscribeResponse(sync_response=True).SerializeToString())
     assert sync.WhichOneof("response") == "sync_response"
     err = SubscribeResponseBytes.FromString(
@@ -150,7 +152,7 @@ def test_the_bytes_view_reads_the_wire_of_a_subscribe_response_as_gnmi_does() ->
     garbage = b"\x0a\xff"  # field 1 (elem, length-delimited) claiming 127+ bytes that are not there
     bad = fast.update.__class__(timestamp=1, update=[fast.update.update[0].__class__(path=garbage)])
     with pytest.raises(ValueError):
-        decode_notification(bad, [])
+        decode_notification(bad, wire.Columns())
 
 
 def test_sessions_with_the_same_subscription_paths_share_one_matcher() -> None:

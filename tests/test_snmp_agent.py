@@ -64,7 +64,7 @@ async def test_snmp_device_from_inventory_to_telemetry_and_facts(bootstrapped: s
             return {b.subscription for b in got} >= {"interfaces", "system"} and bool(facts)
 
         await eventually(both_subscriptions, timeout=30, what=f"interfaces and system batches and facts; {got[:1]}")
-        values = {s.path: s.value for b in got for s in b.samples}
+        values = {s.path: s.value for b in got for s in wire.samples_of(b)}
         assert all(b.token == 7 and b.agent == "agent-s" for b in got)
         assert paths.counter("Ethernet1", "in-octets") in values and paths.CPU in values
         assert collection.device_stats()[sim.name]["status"] == "collecting"

@@ -167,7 +167,7 @@ async def _gnmi(ctx: CollectorContext, facts: wire.DeviceFacts) -> None:
                            if e in gnmi_pb2.Encoding.values()]
         facts.models = [f"{m.name}@{m.version}" if m.version else m.name for m in caps.supported_models]
         encoding, _ = gnmi.choose_encoding(ctx.device, caps)
-        samples: list[wire.Sample] = []
+        cols = wire.Columns()
         for path, required in GNMI_GETS.items():
             try:
                 resp = await stub.Get(gnmi_pb2.GetRequest(path=[gnmi_paths.to_proto(path)], encoding=encoding),
@@ -175,7 +175,7 @@ async def _gnmi(ctx: CollectorContext, facts: wire.DeviceFacts) -> None:
                 if resp is None:
                     raise ValueError("the device sent a malformed message")
                 for n in resp.notification:
-                    gnmi.decode_notification(n, samples)
+                    gnmi.decode_notification(n, cols)
             except grpc.aio.AioRpcError as e:
                 if required or e.code() != grpc.StatusCode.NOT_FOUND:
                     facts.errors.append(f"Get {path}: {e.code().name} ({(e.details() or '').strip()})"[:200])
@@ -183,6 +183,7 @@ async def _gnmi(ctx: CollectorContext, facts: wire.DeviceFacts) -> None:
                 facts.errors.append(f"Get {path}: {e}"[:200])
     finally:
         await channel.close(grace=None)
+    samples = [wire.Sample(p, v, t) for p, v, t in wire.rows(cols)]  # a few answers once: no hot path
     _set(facts, _gnmi_values(samples))
     facts.interfaces = _interfaces_from_samples(samples)
 

@@ -306,9 +306,9 @@ class Chaos:
             if b.seq >= INJECTED_SEQ:
                 injected += 1
                 continue
-            for s in b.samples:
-                if s.value is not None:
-                    out[(b.device, s.path, s.ts // 1000)] = s.ts / 1e9
+            for path, value, ts in wire.rows(b):  # v2 (columns, agents now) or v1 (the injected ones)
+                if value is not None:
+                    out[(b.device, path, ts // 1000)] = ts / 1e9
         await sub.unsubscribe()
         await nc.close()
         return out, injected

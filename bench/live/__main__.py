@@ -46,7 +46,7 @@ def batch_for(sim: SimDevice, seq: int) -> wire.TelemetryBatch:
     samples += [wire.Sample(f"/interfaces/interface[name={ifname}]/state/oper-status", sim.oper_status(i), ts)
                 for i, ifname in enumerate(sim.ifnames)]
     samples.append(wire.Sample(MARK, 0, ts))
-    return wire.TelemetryBatch(sim.name, "bench-agent", 1, seq, "interfaces", samples)
+    return wire.telemetry(sim.name, "bench-agent", 1, seq, "interfaces", wire.Columns.of(samples))  # as agents write
 
 
 async def publish(nc: nats.NATS, sims: list[SimDevice], stop: asyncio.Event) -> int:
@@ -57,7 +57,7 @@ async def publish(nc: nats.NATS, sims: list[SimDevice], stop: asyncio.Event) -> 
     while not stop.is_set():
         for sim in sims:
             b = batch_for(sim, seq)
-            b.samples[-1] = wire.Sample(MARK, time.time_ns(), b.samples[-1].ts)
+            b.values[-1] = time.time_ns()  # the mark (the last sample)
             await nc.publish(naming.telemetry_subject(sim.name, "interfaces"), wire.encode(b))
             sent += 1
             next_at += gap
@@ -81,9 +81,9 @@ async def run_nats_baseline(url: str, sims: list[SimDevice], seconds: float) -> 
     measuring = False
 
     async def on_msg(msg) -> None:  # type: ignore[no-untyped-def]
-        b = wire.batch_decoder.decode(msg.data)
+        b = wire.columnar(wire.batch_decoder.decode(msg.data))  # what the hub's live cache does too
         if measuring:
-            lat.append((time.time_ns() - b.samples[-1].value) / 1e6)
+            lat.append((time.time_ns() - b.values[-1]) / 1e6)
 
     await nc.subscribe(naming.TELEMETRY_ALL, cb=on_msg)
     stop = asyncio.Event()
@@ -176,7 +176,7 @@ async def main(args: argparse.Namespace) -> None:
             runs = [await scenario() for _ in range(args.runs)]
             rows.append((label, {k: statistics.median(r[k] for r in runs) for k in ("p50", "p99", "fps", "n")}))
         base = rows[0][1]
-        print(f"\n{args.devices} devices x 1 batch/s (~{len(batch_for(sims[0], 1).samples)} samples each), "
+        print(f"\n{args.devices} devices x 1 batch/s (~{len(batch_for(sims[0], 1).values)} samples each), "
               f"permessage-deflate {'on' if args.deflate else 'off'}, frame interval {args.frame_interval}s, {args.seconds}s x {args.runs} runs (medians)\n")
         print(f"| {'scenario':<28} | p50 ms | p99 ms | p99 / baseline | frames/s | measured |")
         print(f"|{'-' * 30}|--------|--------|----------------|----------|----------|")

@@ -179,27 +179,28 @@ class LiveCache:
             log.debug("dropped a malformed message on %s: %s", subject, e)
 
     def apply_batch(self, batch: wire.TelemetryBatch) -> None:
+        wire.columnar(batch)  # v1 samples into columns (ValueError when they do not fit: malformed)
         d = self.device(batch.device)
         d.agent, d.token = batch.agent, batch.token
         d.last_mono, d.last_ms = self.clock(), time.time_ns() // 1_000_000
-        d.samples += len(batch.samples)
+        d.samples += len(batch.values)
         changes: dict[str, Series] = {}
         collect = self.listener.wants(batch.device)
         known = d.series
-        for s in batch.samples:
-            series = known.get(s.path)
+        for path, value, ts in wire.rows(batch):
+            series = known.get(path)
             if series is None:
                 if self.series_count >= self.max_series:
                     self.stats["series_refused"] += 1
                     continue
                 points = self.history_points if self.series_count < self.history_series else 0
-                series = known[s.path] = Series(s.path, points)
+                series = known[path] = Series(path, points)
                 self.series_count += 1
-            series.update(s.value, s.ts)
+            series.update(value, ts)
             if collect:
-                changes[s.path] = series
+                changes[path] = series
         self.stats["batches"] += 1
-        self.stats["samples"] += len(batch.samples)
+        self.stats["samples"] += len(batch.values)
         self.listener.device_updated(batch.device, changes)
 
     def apply_event(self, ev: wire.Event) -> None:

@@ -131,8 +131,7 @@ class RemoteWriteEncoder:
             if mark is None:
                 mark = marks[dev] = {}
             tags = None
-            for s in b.samples:
-                path = s.path
+            for path, v, ts in wire.rows(b):
                 hit = series.get(path, False)
                 if hit is False:
                     m = mapper.metric(path)
@@ -144,7 +143,6 @@ class RemoteWriteEncoder:
                     counts.skip("rule_drop")
                     continue
                 lb, m = hit
-                v = s.value
                 if v.__class__ is not float:
                     if v.__class__ is int:
                         v = float(v)
@@ -158,7 +156,7 @@ class RemoteWriteEncoder:
                                 counts.skip("string" if isinstance(v, str) else "null")
                                 continue
                             v = float(num)
-                ms = s.ts // 1_000_000
+                ms = ts // 1_000_000
                 if seen and seen.get(path, -1) >= ms:
                     counts.skip("already_delivered")
                     continue
@@ -226,11 +224,11 @@ class LineEncoder:
         for b in batches:
             tags = tags_of(b.device)
             dev = b.device
-            for s in b.samples:
-                key = (dev, s.path)
+            for path, v, ts in wire.rows(b):
+                key = (dev, path)
                 hit = series.get(key, False)
                 if hit is False:
-                    m = mapper.metric(s.path)
+                    m = mapper.metric(path)
                     hit = None if m is None else (self._prefix(m, dev, tags), m)
                     if len(series) >= SERIES_CACHE_MAX:
                         series.clear()
@@ -239,24 +237,23 @@ class LineEncoder:
                     self.counts.skip("rule_drop")
                     continue
                 prefix, m = hit
-                v = s.value
                 if v.__class__ is int:
-                    lines.append(f"{prefix}{v}i {s.ts}" if m.counter else f"{prefix}{float(v)!r} {s.ts}")
+                    lines.append(f"{prefix}{v}i {ts}" if m.counter else f"{prefix}{float(v)!r} {ts}")
                 elif v.__class__ is float:
                     if math.isnan(v) or math.isinf(v):
                         self.counts.skip("not_finite")
                         continue
-                    lines.append(f"{prefix}{v!r} {s.ts}")
+                    lines.append(f"{prefix}{v!r} {ts}")
                 else:
                     info = mapper.info(m, v)
                     if info is not None:
-                        lines.append(f"{self._prefix(info, dev, tags)}1i {s.ts}")
+                        lines.append(f"{self._prefix(info, dev, tags)}1i {ts}")
                     else:
                         num = mapper.number(m, v)
                         if num is None:
                             self.counts.skip("string" if isinstance(v, str) else "null")
                             continue
-                        lines.append(f"{prefix}{float(num)!r} {s.ts}")
+                        lines.append(f"{prefix}{float(num)!r} {ts}")
                 if len(lines) >= self.max_samples:
                     bodies.append(self._body(lines))
                     lines = []

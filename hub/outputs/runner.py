@@ -131,6 +131,11 @@ def decode(msgs: Sequence[Msg], state: OutputState) -> list[wire.TelemetryBatch]
         if not isinstance(b, wire.TelemetryBatch) or b.v > wire.TELEMETRY_VERSION:
             state.bad_messages += 1
             continue
+        try:
+            wire.columnar(b)  # v1 samples into columns: the encoders read one form
+        except ValueError:
+            state.bad_messages += 1
+            continue
         if b.token > fence.get(b.device, -1):
             if len(fence) > FENCE_MAX:
                 fence.clear()
@@ -138,7 +143,7 @@ def decode(msgs: Sequence[Msg], state: OutputState) -> list[wire.TelemetryBatch]
         out.append(b)
     kept = [b for b in out if b.token >= fence[b.device]]
     if len(kept) != len(out):
-        state.counts.skip("stale_token", sum(len(b.samples) for b in out if b.token < fence[b.device]))
+        state.counts.skip("stale_token", sum(len(b.values) for b in out if b.token < fence[b.device]))
     return kept
 
 

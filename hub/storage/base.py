@@ -80,8 +80,23 @@ class WriteResult:
 
 @dataclass
 class _Rows:
-    points: list[bytes] = field(default_factory=list)
+    points: list[bytes] = field(default_factory=list)  # binary COPY rows, one or many per item
     states: list[bytes] = field(default_factory=list)
+    n_points: int = 0
+    n_states: int = 0
+
+
+def _trim_runs(times: list[int], runs: list[int], n: int) -> tuple[list[int], list[int]]:
+    """The runs of the first ``n`` values."""
+    t_out: list[int] = []
+    r_out: list[int] = []
+    for t, r in zip(times, runs):
+        if n <= 0:
+            break
+        t_out.append(t)
+        r_out.append(min(r, n))
+        n -= r
+    return t_out, r_out
 
 
 def _kind(v: object) -> str:
@@ -107,9 +122,10 @@ class Storage:
         for it in items:
             known = self._series.get(it.batch.device)
             refused = self._refused.get(it.batch.device, ())
-            for s in it.batch.samples[: self.settings.ingest_max_samples]:
-                if (known is None or s.path not in known) and s.value is not None and s.path not in refused:
-                    missing.setdefault((it.batch.device, s.path), _kind(s.value))
+            n = self.settings.ingest_max_samples
+            for path, value in zip(it.batch.paths[:n], it.batch.values[:n]):
+                if (known is None or path not in known) and value is not None and path not in refused:
+                    missing.setdefault((it.batch.device, path), _kind(value))
         if missing:  # known to the database (another hub, an earlier run): a plain SELECT, no insert attempt
             devs, names = zip(*missing)
             for r in await self.pool.fetch(SERIES_KNOWN_SQL, list(devs), list(names)):
@@ -157,44 +173,57 @@ class Storage:
         return now_us - self.settings.retention_days * DAY_US, now_us + self.settings.partitions_ahead_days * DAY_US
 
     def _rows(self, it: Item, lo: int, hi: int, res: WriteResult, days: set[int]) -> _Rows:
-        """Binary COPY rows of one batch. The hot loop: per sample one range check against the current
-        day, one dict lookup and one ``struct.pack``; the slow path runs only when a sample leaves the day."""
+        """Binary COPY rows of one :func:`~swtel.shared.wire.columnar` batch. The hot path, per run of values
+        sharing a timestamp: one range check, and when the run is all numbers of known series, one
+        ``struct.pack`` per value and nothing else (the series ids are looked up by a C loop over the paths;
+        a string, a null or an unknown series makes ``pack`` fail, and only then is that run built with a
+        check per sample, :meth:`_rows_slow`)."""
         out = _Rows()
-        pts_append, sts_append = out.points.append, out.states.append
-        ids = self._series.get(it.batch.device, {})
-        refused = self._refused.get(it.batch.device, ())
-        pack = POINT_PACK
-        max_str = self.settings.ingest_max_string_bytes
+        b = it.batch
+        paths, values, times, runs = b.paths, b.values, b.times, b.runs
         max_n = self.settings.ingest_max_samples
-        samples = it.batch.samples
-        if len(samples) > max_n:
-            res.drop("batch_limit", len(samples) - max_n)
-            samples = samples[:max_n]
+        if len(values) > max_n:
+            res.drop("batch_limit", len(values) - max_n)
+            paths, values = paths[:max_n], values[:max_n]
+            times, runs = _trim_runs(times, runs, max_n)
+        ids = self._series.get(b.device, {})
+        sids = list(map(ids.get, paths))  # (a C loop)
+        pack = POINT_PACK
         window_hi = hi
         if it.cutoff_ns is not None:  # past the holder's tenure (hub/fencing.py): counted as after_tenure
             hi = min(hi, it.cutoff_ns // 1000 - PG_EPOCH_US)
-        day_lo = day_hi = 0  # the current day's [start, end) in µs since 2000; empty until the first sample
-        for s in samples:
-            t = s.ts // 1000 - PG_EPOCH_US
-            if not day_lo <= t < day_hi:
-                if t < lo or t >= hi:
-                    res.drop("after_tenure" if hi <= t < window_hi else "out_of_range")
-                    continue
-                day = t // DAY_US
-                days.add(day)
-                day_lo, day_hi = day * DAY_US, (day + 1) * DAY_US
-            sid = ids.get(s.path)
+        i = 0
+        for ts, n in zip(times, runs):
+            j = i + n
+            t = ts // 1000 - PG_EPOCH_US
+            if t < lo or t >= hi:
+                res.drop("after_tenure" if hi <= t < window_hi else "out_of_range", n)
+            else:
+                days.add(t // DAY_US)
+                try:
+                    out.points += [pack(3, 8, t, 4, sid, 8, v) for sid, v in zip(sids[i:j], values[i:j])]
+                    out.n_points += n
+                except struct.error:  # a string or null value, a series not (yet) known: sample by sample
+                    self._rows_slow(b.device, t, paths[i:j], sids[i:j], values[i:j], res, out)
+            i = j
+        return out
+
+    def _rows_slow(self, device: str, t: int, paths: list[str], sids: list[int | None], values: list[wire.Value],
+                   res: WriteResult, out: _Rows) -> None:
+        refused = self._refused.get(device, ())
+        max_str = self.settings.ingest_max_string_bytes
+        for path, sid, v in zip(paths, sids, values):
             if sid is None:
-                if s.path in refused:
+                if path in refused:
                     res.drop("series_limit")
                     continue
-                if s.value is not None:
-                    raise KeyError(s.path)  # resolved once for the whole fetch, then built again
-            v = s.value
+                if v is not None:
+                    raise KeyError(path)  # resolved once for the whole fetch, then built again
             tv = type(v)
             if tv is int or tv is float:
                 try:
-                    pts_append(pack(3, 8, t, 4, sid, 8, v))
+                    out.points.append(POINT_PACK(3, 8, t, 4, sid, 8, v))
+                    out.n_points += 1
                 except OverflowError:
                     res.drop("bad_value")
             elif tv is str:
@@ -202,12 +231,13 @@ class Storage:
                 if len(data) > max_str:
                     res.drop("string_too_long")
                     continue
-                sts_append(_STATE_HEAD(3, 8, t, 4, sid, len(data)) + data)
+                out.states.append(_STATE_HEAD(3, 8, t, 4, sid, len(data)) + data)
+                out.n_states += 1
             elif tv is bool:
-                pts_append(pack(3, 8, t, 4, sid, 8, 1.0 if v else 0.0))
+                out.points.append(POINT_PACK(3, 8, t, 4, sid, 8, 1.0 if v else 0.0))
+                out.n_points += 1
             else:
                 res.drop("null_value")
-        return out
 
     async def _all_rows(self, items: list[Item], lo: int, hi: int, res: WriteResult, days: set[int]) -> list[_Rows]:
         """Rows of every item; a batch with a path not in the cache is built again after one lookup round
@@ -241,6 +271,7 @@ class Storage:
         seen: set[tuple[str, int, int]] = set()
         unique: list[Item] = []
         for it in items:
+            wire.columnar(it.batch)  # done at decode already (hub/ingest.py); a no-op then
             key = (it.batch.device, it.batch.token, it.batch.seq)
             if key in seen:
                 res.duplicates += 1
@@ -268,6 +299,8 @@ class Storage:
                 if (it.batch.device, it.batch.token, it.batch.seq) in fresh:
                     points += r.points
                     states += r.states
+                    res.points += r.n_points
+                    res.states += r.n_states
                     res.batches += 1
                 else:
                     res.duplicates += 1
@@ -282,7 +315,6 @@ class Storage:
                     "states", source=memoryview(HEADER + b"".join(states) + TRAILER), columns=("time", "series_id", "value"),
                     format="binary",
                 )
-            res.points, res.states = len(points), len(states)
         return res
 
     # ---- events and config backups -----------------------------------------------------------------

@@ -24,7 +24,9 @@ class Recorder:
         self.configs: list[tuple[str, str]] = []  # (format, text)
         self.facts_seen: list[wire.DeviceFacts] = []
 
-    async def batch(self, subscription: str, samples: list[wire.Sample]) -> None:
+    async def batch(self, subscription: str, samples: wire.Columns | list[wire.Sample]) -> None:
+        if isinstance(samples, wire.Columns):  # the gNMI collector hands over columns
+            samples = [wire.Sample(p, v, t) for p, v, t in wire.rows(samples)]
         self.batches.append((subscription, samples))
 
     async def event(self, kind: str, detail: str = "") -> None:
