@@ -190,9 +190,11 @@ def test_remote_write_does_not_resend_what_the_destination_accepted() -> None:
     assert [s.value for s in ts_a.samples] == [2.0] and [s.value for s in ts_b.samples] == [2.0]
 
 
-def test_a_stale_lease_holders_batches_are_not_exported() -> None:
-    """The same rule as storage: a batch whose token is older than the newest seen for its device is dropped."""
-    from swtel.hub.outputs.runner import OutputState, decode
+def test_decode_skips_what_ingest_cannot_store_and_within_cuts_at_the_tenure_end() -> None:
+    """Decoding counts malformed and unstorable batches (``wire.problems``), as ingest dead-letters them;
+    which batches are genuine is the lease ledger's verdict (tests/test_outputs_fencing.py). ``within`` cuts
+    a stale holder's samples at its tenure's end in microseconds, as storage does."""
+    from swtel.hub.outputs.runner import OutputState, decode, within
 
     class M:
         def __init__(self, b: wire.TelemetryBatch) -> None:
@@ -200,10 +202,13 @@ def test_a_stale_lease_holders_batches_are_not_exported() -> None:
 
     st = OutputState("x", "influx")
     new = wire.TelemetryBatch("d", "a2", 7, 1, "s", [wire.Sample("/p", 1, 1)])
-    stale = wire.TelemetryBatch("d", "a1", 5, 9, "s", [wire.Sample("/p", 2, 2), wire.Sample("/q", 3, 2)])
-    other = wire.TelemetryBatch("e", "a1", 5, 1, "s", [wire.Sample("/p", 4, 3)])
-    assert decode([M(stale), M(new), M(other)], st) == [new, other]  # type: ignore[list-item]
-    assert decode([M(stale)], st) == [] and st.counts.skipped == {"stale_token": 4}  # type: ignore[list-item]
+    older = wire.TelemetryBatch("d", "a1", 5, 9, "s", [wire.Sample("/p", 2, 2), wire.Sample("/q", 3, 2)])
+    nul = wire.TelemetryBatch("d", "a1", 5, 9, "s", [wire.Sample("/p\x00", 2, 2)])
+    assert decode([M(older), M(nul), M(new)], st) == [older, new]  # type: ignore[list-item]
+    assert st.bad_messages == 1 and st.counts.skipped == {}  # an older token is not for decode to judge
     junk = M(new)
     junk.data = b"garbage"
-    assert decode([junk], st) == [] and st.bad_messages == 1  # type: ignore[list-item]
+    assert decode([junk], st) == [] and st.bad_messages == 2  # type: ignore[list-item]
+    b = wire.TelemetryBatch("d", "a1", 5, 1, "s", [wire.Sample("/p", 1, 1_999), wire.Sample("/p", 2, 2_000),
+                                                   wire.Sample("/p", 3, 2_999), wire.Sample("/p", 4, 1_000)])
+    assert [s.value for s in within(b, 2_500).samples] == [1, 4]  # 2,000 ns is 2 µs: at the cutoff's µs

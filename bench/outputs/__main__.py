@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test harness's destination server
 
 from support import tsdb  # noqa: E402
 from swtel.cli.embedded import EmbeddedNats  # noqa: E402
+from swtel.hub.fencing import LeaseLedger  # noqa: E402
 from swtel.hub.outputs.manager import OutputManager  # noqa: E402
 from swtel.hub.outputs.model import OutputStore, make_output  # noqa: E402
 from swtel.hub.service import HubCore  # noqa: E402
@@ -131,7 +132,10 @@ async def output_alone(s: settings.Settings, d: Any, a: Any, run: int) -> tuple[
     is filled while it runs (the fill's publishing CPU is then counted too)."""
     total = a.batches * a.samples
     nc = await nats.connect(s.nats_url)
-    m = OutputManager(nc, s)
+    pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=2)
+    ledger = LeaseLedger(nc, pool)  # the hub's fencing, as a hub's outputs use it (shared with ingest there)
+    await ledger.start()
+    m = OutputManager(nc, s, ledger=ledger)
     d.paused = True  # added paused: the clock starts when it is resumed, not at the manager's first poll
     await add_outputs(s.nats_url, [d])
     task = asyncio.create_task(m.run())
@@ -153,6 +157,8 @@ async def output_alone(s: settings.Settings, d: Any, a: Any, run: int) -> tuple[
     finally:
         await m.close()
         await task
+        await ledger.close()
+        await pool.close()
         await nc.close()
         await remove_outputs(s.nats_url, [d])
 

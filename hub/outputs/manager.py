@@ -27,7 +27,8 @@ from swtel.shared.inventory import Inventory
 from swtel.shared.settings import Settings
 
 from .model import BUCKET, OutputDef, OutputStore, encoder
-from .runner import OutputState, PushRunner, Runner, ScrapeRunner
+from ..fencing import LeaseLedger
+from .runner import Fencing, OutputState, PushRunner, Runner, ScrapeRunner
 
 log = logging.getLogger("swtel.hub.outputs")
 POLL_S = 1.0
@@ -37,10 +38,12 @@ STOP_GRACE_S = 5.0
 
 
 class OutputManager:
-    def __init__(self, nc: NATS, settings: Settings, *, is_active: Callable[[], bool] = lambda: True,
-                 inventory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, nc: NATS, settings: Settings, *, ledger: LeaseLedger,
+                 is_active: Callable[[], bool] = lambda: True, inventory: Callable[[], Any] | None = None) -> None:
         self.nc = nc
         self.settings = settings
+        # the same verdicts as ingest: an output gets exactly the batches and samples storage keeps
+        self.fencing = Fencing(ledger, settings.fence_grace_s)
         self.is_active = is_active
         self.inventory = inventory  # async () → Inventory, for device tags as labels
         self.creds = Credentials(settings.secrets_file)
@@ -151,9 +154,9 @@ class OutputManager:
     def _start_runner(self, d: OutputDef, st: OutputState, fingerprint: bytes) -> None:
         runner: Runner
         if d.kind == "scrape":
-            runner = ScrapeRunner(self.nc, d, st, self._tags_of(d))
+            runner = ScrapeRunner(self.nc, d, st, self._tags_of(d), self.fencing)
         else:
-            runner = PushRunner(self.nc, d, st, self._tags_of(d), self.creds)
+            runner = PushRunner(self.nc, d, st, self._tags_of(d), self.creds, self.fencing)
         st.status = "ok"
         task = asyncio.create_task(self._guard(d.name, runner), name=f"output-{d.name}")
         self.runners[d.name] = (fingerprint, runner, task)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import msgspec
 from nats.aio.client import Client as NATS
@@ -44,6 +45,7 @@ from swtel.shared import naming, wire
 from swtel.shared.errors import SwtelError
 
 from . import http
+from ..fencing import LeaseLedger, Refusal, cutoff_ns
 from .encode import Body, Counts, LineEncoder, RemoteWriteEncoder, TagsOf
 from .mapping import Mapper
 from .model import OutputDef, consumer_config
@@ -56,8 +58,8 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 PROGRESS_EVERY_S = 10.0
 EVENTS_KEPT = 20
+LEDGER_DOWN = "cannot read the lease history to fence this data"
 SENT_MAX = 200_000  # devices
-FENCE_MAX = 1_000_000  # devices
 
 
 @dataclass
@@ -86,7 +88,6 @@ class OutputState:
     # across runner restarts in this hub, bounded by SENT_MAX devices (then forgotten: a later redelivery
     # may then be refused as out of order, counted in `rejected`)
     sent: dict[str, dict[str, int]] = field(default_factory=dict)
-    fence: dict[str, int] = field(default_factory=dict)  # device → newest lease token seen
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
 
     def event(self, kind: str, detail: str, **extra: Any) -> None:
@@ -117,29 +118,80 @@ class OutputState:
 
 
 def decode(msgs: Sequence[Msg], state: OutputState) -> list[wire.TelemetryBatch]:
-    """The telemetry batches of a fetch, as ingest reads them: malformed or unknown messages are counted and
-    skipped, and so are batches whose lease token is older than the newest seen for their device (a
-    stale holder's, which storage drops by the same rule: hub/storage/base.py)."""
+    """The telemetry batches of a fetch, as ingest reads them: malformed, unknown and unstorable
+    (``wire.problems``) messages are counted and skipped."""
     out = []
-    fence = state.fence
     for m in msgs:
         try:
             b = DECODER.decode(m.data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             state.bad_messages += 1
             continue
-        if not isinstance(b, wire.TelemetryBatch) or b.v > wire.TELEMETRY_VERSION:
+        if not isinstance(b, wire.TelemetryBatch) or b.v > wire.TELEMETRY_VERSION or wire.problems(b) is not None:
             state.bad_messages += 1
             continue
-        if b.token > fence.get(b.device, -1):
-            if len(fence) > FENCE_MAX:
-                fence.clear()
-            fence[b.device] = b.token
         out.append(b)
-    kept = [b for b in out if b.token >= fence[b.device]]
-    if len(kept) != len(out):
-        state.counts.skip("stale_token", sum(len(b.samples) for b in out if b.token < fence[b.device]))
-    return kept
+    return out
+
+
+def within(b: wire.TelemetryBatch, cutoff: int) -> wire.TelemetryBatch:
+    """``b`` without the samples stamped at or after ``cutoff`` (ns), compared in µs as storage does
+    (hub/storage/base.py ``_rows``). The one place outputs read samples for fencing."""
+    limit = cutoff // 1000
+    return msgspec.structs.replace(b, samples=[s for s in b.samples if s.ts // 1000 < limit])
+
+
+async def admit(batches: list[wire.TelemetryBatch], ledger: LeaseLedger, grace_s: float,
+                state: OutputState) -> list[wire.TelemetryBatch]:
+    """The batches and samples ingest stores, by the same verdicts (hub/fencing.py): a batch whose token is
+    not a genuine lease of its device and agent is skipped (counted by the refusal's reason); a genuine
+    one goes out whenever it arrives, without the samples stamped after its holder's tenure ended
+    (``after_tenure``)."""
+    if not batches:
+        return batches
+    verdicts = await ledger.verdicts({(b.device, b.agent, b.token) for b in batches})
+    out = []
+    skip = state.counts.skip
+    for b in batches:
+        v = verdicts[(b.device, b.agent, b.token)]
+        if isinstance(v, Refusal):
+            skip(v.reason, len(b.samples))
+            continue
+        cut = cutoff_ns(v, grace_s)
+        if cut is not None:
+            kept = within(b, cut)
+            if len(kept.samples) != len(b.samples):
+                skip("after_tenure", len(b.samples) - len(kept.samples))
+            b = kept
+        out.append(b)
+    return out
+
+
+@dataclass
+class Fencing:
+    """The hub's lease ledger (shared with ingest) and its grace, as one runner argument."""
+
+    ledger: LeaseLedger
+    grace_s: float
+
+    async def admit(self, batches: list[wire.TelemetryBatch], state: OutputState,
+                    stop: asyncio.Event) -> list[wire.TelemetryBatch]:
+        """:func:`admit`, retried with backoff while the lease history cannot be read (NATS or PostgreSQL
+        down): the messages are held meanwhile, as ingest holds them. Empty once ``stop`` is set."""
+        delay = BACKOFF_MIN_S
+        while True:
+            try:
+                out = await admit(batches, self.ledger, self.grace_s, state)
+                if state.error.startswith(LEDGER_DOWN):
+                    state.healthy()
+                return out
+            except (NatsError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                state.fail("retrying", f"{LEDGER_DOWN}: {e!r}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return []
+            delay = min(delay * 2, BACKOFF_MAX_S)
 
 
 class _Stop(Exception):
@@ -152,8 +204,10 @@ async def _drop(sub: Any) -> None:
 
 
 class PushRunner:
-    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf, creds: Credentials) -> None:
+    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf, creds: Credentials,
+                 fencing: Fencing) -> None:
         self.nc = nc
+        self.fencing = fencing
         self.js = nc.jetstream(timeout=5)
         self.d = d
         self.state = state
@@ -296,7 +350,9 @@ class PushRunner:
         self.holding = msgs
         self._held_since = msgs[0].metadata.timestamp.timestamp()
         await self._note_gaps(msgs)
-        batches = decode(msgs, self.state)
+        batches = await self.fencing.admit(decode(msgs, self.state), self.state, self._stop)
+        if self._stop.is_set():
+            raise _Stop
         if not batches:
             bodies: list[Body] = []
         elif isinstance(self.encoder, RemoteWriteEncoder):
@@ -365,8 +421,9 @@ class PushRunner:
 class ScrapeRunner:
     """Keeps the newest value per series from an ordered consumer (newest batch per subject, then live)."""
 
-    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf) -> None:
+    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf, fencing: Fencing) -> None:
         self.nc = nc
+        self.fencing = fencing
         self.d = d
         self.state = state
         self.tags_of = tags_of
@@ -408,7 +465,8 @@ class ScrapeRunner:
                     msgs = [get.result()]
                     while not queue.empty() and len(msgs) < 1000:
                         msgs.append(queue.get_nowait())
-                    n = self.store.update(decode(msgs, self.state), self.tags_of)
+                    batches = await self.fencing.admit(decode(msgs, self.state), self.state, self._stop)
+                    n = self.store.update(batches, self.tags_of)
                     self.state.samples += n
                     self.state.messages += len(msgs)
                     self.state.last_delivery = time.time()
