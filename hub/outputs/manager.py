@@ -237,7 +237,14 @@ class OutputManager:
                 continue
             st.lag_messages = (info.num_pending or 0) + (info.num_ack_pending or 0)
             if st.lag_messages == 0:
-                st.lag_s = 0.0
+                st.lag_s = st.oldest_pending = 0.0
+                continue
+            floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+            try:  # the oldest message not yet acknowledged: its stream time is the lag in seconds
+                m = await js.get_msg(naming.STREAM_TELEMETRY, seq=floor + 1, subject=naming.TELEMETRY_ALL, next=True)
+                st.oldest_pending = m.time.timestamp() if m.time else 0.0
+            except (NatsError, OSError) as e:
+                log.debug("output %s: oldest pending message: %r", name, e)
 
     # ---- what the API shows ----------------------------------------------------------------------
 
@@ -294,7 +301,7 @@ class OutputManager:
         metric("swtel_output_lag_messages", "gauge", "messages in the output's consumer not yet acknowledged",
                lambda s: s.lag_messages)
         metric("swtel_output_lag_seconds", "gauge", "age of the oldest message not yet delivered (upper bound)",
-               lambda s: float(s.lag_s))
+               lambda s: float(s.lag_seconds()))
         metric("swtel_output_up", "gauge", "1 while the output runs on this hub and delivers",
                lambda s: int(s.running and s.status == "ok"))
         metric("swtel_output_error", "gauge", "1 while the output runs on this hub and fails to deliver",

@@ -81,7 +81,9 @@ class OutputState:
     missed: int = 0  # stream messages removed by retention before this output read them
     bad_messages: int = 0  # malformed or unknown messages skipped
     lag_messages: int = 0  # in the consumer, not yet acknowledged
-    lag_s: float = 0.0  # age of the oldest message not yet delivered (upper bound)
+    lag_s: float = 0.0  # age of the oldest message not yet delivered (upper bound), as of the last delivery
+    held_since: float = 0.0  # stream time of the oldest message held undelivered now (0: none held)
+    oldest_pending: float = 0.0  # stream time of the consumer's oldest unacknowledged message (manager's stats)
     last_delivery: float = 0.0
     counts: Counts = field(default_factory=Counts)
     # remote_write: device → path → newest timestamp (ms) the destination accepted from this hub; kept
@@ -105,6 +107,16 @@ class OutputState:
             self.event("recovered", f"delivering again after: {self.error}")
         self.status, self.error, self.error_since = "ok", "", 0.0
 
+    def lag_seconds(self) -> float:
+        """The age now of the oldest message not yet delivered: held by the runner (a destination failing),
+        or waiting in the consumer (no runner reads it: a missing credential, another hub's standby view)."""
+        now, lag = time.time(), self.lag_s
+        if self.held_since:
+            lag = max(lag, now - self.held_since)
+        if self.oldest_pending and self.lag_messages:
+            lag = max(lag, now - self.oldest_pending)
+        return max(0.0, lag)
+
     def view(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "running": self.running, "paused": self.paused,
@@ -112,7 +124,7 @@ class OutputState:
             "samples": self.samples, "requests": self.requests, "messages": self.messages,
             "rejected": self.rejected, "retries": self.retries, "missed": self.missed,
             "bad_messages": self.bad_messages, "skipped": dict(self.counts.skipped),
-            "lag_messages": self.lag_messages, "lag_seconds": round(self.lag_s, 3),
+            "lag_messages": self.lag_messages, "lag_seconds": round(self.lag_seconds(), 3),
             "last_delivery": self.last_delivery or None, "events": list(self.events),
         }
 
@@ -218,7 +230,6 @@ class PushRunner:
         self._stop = asyncio.Event()
         self.watermark = 0  # highest stream sequence delivered to this output for the first time
         self.holding: list[Msg] = []  # messages fetched and not yet acknowledged
-        self._held_since = 0.0  # stream time of the oldest held message
 
     def close(self) -> None:
         self._stop.set()
@@ -247,6 +258,7 @@ class PushRunner:
             await self._run()
         finally:
             self.state.running = False
+            self.state.held_since = 0.0
             if self.holding:  # stopping mid-retry: hand the messages back at once
                 for m in self.holding:
                     with contextlib.suppress(Exception):
@@ -348,7 +360,7 @@ class PushRunner:
 
     async def _deliver(self, msgs: list[Msg], client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         self.holding = msgs
-        self._held_since = msgs[0].metadata.timestamp.timestamp()
+        self.state.held_since = msgs[0].metadata.timestamp.timestamp()
         await self._note_gaps(msgs)
         batches = await self.fencing.admit(decode(msgs, self.state), self.state, self._stop)
         if self._stop.is_set():
@@ -370,6 +382,7 @@ class PushRunner:
         st.messages += len(msgs)
         st.last_delivery = time.time()
         st.lag_s = max(0.0, time.time() - last.metadata.timestamp.timestamp())
+        st.held_since = 0.0
 
     async def _send(self, body: Body, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         delay = BACKOFF_MIN_S
@@ -404,7 +417,7 @@ class PushRunner:
                 log.warning("output %s: %s; holding %d messages and retrying with backoff", self.d.name,
                             res.detail, len(self.holding))
             st.fail(kind, res.detail)
-            st.lag_s = max(0.0, time.time() - self._held_since)
+            st.lag_s = max(0.0, time.time() - st.held_since)
             if self._stop.is_set():
                 raise _Stop
             if time.monotonic() >= progress_at:  # still working on them: no redelivery meanwhile
