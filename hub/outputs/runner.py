@@ -371,8 +371,7 @@ class PushRunner:
             bodies = self.encoder.encode(batches, self.tags_of, self.state.sent)
         else:
             bodies = self.encoder.encode(batches, self.tags_of)
-        for body in bodies:
-            await self._send(body, client, url, headers)
+        await self._send_shards(bodies, client, url, headers)
         last = msgs[-1]
         for m in msgs:
             with contextlib.suppress(NatsError, OSError):  # a lost ack means a redelivery: at least once
@@ -383,6 +382,29 @@ class PushRunner:
         st.last_delivery = time.time()
         st.lag_s = max(0.0, time.time() - last.metadata.timestamp.timestamp())
         st.held_since = 0.0
+
+    async def _send_shards(self, bodies: list[Body], client: httpx.AsyncClient, url: str,
+                           headers: dict[str, str]) -> None:
+        """Each shard's bodies in order (a series is in one shard: its samples stay in time order at the
+        destination), the shards concurrently; returns when every body was delivered or refused for good."""
+        shards: dict[int, list[Body]] = {}
+        for body in bodies:
+            shards.setdefault(body.shard, []).append(body)
+        if len(shards) <= 1:
+            for body in bodies:
+                await self._send(body, client, url, headers)
+            return
+
+        async def one(shard: list[Body]) -> None:
+            for body in shard:
+                await self._send(body, client, url, headers)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for shard in shards.values():
+                    tg.create_task(one(shard))
+        except* _Stop:
+            raise _Stop from None
 
     async def _send(self, body: Body, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         delay = BACKOFF_MIN_S

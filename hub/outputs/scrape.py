@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from swtel.shared import wire
 
-from .encode import Counts, TagsOf, labels_of
+from .encode import Counts, TagsOf, labels_of, samples_of
 from .mapping import Mapper, Metric
 
 STALE_S = 3600.0
@@ -73,44 +73,44 @@ class ScrapeStore:
         n = 0
         for b in batches:
             tags = tags_of(b.device)
-            for s in b.samples:
-                m = self.mapper.metric(s.path)
+            for path, value, ts in samples_of(b):
+                m = self.mapper.metric(path)
                 if m is None:
                     self.counts.skip("rule_drop")
                     continue
-                v = s.value
+                v = value
                 if v.__class__ is not int and v.__class__ is not float:
                     info = self.mapper.info(m, v)
                     if info is not None:
                         m, v = info, 1
                         # one info series per path: the previous value's series goes
-                        old = self.keys.get((b.device, s.path))
+                        old = self.keys.get((b.device, path))
                         text = self._text(m, b.device, tags)
                         if old is not None and old[1] != text and old[1] in self.families.get(old[0], {}):
                             del self.families[old[0]][old[1]]
                             self.series -= 1
-                        self.keys[(b.device, s.path)] = (m.name, text)
+                        self.keys[(b.device, path)] = (m.name, text)
                         slot = self._slot(m, text)
                         if slot is not None:
-                            slot[0], slot[1], slot[2] = 1, s.ts // 1_000_000, now
+                            slot[0], slot[1], slot[2] = 1, ts // 1_000_000, now
                             n += 1
                         continue
                     v = self.mapper.number(m, v)
                     if v is None:
-                        self.counts.skip("string" if isinstance(s.value, str) else "null")
+                        self.counts.skip("string" if isinstance(value, str) else "null")
                         continue
-                key = (b.device, s.path)
+                key = (b.device, path)
                 hit = self.keys.get(key)
                 if hit is None:
                     hit = self.keys[key] = (m.name, self._text(m, b.device, tags))
                 slot = self._slot(m, hit[1])
                 if slot is None:
                     continue
-                if s.ts // 1_000_000 >= slot[1]:  # an older sample (a replay) never replaces a newer one
-                    slot[0], slot[1], slot[2] = v, s.ts // 1_000_000, now
+                if ts // 1_000_000 >= slot[1]:  # an older sample (a replay) never replaces a newer one
+                    slot[0], slot[1], slot[2] = v, ts // 1_000_000, now
                 n += 1
-                if s.ts > self.newest_ns:
-                    self.newest_ns = s.ts
+                if ts > self.newest_ns:
+                    self.newest_ns = ts
         return n
 
     def render(self) -> str:
