@@ -235,3 +235,20 @@ def test_decode_skips_what_ingest_cannot_store_and_within_cuts_at_the_tenure_end
     b = wire.TelemetryBatch("d", "a1", 5, 1, "s", [wire.Sample("/p", 1, 1_999), wire.Sample("/p", 2, 2_000),
                                                    wire.Sample("/p", 3, 2_999), wire.Sample("/p", 4, 1_000)])
     assert [s.value for s in within(b, 2_500).samples] == [1, 4]  # 2,000 ns is 2 µs: at the cutoff's µs
+
+
+@given(st.text(min_size=1, max_size=12), st.sampled_from([
+    "/interfaces/interface[name=e1]/state/counters/in-octets", "/components/component[name=CPU]/state/temperature/instant",
+    "/system/memory/state/physical", "/a/b[device=x][zone=y]/c", "/network-instances/network-instance[name=default]"
+    "/protocols/protocol[identifier=BGP][name=bgp]/bgp/neighbors/neighbor[neighbor-address=10.0.0.1]/state/session-state"]))
+def test_labels_cached_per_path_equal_labels_built_per_series(device: str, path: str) -> None:
+    """A new series of a known path reuses the path's labels around ``device``: the same bytes and line
+    prefix as building them for that series (labels sort by name whatever the device's name)."""
+    d = make_output("x", "remote_write", url="http://a/")
+    rw, lp = RemoteWriteEncoder(Mapper(d), Counts()), LineEncoder(Mapper(d), Counts())
+    m = Mapper(d).metric(path)
+    assert m is not None
+    for enc in (rw, lp):
+        enc._new_series(path, "warm-up", lambda _d: ())  # the path is now cached
+    assert rw._new_series(path, device, lambda _d: ())[2] == rw._labels(m, device, ())  # type: ignore[index]
+    assert lp._new_series(path, device, lambda _d: ())[0] == LineEncoder._prefix(m, device, ())  # type: ignore[index]
