@@ -1,6 +1,7 @@
 """The outputs page on the real hub in real Chromium, signed in as a viewer: a delivering output (real
-InfluxDB 1.x) shows running, no lag and what it delivered; one whose destination is down shows the error
-state, the error (its credential is not defined on the hub host) and the age of what waits for it; a paused one shows paused. Screenshot: test-artifacts/pages-outputs.png."""
+InfluxDB 1.x) shows running, no lag and what it delivered; one that cannot deliver (its credential is not
+defined on the hub host) shows the error state, the error and the growing age of what waits for it; a
+paused one shows paused. Screenshot: test-artifacts/pages-outputs.png."""
 
 from __future__ import annotations
 
