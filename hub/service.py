@@ -23,6 +23,7 @@ from swtel.shared.natsconn import connect
 from swtel.shared.settings import Settings
 
 from . import devstatus
+from .fencing import LeaseLedger
 from .fleet import FleetWork
 from .ingest import Ingest
 from .leader import Election
@@ -49,6 +50,7 @@ class HubCore:
         self.storage: Storage | None = None
         self.ingest: Ingest | None = None
         self.outputs: OutputManager | None = None  # hub/outputs: push outputs run where fleet work runs
+        self._ledger: LeaseLedger | None = None  # the outputs' own, on a hub without ingest
         self._inventory: Inventory | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -79,8 +81,13 @@ class HubCore:
         if self.run_ingest:
             self.ingest = Ingest(self.nc, self.storage, self.settings, self.metrics)
             await self.ingest.ensure_consumers()  # startup completes once ingest can pull
-        self.outputs = OutputManager(self.nc, self.settings, is_active=lambda: self.election.is_leader,
-                                     inventory=self.inventory)
+        if self.ingest is not None:
+            ledger = self.ingest.ledger  # one ledger per hub: outputs fence by ingest's verdicts
+        else:
+            ledger = self._ledger = LeaseLedger(self.nc, self.pool)
+            await ledger.start()
+        self.outputs = OutputManager(self.nc, self.settings, ledger=ledger,
+                                     is_active=lambda: self.election.is_leader, inventory=self.inventory)
         self._task = asyncio.create_task(self._run(), name="hub-core")
         log.info("hub started (backend %s, %d ingest workers)", self.storage.backend,
                  self.settings.hub_ingest_workers if self.run_ingest else 0)
@@ -101,6 +108,8 @@ class HubCore:
             await self.ingest.close()
         if self.outputs is not None:
             await self.outputs.close()
+        if self._ledger is not None:
+            await self._ledger.close()
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_S)

@@ -7,7 +7,7 @@ import gzip
 
 import cramjam
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swtel.hub.outputs import http, prompb
@@ -92,22 +92,44 @@ def batch(device: str, samples: list[tuple[str, object, int]]) -> wire.Telemetry
 def test_remote_write_bodies_decode_with_the_prompb_messages() -> None:
     d = make_output("x", "remote_write", url="http://a/", device_tags=["site"])
     counts = Counts()
-    enc = RemoteWriteEncoder(Mapper(d), counts, max_samples=3)
+    enc = RemoteWriteEncoder(Mapper(d), counts, max_samples=3, shards=1)
     t = 1_700_000_000_123_456_789
     b = batch("leaf 1", [(IN_OCTETS, 10, t), (IN_OCTETS, 20, t + 10**9), ("/interfaces/interface[name=e2]/state/oper-status", "UP", t),
                          ("/system/memory/state/physical", 1.5, t), ("/x/descr", "free text", t)])
     bodies = enc.encode([b], lambda dev: (("site", "dc1"),))
     assert [x.samples for x in bodies] == [3, 1] and counts.skipped == {"string": 1}
-    series = []
+    series: list[tuple[dict[str, str], list[tuple[float, int]]]] = []
     for body in bodies:
         req = prompb.WriteRequest.FromString(bytes(cramjam.snappy.decompress_raw(body.data)))
-        for ts in req.timeseries:
+        for ts in req.timeseries:  # one TimeSeries per sample, as Prometheus' own sender writes them
             names = [lab.name for lab in ts.labels]
             assert names == sorted(names)  # the spec: labels sorted by name
             series.append(({lab.name: lab.value for lab in ts.labels}, [(s.value, s.timestamp) for s in ts.samples]))
-    assert series[0] == ({"__name__": "interface_in_octets_total", "device": "leaf 1", "interface": "Ethernet1/1",
-                          "site": "dc1"}, [(10.0, 1_700_000_000_123), (20.0, 1_700_000_001_123)])
-    assert series[1][0]["__name__"] == "interface_oper_status" and series[1][1] == [(1.0, 1_700_000_000_123)]
+    labels = {"__name__": "interface_in_octets_total", "device": "leaf 1", "interface": "Ethernet1/1", "site": "dc1"}
+    assert series[:2] == [(labels, [(10.0, 1_700_000_000_123)]), (labels, [(20.0, 1_700_000_001_123)])]
+    assert series[2][0]["__name__"] == "interface_oper_status" and series[2][1] == [(1.0, 1_700_000_000_123)]
+    assert series[3][0]["__name__"] == "system_memory_physical" and series[3][1] == [(1.5, 1_700_000_000_123)]
+
+
+def test_remote_write_shards_keep_each_series_in_one_shard_in_time_order() -> None:
+    """Bodies of different shards are sent concurrently: a series must be in one shard only, in order."""
+    enc = RemoteWriteEncoder(Mapper(make_output("x", "remote_write", url="http://a/")), Counts(), max_samples=7,
+                             shards=4)
+    t = 1_700_000_000_000_000_000
+    fetch = [batch(f"d{k % 3}", [(f"/interfaces/interface[name=e{i}]/state/counters/in-octets", k * 10 + i,
+                                  t + k * 10**9) for i in range(8)]) for k in range(9)]
+    bodies = enc.encode(fetch, lambda d: ())
+    assert sum(b.samples for b in bodies) == 72 and all(b.samples <= 7 for b in bodies)
+    assert len({b.shard for b in bodies}) > 1
+    where: dict[tuple[tuple[str, str], ...], set[int]] = {}
+    times: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for body in bodies:
+        for ts in prompb.WriteRequest.FromString(bytes(cramjam.snappy.decompress_raw(body.data))).timeseries:
+            key = tuple((lab.name, lab.value) for lab in ts.labels)
+            where.setdefault(key, set()).add(body.shard)
+            times.setdefault(key, []).extend(s.timestamp for s in ts.samples)
+    assert len(where) == 24 and all(len(v) == 1 for v in where.values())
+    assert all(v == sorted(v) and len(v) == 3 for v in times.values())
 
 
 @given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20),
@@ -124,7 +146,7 @@ def test_remote_write_encoding_round_trips(device: str, ifname: str, value: int 
 
 def test_line_protocol_escapes_and_keeps_integers_exact() -> None:
     d = make_output("x", "influx", url="http://a/", database="db")
-    enc = LineEncoder(Mapper(d), Counts())
+    enc = LineEncoder(Mapper(d), Counts(), shards=1)
     t = 1_700_000_000_123_456_789
     (body,) = enc.encode([batch("leaf,1 a=b", [(IN_OCTETS, 2**62 + 1, t), ("/system/memory/state/physical", 2.5, t),
                                               ("/interfaces/interface[name=e2]/state/oper-status", "DOWN", t),
@@ -177,7 +199,8 @@ def test_remote_write_does_not_resend_what_the_destination_accepted() -> None:
     """A fetch handed back mid-way and fetched again: only the samples not yet accepted are sent, so
     Prometheus (which refuses a whole request with one sample older than its newest) loses none."""
     counts = Counts()
-    enc = RemoteWriteEncoder(Mapper(make_output("x", "remote_write", url="http://a/")), counts, max_samples=2)
+    enc = RemoteWriteEncoder(Mapper(make_output("x", "remote_write", url="http://a/")), counts, max_samples=2,
+                             shards=1)
     t = 1_700_000_000_000_000_000
     fetch = [batch("d", [(IN_OCTETS, 1, t), ("/system/memory/state/physical", 1, t)]),
              batch("d", [(IN_OCTETS, 2, t + 10**9), ("/system/memory/state/physical", 2, t + 10**9)])]
@@ -190,9 +213,11 @@ def test_remote_write_does_not_resend_what_the_destination_accepted() -> None:
     assert [s.value for s in ts_a.samples] == [2.0] and [s.value for s in ts_b.samples] == [2.0]
 
 
-def test_a_stale_lease_holders_batches_are_not_exported() -> None:
-    """The same rule as storage: a batch whose token is older than the newest seen for its device is dropped."""
-    from swtel.hub.outputs.runner import OutputState, decode
+def test_decode_skips_what_ingest_cannot_store_and_within_cuts_at_the_tenure_end() -> None:
+    """Decoding counts malformed and unstorable batches (``wire.problems``), as ingest dead-letters them;
+    which batches are genuine is the lease ledger's verdict (tests/test_outputs_fencing.py). ``within`` cuts
+    a stale holder's samples at its tenure's end in microseconds, as storage does."""
+    from swtel.hub.outputs.runner import OutputState, decode, within
 
     class M:
         def __init__(self, b: wire.TelemetryBatch) -> None:
@@ -200,10 +225,31 @@ def test_a_stale_lease_holders_batches_are_not_exported() -> None:
 
     st = OutputState("x", "influx")
     new = wire.TelemetryBatch("d", "a2", 7, 1, "s", [wire.Sample("/p", 1, 1)])
-    stale = wire.TelemetryBatch("d", "a1", 5, 9, "s", [wire.Sample("/p", 2, 2), wire.Sample("/q", 3, 2)])
-    other = wire.TelemetryBatch("e", "a1", 5, 1, "s", [wire.Sample("/p", 4, 3)])
-    assert decode([M(stale), M(new), M(other)], st) == [wire.columnar(new), wire.columnar(other)]  # type: ignore[list-item]
-    assert decode([M(stale)], st) == [] and st.counts.skipped == {"stale_token": 4}  # type: ignore[list-item]
+    older = wire.TelemetryBatch("d", "a1", 5, 9, "s", [wire.Sample("/p", 2, 2), wire.Sample("/q", 3, 2)])
+    nul = wire.TelemetryBatch("d", "a1", 5, 9, "s", [wire.Sample("/p\x00", 2, 2)])
+    assert decode([M(older), M(nul), M(new)], st) == [wire.columnar(older), wire.columnar(new)]  # type: ignore[list-item]
+    assert st.bad_messages == 1 and st.counts.skipped == {}  # an older token is not for decode to judge
     junk = M(new)
     junk.data = b"garbage"
-    assert decode([junk], st) == [] and st.bad_messages == 1  # type: ignore[list-item]
+    assert decode([junk], st) == [] and st.bad_messages == 2  # type: ignore[list-item]
+    b = wire.TelemetryBatch("d", "a1", 5, 1, "s", [wire.Sample("/p", 1, 1_999), wire.Sample("/p", 2, 2_000),
+                                                   wire.Sample("/p", 3, 2_999), wire.Sample("/p", 4, 1_000)])
+    assert [v for _p, v, _t in wire.rows(within(wire.columnar(b), 2_500))] == [1, 4]  # 2,000 ns is 2 µs: at the cutoff's µs
+
+
+@settings(deadline=None)  # timing is not under test (the machine is shared)
+@given(st.text(min_size=1, max_size=12), st.sampled_from([
+    "/interfaces/interface[name=e1]/state/counters/in-octets", "/components/component[name=CPU]/state/temperature/instant",
+    "/system/memory/state/physical", "/a/b[device=x][zone=y]/c", "/network-instances/network-instance[name=default]"
+    "/protocols/protocol[identifier=BGP][name=bgp]/bgp/neighbors/neighbor[neighbor-address=10.0.0.1]/state/session-state"]))
+def test_labels_cached_per_path_equal_labels_built_per_series(device: str, path: str) -> None:
+    """A new series of a known path reuses the path's labels around ``device``: the same bytes and line
+    prefix as building them for that series (labels sort by name whatever the device's name)."""
+    d = make_output("x", "remote_write", url="http://a/")
+    rw, lp = RemoteWriteEncoder(Mapper(d), Counts()), LineEncoder(Mapper(d), Counts())
+    m = Mapper(d).metric(path)
+    assert m is not None
+    for enc in (rw, lp):
+        enc._new_series(path, "warm-up", lambda _d: ())  # the path is now cached
+    assert rw._new_series(path, device, lambda _d: ())[2] == rw._labels(m, device, ())  # type: ignore[index]
+    assert lp._new_series(path, device, lambda _d: ())[0] == LineEncoder._prefix(m, device, ())  # type: ignore[index]

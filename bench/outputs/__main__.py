@@ -12,6 +12,8 @@ database dropped afterwards. Each run fills the stream with ``batches`` x ``samp
    line protocol → InfluxDB 1.x, scrape (kept in memory);
 3. everything at once: one hub with ingest and all four outputs on the same stream.
 
+Each device's batches carry a real lease revision, claimed once per benchmark (a steady fleet); each output
+fences by a lease ledger warmed beforehand, as a hub's is once ingest has checked those leases.
 Rates are samples delivered / wall time from start to the last acknowledgement; CPU is this process's
 (the hub's) CPU time per million samples — the destination servers and nats-server run in other processes
 on the same two cores. Prints medians of ``runs``. Not run in CI.
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test harness's destination server
 
 from support import tsdb  # noqa: E402
 from swtel.cli.embedded import EmbeddedNats  # noqa: E402
+from swtel.hub.fencing import LeaseLedger  # noqa: E402
 from swtel.hub.outputs.manager import OutputManager  # noqa: E402
 from swtel.hub.outputs.model import OutputStore, make_output  # noqa: E402
 from swtel.hub.service import HubCore  # noqa: E402
@@ -48,15 +51,15 @@ from swtel.shared import buckets, naming, settings, wire  # noqa: E402
 ADMIN = os.environ.get("SWTEL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 START_NS = time.time_ns() - 1_800_000_000_000  # half an hour ago: within every receiver's accepted window
 FILLS = 0
+TOKENS: dict[int, int] = {}  # device number → its lease revision
 PATHS = ("in-octets", "out-octets", "in-pkts", "out-pkts", "in-errors")
 
 
 def batch(device: int, seq: int, samples: int, ts: int, token: int) -> bytes:
     per_if = len(PATHS)
-    return wire.encode(wire.TelemetryBatch(
-        device=f"sw{device:04d}", agent="bench", token=token, seq=seq, subscription="interfaces",
-        samples=[wire.Sample(f"/interfaces/interface[name=Ethernet{i // per_if}]/state/counters/{PATHS[i % per_if]}",
-                             seq * 1000 + i, ts) for i in range(samples)]))
+    rows = [wire.Sample(f"/interfaces/interface[name=Ethernet{i // per_if}]/state/counters/{PATHS[i % per_if]}",
+                        seq * 1000 + i, ts) for i in range(samples)]
+    return wire.encode(wire.telemetry(f"sw{device:04d}", "bench", token, seq, "interfaces", wire.Columns.of(rows)))  # v2, as agents write
 
 
 async def fill(nats_url: str, n: int, samples: int, devices: int, run: int) -> None:
@@ -70,7 +73,11 @@ async def fill(nats_url: str, n: int, samples: int, devices: int, run: int) -> N
     # each device's batches carry a real lease revision, as an agent's do: the hub's fencing stores only those
     from support.telemetry import claim
 
-    tokens = {dev: await claim(js, f"sw{dev:04d}", "bench") for dev in range(devices)}
+    # claimed once per benchmark: leases stay put across fills, as in a steady fleet
+    for dev in range(devices):
+        if dev not in TOKENS:
+            TOKENS[dev] = await claim(js, f"sw{dev:04d}", "bench")
+    tokens = TOKENS
     msgs = []
     for k in range(n):
         dev, seq = k % devices, run * 1_000_000 + k + 1
@@ -131,7 +138,12 @@ async def output_alone(s: settings.Settings, d: Any, a: Any, run: int) -> tuple[
     is filled while it runs (the fill's publishing CPU is then counted too)."""
     total = a.batches * a.samples
     nc = await nats.connect(s.nats_url)
-    m = OutputManager(nc, s)
+    pool = await asyncpg.create_pool(s.database_url, min_size=1, max_size=2)
+    ledger = LeaseLedger(nc, pool)  # the hub's fencing, as a hub's outputs use it (shared with ingest there)
+    await ledger.start()
+    # warm, as on a hub where ingest has already checked these leases (not timed)
+    await ledger.verdicts({(f"sw{dev:04d}", "bench", tok) for dev, tok in TOKENS.items()})
+    m = OutputManager(nc, s, ledger=ledger)
     d.paused = True  # added paused: the clock starts when it is resumed, not at the manager's first poll
     await add_outputs(s.nats_url, [d])
     task = asyncio.create_task(m.run())
@@ -153,6 +165,8 @@ async def output_alone(s: settings.Settings, d: Any, a: Any, run: int) -> tuple[
     finally:
         await m.close()
         await task
+        await ledger.close()
+        await pool.close()
         await nc.close()
         await remove_outputs(s.nats_url, [d])
 

@@ -27,7 +27,8 @@ from swtel.shared.inventory import Inventory
 from swtel.shared.settings import Settings
 
 from .model import BUCKET, OutputDef, OutputStore, encoder
-from .runner import OutputState, PushRunner, Runner, ScrapeRunner
+from ..fencing import LeaseLedger
+from .runner import Fencing, OutputState, PushRunner, Runner, ScrapeRunner
 
 log = logging.getLogger("swtel.hub.outputs")
 POLL_S = 1.0
@@ -37,10 +38,12 @@ STOP_GRACE_S = 5.0
 
 
 class OutputManager:
-    def __init__(self, nc: NATS, settings: Settings, *, is_active: Callable[[], bool] = lambda: True,
-                 inventory: Callable[[], Any] | None = None) -> None:
+    def __init__(self, nc: NATS, settings: Settings, *, ledger: LeaseLedger,
+                 is_active: Callable[[], bool] = lambda: True, inventory: Callable[[], Any] | None = None) -> None:
         self.nc = nc
         self.settings = settings
+        # the same verdicts as ingest: an output gets exactly the batches and samples storage keeps
+        self.fencing = Fencing(ledger, settings.fence_grace_s)
         self.is_active = is_active
         self.inventory = inventory  # async () → Inventory, for device tags as labels
         self.creds = Credentials(settings.secrets_file)
@@ -151,9 +154,9 @@ class OutputManager:
     def _start_runner(self, d: OutputDef, st: OutputState, fingerprint: bytes) -> None:
         runner: Runner
         if d.kind == "scrape":
-            runner = ScrapeRunner(self.nc, d, st, self._tags_of(d))
+            runner = ScrapeRunner(self.nc, d, st, self._tags_of(d), self.fencing)
         else:
-            runner = PushRunner(self.nc, d, st, self._tags_of(d), self.creds)
+            runner = PushRunner(self.nc, d, st, self._tags_of(d), self.creds, self.fencing)
         st.status = "ok"
         task = asyncio.create_task(self._guard(d.name, runner), name=f"output-{d.name}")
         self.runners[d.name] = (fingerprint, runner, task)
@@ -234,7 +237,14 @@ class OutputManager:
                 continue
             st.lag_messages = (info.num_pending or 0) + (info.num_ack_pending or 0)
             if st.lag_messages == 0:
-                st.lag_s = 0.0
+                st.lag_s = st.oldest_pending = 0.0
+                continue
+            floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+            try:  # the oldest message not yet acknowledged: its stream time is the lag in seconds
+                m = await js.get_msg(naming.STREAM_TELEMETRY, seq=floor + 1, subject=naming.TELEMETRY_ALL, next=True)
+                st.oldest_pending = m.time.timestamp() if m.time else 0.0
+            except (NatsError, OSError) as e:
+                log.debug("output %s: oldest pending message: %r", name, e)
 
     # ---- what the API shows ----------------------------------------------------------------------
 
@@ -291,7 +301,7 @@ class OutputManager:
         metric("swtel_output_lag_messages", "gauge", "messages in the output's consumer not yet acknowledged",
                lambda s: s.lag_messages)
         metric("swtel_output_lag_seconds", "gauge", "age of the oldest message not yet delivered (upper bound)",
-               lambda s: float(s.lag_s))
+               lambda s: float(s.lag_seconds()))
         metric("swtel_output_up", "gauge", "1 while the output runs on this hub and delivers",
                lambda s: int(s.running and s.status == "ok"))
         metric("swtel_output_error", "gauge", "1 while the output runs on this hub and fails to deliver",

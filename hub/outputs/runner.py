@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import msgspec
 from nats.aio.client import Client as NATS
@@ -44,6 +45,7 @@ from swtel.shared import naming, wire
 from swtel.shared.errors import SwtelError
 
 from . import http
+from ..fencing import LeaseLedger, Refusal, cutoff_ns
 from .encode import Body, Counts, LineEncoder, RemoteWriteEncoder, TagsOf
 from .mapping import Mapper
 from .model import OutputDef, consumer_config
@@ -56,8 +58,8 @@ BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 30.0
 PROGRESS_EVERY_S = 10.0
 EVENTS_KEPT = 20
+LEDGER_DOWN = "cannot read the lease history to fence this data"
 SENT_MAX = 200_000  # devices
-FENCE_MAX = 1_000_000  # devices
 
 
 @dataclass
@@ -79,14 +81,15 @@ class OutputState:
     missed: int = 0  # stream messages removed by retention before this output read them
     bad_messages: int = 0  # malformed or unknown messages skipped
     lag_messages: int = 0  # in the consumer, not yet acknowledged
-    lag_s: float = 0.0  # age of the oldest message not yet delivered (upper bound)
+    lag_s: float = 0.0  # age of the oldest message not yet delivered (upper bound), as of the last delivery
+    held_since: float = 0.0  # stream time of the oldest message held undelivered now (0: none held)
+    oldest_pending: float = 0.0  # stream time of the consumer's oldest unacknowledged message (manager's stats)
     last_delivery: float = 0.0
     counts: Counts = field(default_factory=Counts)
     # remote_write: device → path → newest timestamp (ms) the destination accepted from this hub; kept
     # across runner restarts in this hub, bounded by SENT_MAX devices (then forgotten: a later redelivery
     # may then be refused as out of order, counted in `rejected`)
     sent: dict[str, dict[str, int]] = field(default_factory=dict)
-    fence: dict[str, int] = field(default_factory=dict)  # device → newest lease token seen
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
 
     def event(self, kind: str, detail: str, **extra: Any) -> None:
@@ -104,6 +107,16 @@ class OutputState:
             self.event("recovered", f"delivering again after: {self.error}")
         self.status, self.error, self.error_since = "ok", "", 0.0
 
+    def lag_seconds(self) -> float:
+        """The age now of the oldest message not yet delivered: held by the runner (a destination failing),
+        or waiting in the consumer (no runner reads it: a missing credential, another hub's standby view)."""
+        now, lag = time.time(), self.lag_s
+        if self.held_since:
+            lag = max(lag, now - self.held_since)
+        if self.oldest_pending and self.lag_messages:
+            lag = max(lag, now - self.oldest_pending)
+        return max(0.0, lag)
+
     def view(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "running": self.running, "paused": self.paused,
@@ -111,40 +124,106 @@ class OutputState:
             "samples": self.samples, "requests": self.requests, "messages": self.messages,
             "rejected": self.rejected, "retries": self.retries, "missed": self.missed,
             "bad_messages": self.bad_messages, "skipped": dict(self.counts.skipped),
-            "lag_messages": self.lag_messages, "lag_seconds": round(self.lag_s, 3),
+            "lag_messages": self.lag_messages, "lag_seconds": round(self.lag_seconds(), 3),
             "last_delivery": self.last_delivery or None, "events": list(self.events),
         }
 
 
 def decode(msgs: Sequence[Msg], state: OutputState) -> list[wire.TelemetryBatch]:
-    """The telemetry batches of a fetch, as ingest reads them: malformed or unknown messages are counted and
-    skipped, and so are batches whose lease token is older than the newest seen for their device (a
-    stale holder's, which storage drops by the same rule: hub/storage/base.py)."""
+    """The telemetry batches of a fetch, as ingest reads them: malformed, unknown and unstorable
+    (``wire.problems``) messages are counted and skipped."""
     out = []
-    fence = state.fence
     for m in msgs:
         try:
             b = DECODER.decode(m.data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             state.bad_messages += 1
             continue
-        if not isinstance(b, wire.TelemetryBatch) or b.v > wire.TELEMETRY_VERSION:
+        if not isinstance(b, wire.TelemetryBatch) or b.v > wire.TELEMETRY_VERSION or wire.problems(b) is not None:
             state.bad_messages += 1
             continue
         try:
-            wire.columnar(b)  # v1 samples into columns: the encoders read one form
+            wire.columnar(b)  # v1 samples into columns: the fence and the encoders read one form
         except ValueError:
             state.bad_messages += 1
             continue
-        if b.token > fence.get(b.device, -1):
-            if len(fence) > FENCE_MAX:
-                fence.clear()
-            fence[b.device] = b.token
         out.append(b)
-    kept = [b for b in out if b.token >= fence[b.device]]
-    if len(kept) != len(out):
-        state.counts.skip("stale_token", sum(len(b.values) for b in out if b.token < fence[b.device]))
-    return kept
+    return out
+
+
+def within(b: wire.TelemetryBatch, cutoff: int) -> wire.TelemetryBatch:
+    """``b`` (columns) without the samples stamped at or after ``cutoff`` (ns), compared in µs as storage
+    does (hub/storage/base.py ``_rows``). A run shares one timestamp, so runs are kept or cut whole. The one
+    place outputs read samples for fencing."""
+    limit = cutoff // 1000
+    if all(t // 1000 < limit for t in b.times):
+        return b
+    paths: list[str] = []
+    values: list[wire.Value] = []
+    times: list[int] = []
+    runs: list[int] = []
+    i = 0
+    for t, n in zip(b.times, b.runs):
+        if t // 1000 < limit:
+            paths += b.paths[i:i + n]
+            values += b.values[i:i + n]
+            times.append(t)
+            runs.append(n)
+        i += n
+    return msgspec.structs.replace(b, paths=paths, values=values, times=times, runs=runs)
+
+
+async def admit(batches: list[wire.TelemetryBatch], ledger: LeaseLedger, grace_s: float,
+                state: OutputState) -> list[wire.TelemetryBatch]:
+    """The batches and samples ingest stores, by the same verdicts (hub/fencing.py): a batch whose token is
+    not a genuine lease of its device and agent is skipped (counted by the refusal's reason); a genuine
+    one goes out whenever it arrives, without the samples stamped after its holder's tenure ended
+    (``after_tenure``)."""
+    if not batches:
+        return batches
+    verdicts = await ledger.verdicts({(b.device, b.agent, b.token) for b in batches})
+    out = []
+    skip = state.counts.skip
+    for b in batches:
+        v = verdicts[(b.device, b.agent, b.token)]
+        if isinstance(v, Refusal):
+            skip(v.reason, wire.count(b))
+            continue
+        cut = cutoff_ns(v, grace_s)
+        if cut is not None:
+            kept = within(b, cut)
+            if wire.count(kept) != wire.count(b):
+                skip("after_tenure", wire.count(b) - wire.count(kept))
+            b = kept
+        out.append(b)
+    return out
+
+
+@dataclass
+class Fencing:
+    """The hub's lease ledger (shared with ingest) and its grace, as one runner argument."""
+
+    ledger: LeaseLedger
+    grace_s: float
+
+    async def admit(self, batches: list[wire.TelemetryBatch], state: OutputState,
+                    stop: asyncio.Event) -> list[wire.TelemetryBatch]:
+        """:func:`admit`, retried with backoff while the lease history cannot be read (NATS or PostgreSQL
+        down): the messages are held meanwhile, as ingest holds them. Empty once ``stop`` is set."""
+        delay = BACKOFF_MIN_S
+        while True:
+            try:
+                out = await admit(batches, self.ledger, self.grace_s, state)
+                if state.error.startswith(LEDGER_DOWN):
+                    state.healthy()
+                return out
+            except (NatsError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                state.fail("retrying", f"{LEDGER_DOWN}: {e!r}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return []
+            delay = min(delay * 2, BACKOFF_MAX_S)
 
 
 class _Stop(Exception):
@@ -157,8 +236,10 @@ async def _drop(sub: Any) -> None:
 
 
 class PushRunner:
-    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf, creds: Credentials) -> None:
+    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf, creds: Credentials,
+                 fencing: Fencing) -> None:
         self.nc = nc
+        self.fencing = fencing
         self.js = nc.jetstream(timeout=5)
         self.d = d
         self.state = state
@@ -169,7 +250,6 @@ class PushRunner:
         self._stop = asyncio.Event()
         self.watermark = 0  # highest stream sequence delivered to this output for the first time
         self.holding: list[Msg] = []  # messages fetched and not yet acknowledged
-        self._held_since = 0.0  # stream time of the oldest held message
 
     def close(self) -> None:
         self._stop.set()
@@ -198,6 +278,7 @@ class PushRunner:
             await self._run()
         finally:
             self.state.running = False
+            self.state.held_since = 0.0
             if self.holding:  # stopping mid-retry: hand the messages back at once
                 for m in self.holding:
                     with contextlib.suppress(Exception):
@@ -299,17 +380,18 @@ class PushRunner:
 
     async def _deliver(self, msgs: list[Msg], client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         self.holding = msgs
-        self._held_since = msgs[0].metadata.timestamp.timestamp()
+        self.state.held_since = msgs[0].metadata.timestamp.timestamp()
         await self._note_gaps(msgs)
-        batches = decode(msgs, self.state)
+        batches = await self.fencing.admit(decode(msgs, self.state), self.state, self._stop)
+        if self._stop.is_set():
+            raise _Stop
         if not batches:
             bodies: list[Body] = []
         elif isinstance(self.encoder, RemoteWriteEncoder):
             bodies = self.encoder.encode(batches, self.tags_of, self.state.sent)
         else:
             bodies = self.encoder.encode(batches, self.tags_of)
-        for body in bodies:
-            await self._send(body, client, url, headers)
+        await self._send_shards(bodies, client, url, headers)
         last = msgs[-1]
         for m in msgs:
             with contextlib.suppress(NatsError, OSError):  # a lost ack means a redelivery: at least once
@@ -319,6 +401,30 @@ class PushRunner:
         st.messages += len(msgs)
         st.last_delivery = time.time()
         st.lag_s = max(0.0, time.time() - last.metadata.timestamp.timestamp())
+        st.held_since = 0.0
+
+    async def _send_shards(self, bodies: list[Body], client: httpx.AsyncClient, url: str,
+                           headers: dict[str, str]) -> None:
+        """Each shard's bodies in order (a series is in one shard: its samples stay in time order at the
+        destination), the shards concurrently; returns when every body was delivered or refused for good."""
+        shards: dict[int, list[Body]] = {}
+        for body in bodies:
+            shards.setdefault(body.shard, []).append(body)
+        if len(shards) <= 1:
+            for body in bodies:
+                await self._send(body, client, url, headers)
+            return
+
+        async def one(shard: list[Body]) -> None:
+            for body in shard:
+                await self._send(body, client, url, headers)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for shard in shards.values():
+                    tg.create_task(one(shard))
+        except* _Stop:
+            raise _Stop from None
 
     async def _send(self, body: Body, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> None:
         delay = BACKOFF_MIN_S
@@ -353,7 +459,7 @@ class PushRunner:
                 log.warning("output %s: %s; holding %d messages and retrying with backoff", self.d.name,
                             res.detail, len(self.holding))
             st.fail(kind, res.detail)
-            st.lag_s = max(0.0, time.time() - self._held_since)
+            st.lag_s = max(0.0, time.time() - st.held_since)
             if self._stop.is_set():
                 raise _Stop
             if time.monotonic() >= progress_at:  # still working on them: no redelivery meanwhile
@@ -370,8 +476,9 @@ class PushRunner:
 class ScrapeRunner:
     """Keeps the newest value per series from an ordered consumer (newest batch per subject, then live)."""
 
-    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf) -> None:
+    def __init__(self, nc: NATS, d: OutputDef, state: OutputState, tags_of: TagsOf, fencing: Fencing) -> None:
         self.nc = nc
+        self.fencing = fencing
         self.d = d
         self.state = state
         self.tags_of = tags_of
@@ -413,7 +520,8 @@ class ScrapeRunner:
                     msgs = [get.result()]
                     while not queue.empty() and len(msgs) < 1000:
                         msgs.append(queue.get_nowait())
-                    n = self.store.update(decode(msgs, self.state), self.tags_of)
+                    batches = await self.fencing.admit(decode(msgs, self.state), self.state, self._stop)
+                    n = self.store.update(batches, self.tags_of)
                     self.state.samples += n
                     self.state.messages += len(msgs)
                     self.state.last_delivery = time.time()

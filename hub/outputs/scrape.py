@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from swtel.shared import wire
 
-from .encode import Counts, TagsOf, labels_of
+from .encode import Counts, TagsOf, labels_of, samples_of
 from .mapping import Mapper, Metric
 
 STALE_S = 3600.0
@@ -73,7 +73,7 @@ class ScrapeStore:
         n = 0
         for b in batches:
             tags = tags_of(b.device)
-            for path, value, ts in wire.rows(b):
+            for path, value, ts in samples_of(b):
                 m = self.mapper.metric(path)
                 if m is None:
                     self.counts.skip("rule_drop")

@@ -92,3 +92,6 @@ export const deleteDashboard = (id) => send("DELETE", `/api/dashboards/${encodeU
 export const exportDashboard = (id) => getJSON(`/api/dashboards/${encodeURIComponent(id)}/export`);
 export const importDashboard = (doc, shared = true) => send("POST", `/api/dashboards/import?shared=${shared}`, doc);
 export const panel = (params) => getJSON(`/api/panel?${new URLSearchParams(params)}`);
+
+// Outputs (hub/outputs/routes.py): definitions (no secrets) with state, lag and counts.
+export const outputs = () => getJSON("/api/outputs");

@@ -1,4 +1,4 @@
-// Hash router: #/fleet, #/device/NAME, #/config/NAME, #/agents, #/events, #/alerts, #/dashboards, #/dashboard/ID. Each page gets its own live connection.
+// Hash router: #/fleet, #/device/NAME, #/config/NAME, #/agents, #/events, #/alerts, #/dashboards, #/dashboard/ID, #/outputs. Each page gets its own live connection.
 
 import { Live } from "./live.js";
 import * as fleet from "./pages/fleet.js";
@@ -9,9 +9,10 @@ import * as config from "./pages/config.js";
 import * as alerts from "./pages/alerts.js";
 import * as dashboards from "./pages/dashboards.js";
 import * as dashboard from "./pages/dashboard.js";
+import * as outputs from "./pages/outputs.js";
 import { me } from "./api.js";
 
-const pages = { fleet, device, agents, events, config, alerts, dashboards, dashboard };
+const pages = { fleet, device, agents, events, config, alerts, dashboards, dashboard, outputs };
 let current = null;
 
 function route() {

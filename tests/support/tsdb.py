@@ -92,7 +92,8 @@ class Prometheus(Server):
 
     binary, package, ready_path = "prometheus", "prometheus", "/-/ready"
 
-    def __init__(self, *, scrape: tuple[str, str, str] | None = None, basic_auth: tuple[str, str] | None = None):
+    def __init__(self, *, scrape: tuple[str, str, str] | None = None, basic_auth: tuple[str, str] | None = None,
+                 tls: bool = False):
         super().__init__()
         cfg = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1m\n"
         if scrape is not None:
@@ -103,12 +104,33 @@ class Prometheus(Server):
         (self.dir / "prometheus.yml").write_text(cfg)
         self.web: Path | None = None
         self.auth = basic_auth
+        self.tls: dict[str, Path] | None = None
+        web = ""
         if basic_auth is not None:
             import bcrypt
 
             hashed = bcrypt.hashpw(basic_auth[1].encode(), bcrypt.gensalt(rounds=4)).decode()
+            web += f"basic_auth_users:\n  {basic_auth[0]}: {hashed}\n"
+        if tls:  # the same web config file serves https (Prometheus >= 2.24) with a throw-away CA
+            from swtel.agent.sim.tlsgen import generate
+
+            self.tls = generate("prometheus.test").write(self.dir / "tls")
+            web += (f"tls_server_config:\n  cert_file: {self.tls['server_cert']}\n"
+                    f"  key_file: {self.tls['server_key']}\n")
+        if web:
             self.web = self.dir / "web.yml"
-            self.web.write_text(f"basic_auth_users:\n  {basic_auth[0]}: {hashed}\n")
+            self.web.write_text(web)
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> str | None:
+        return str(self.tls["ca_cert"]) if self.tls else None
+
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca) if self.ca else True
 
     def args(self) -> list[str]:
         a = [self.binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
@@ -127,7 +149,7 @@ class Prometheus(Server):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(self.url + "/-/ready", auth=self.auth, timeout=1).status_code == 200:
+                if httpx.get(self.url + "/-/ready", auth=self.auth, timeout=1, verify=self.verify()).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -139,7 +161,7 @@ class Prometheus(Server):
         """Every raw sample of the series matching ``selector`` (a range query over raw data), keyed by
         the sorted labels without __name__, values keyed by timestamp in ms."""
         window = max(1, int(end_s - start_s) + 5)
-        async with httpx.AsyncClient(timeout=30, auth=self.auth) as c:
+        async with httpx.AsyncClient(timeout=30, auth=self.auth, verify=self.verify()) as c:
             r = await c.get(self.url + "/api/v1/query", params={"query": f"{selector}[{window}s]", "time": end_s + 1})
         r.raise_for_status()
         out: dict[tuple[tuple[str, str], ...], dict[int, float]] = {}
@@ -205,9 +227,10 @@ class InfluxDB1(Server):
 
     binary, package, ready_path = "influxd", "influxdb", "/ping"
 
-    def __init__(self, *, auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, *, auth: tuple[str, str] | None = None, jwt_secret: str = "") -> None:
         super().__init__()
         self.auth = auth
+        self.jwt_secret = jwt_secret  # bearer tokens: JWTs signed with it (HS256) name a user
         rpc = free_port()
         d = self.dir
         (d / "influxdb.conf").write_text(f"""
@@ -223,6 +246,7 @@ bind-address = "127.0.0.1:{rpc}"
   enabled = true
   bind-address = "127.0.0.1:{self.port}"
   auth-enabled = {'true' if auth else 'false'}
+  shared-secret = "{jwt_secret}"
   log-enabled = false
 [monitor]
   store-enabled = false
@@ -243,6 +267,23 @@ bind-address = "127.0.0.1:{rpc}"
             r.raise_for_status()
             (self.dir / "admin-created").touch()
         return self
+
+    def token(self, user: str, *, secret: str | None = None, ttl_s: int = 3600) -> str:
+        """A bearer token InfluxDB 1.x verifies: a JWT (HS256) with ``username`` and ``exp``, signed with
+        the server's shared secret (or ``secret``, to forge one)."""
+        import base64
+        import hashlib
+        import hmac
+        import json
+
+        def b64(raw: bytes) -> bytes:
+            return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+        head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        body = b64(json.dumps({"username": user, "exp": int(time.time()) + ttl_s}).encode())
+        key = (self.jwt_secret if secret is None else secret).encode()
+        sig = b64(hmac.new(key, head + b"." + body, hashlib.sha256).digest())
+        return (head + b"." + body + b"." + sig).decode()
 
     def query(self, q: str, db: str | None = None) -> dict[str, Any]:
         params = {"q": q, "epoch": "ns", **({"db": db} if db else {})}
