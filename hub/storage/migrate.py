@@ -95,6 +95,7 @@ async def migrate(conn: asyncpg.Connection, settings: Settings, *, prefer: str |
                 compress_after_days=settings.compress_after_days,
                 retention_1m_days=settings.retention_1m_days,
                 retention_1h_days=settings.retention_1h_days,
+                aggregate_lag_s=settings.aggregate_lag_s,
             )
             async with conn.transaction():
                 for sql in statements:

@@ -160,6 +160,84 @@ ALTER MATERIALIZED VIEW points_1h SET (timescaledb.compress = true);
 """
 
 
+# Exact counter rates from aggregates (docs/STORAGE.md, "Which answers are exact where"). A bucket's
+# *counter summary* is what a reset-aware rate needs from it: n samples, the first two and last two values
+# (``first``, ``second``, ``last2``, ``last``; ``second``/``last2`` NULL when n = 1) and ``inc``, the sum of
+# the increases of its samples 3 … n, each computed from the two samples before it, which lie in the same
+# bucket. The increases of samples 1 and 2 need samples of the previous bucket, which the query joins
+# (hub/storage/query.py). Summaries concatenate exactly (``swtel_counter_add``: the increases at the seam
+# are computed from the values kept), so 1 h buckets are built from 1 m ones, and a rate over any step
+# built from 1 m / 1 h buckets equals the rate from raw points, resets and wraps included.
+COUNTER_DELTA_SQL = """
+CREATE FUNCTION swtel_counter_delta(v float8, p1 float8, p2 float8) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN p1 IS NULL THEN NULL
+              WHEN v >= p1 THEN v - p1
+              WHEN p2 IS NOT NULL AND p2 <= p1
+                   AND (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1 <= p1 - p2
+                THEN v + (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1
+              ELSE v END
+$$;
+"""
+
+COMMON_V8 = COUNTER_DELTA_SQL + """
+CREATE TYPE swtel_counter AS (n bigint, first float8, second float8, last2 float8, last float8, inc float8);
+-- state a, then the summary of the next (later) bucket or sample; input must be in time order
+CREATE FUNCTION swtel_counter_add(a swtel_counter, n bigint, first float8, second float8, last2 float8,
+                                  last float8, inc float8) RETURNS swtel_counter
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN n IS NULL OR n < 1 THEN a
+              WHEN a IS NULL OR a.n IS NULL THEN ROW(n, first, second, last2, last, inc)::swtel_counter
+              ELSE ROW(a.n + n, a.first,
+                       CASE WHEN a.n >= 2 THEN a.second ELSE first END,
+                       CASE WHEN n >= 2 THEN last2 ELSE a.last END,
+                       last,
+                       a.inc + inc
+                       + CASE WHEN a.n >= 2 THEN swtel_counter_delta(first, a.last, a.last2) ELSE 0 END
+                       + CASE WHEN n >= 2 THEN swtel_counter_delta(second, first, a.last) ELSE 0 END
+                      )::swtel_counter END
+$$;
+CREATE AGGREGATE swtel_counter_agg(bigint, float8, float8, float8, float8, float8) (
+    SFUNC = swtel_counter_add, STYPE = swtel_counter);
+"""
+
+# one raw sample as a summary, and a summary's columns, for swtel_counter_agg (ORDER BY time / bucket)
+COUNTER_OF_POINTS = "swtel_counter_agg(1, value, NULL, NULL, value, 0 ORDER BY time)"
+COUNTER_OF_BUCKETS = "swtel_counter_agg(n, first, second, last2, last, inc ORDER BY bucket)"
+
+PLAIN_V8 = """
+ALTER TABLE points_1m ADD COLUMN second double precision, ADD COLUMN last2 double precision,
+                      ADD COLUMN inc double precision;
+ALTER TABLE points_1h ADD COLUMN second double precision, ADD COLUMN last2 double precision,
+                      ADD COLUMN inc double precision;
+-- the next maintenance round re-aggregates everything raw retention still holds (a first round)
+DELETE FROM swtel_meta WHERE key IN ('rollup:points_1m', 'rollup:points_1h');
+"""
+
+# TimescaleDB cannot add columns to a continuous aggregate: both are created again, and their refresh
+# policies (re-added by every migrate) re-materialize them from the raw points still kept.
+TIMESCALE_V8 = f"""
+DROP MATERIALIZED VIEW points_1h;
+DROP MATERIALIZED VIEW points_1m;
+CREATE MATERIALIZED VIEW points_1m WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT series_id, time_bucket(INTERVAL '1 minute', time) AS bucket,
+       avg(value) AS avg, min(value) AS min, max(value) AS max,
+       first(value, time) AS first, last(value, time) AS last, sum(value) AS sum, count(*) AS n,
+       ({COUNTER_OF_POINTS}).second AS second, ({COUNTER_OF_POINTS}).last2 AS last2,
+       ({COUNTER_OF_POINTS}).inc AS inc
+FROM points GROUP BY series_id, bucket WITH NO DATA;
+CREATE MATERIALIZED VIEW points_1h WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT series_id, time_bucket(INTERVAL '1 hour', bucket) AS bucket,
+       sum(sum) / sum(n) AS avg, min(min) AS min, max(max) AS max,
+       first(first, bucket) AS first, last(last, bucket) AS last, sum(sum) AS sum, sum(n)::bigint AS n,
+       ({COUNTER_OF_BUCKETS}).second AS second, ({COUNTER_OF_BUCKETS}).last2 AS last2,
+       ({COUNTER_OF_BUCKETS}).inc AS inc
+FROM points_1m GROUP BY series_id, time_bucket(INTERVAL '1 hour', bucket) WITH NO DATA;
+ALTER MATERIALIZED VIEW points_1m SET (timescaledb.compress = true);
+ALTER MATERIALIZED VIEW points_1h SET (timescaledb.compress = true);
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -199,11 +277,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     # unused, so that an older hub of a rolling upgrade still runs
     Migration(7, "lease tenures and dead letters",
               _module_sql("swtel.hub.fencing") + _module_sql("swtel.hub.deadletter"), "", ""),
+    # counter summaries in the 1 m / 1 h aggregates: exact rates beyond raw retention (COMMON_V8 above)
+    Migration(8, "counter summaries in aggregates", COMMON_V8, PLAIN_V8, TIMESCALE_V8),
 )
 
 
 def timescale_policies(*, retention_days: int, compress_after_days: int, retention_1m_days: int,
-                       retention_1h_days: int) -> list[str]:
+                       retention_1h_days: int, aggregate_lag_s: float = 300.0) -> list[str]:
     """Policy statements, re-applied on every migrate (remove, then add) so settings changes take effect.
 
     The refresh windows reach back as far as ingest accepts samples (``retention_days``): TimescaleDB
@@ -220,8 +300,12 @@ def timescale_policies(*, retention_days: int, compress_after_days: int, retenti
             f"SELECT add_retention_policy('{table}', INTERVAL '{retention_days} days')",
         ]
     keep = {"points_1m": retention_1m_days, "points_1h": retention_1h_days}
-    refresh = (("points_1m", f"{retention_days} days", "1 minute", "1 minute"),
-               ("points_1h", f"{retention_days + 1} days", "1 hour", "30 minutes"))
+    # end_offset: a bucket is materialized only once it ended ``aggregate_lag_s`` ago (like the plain rollups):
+    # newer samples are read from raw points by the real-time aggregate, so a sample arriving that late still
+    # shows at once
+    lag = int(aggregate_lag_s)
+    refresh = (("points_1m", f"{retention_days} days", f"{max(60, lag)} seconds", "1 minute"),
+               ("points_1h", f"{retention_days + 1} days", f"{max(3600, lag)} seconds", "30 minutes"))
     for view, start, end, every in refresh:
         out += [
             f"SELECT remove_continuous_aggregate_policy('{view}', if_exists => true)",
