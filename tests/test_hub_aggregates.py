@@ -221,3 +221,44 @@ async def test_plain_rollups_answer_after_the_raw_data_is_gone(database_url: str
             assert source == ("points_1h" if step == HOUR else "points_1m") and _same(got, want), (step, got[:2])
     finally:
         await pool.close()
+
+
+async def _refresh_round(st: Storage, database_url: str) -> None:
+    """One scheduled refresh, as the background work runs it (unlike ``_materialize``, which materializes
+    everything): the plain maintenance round, or TimescaleDB's 1 m refresh policy run in the foreground."""
+    if st.backend == "timescale":
+        async with db(database_url) as conn:
+            job = await conn.fetchval(
+                "SELECT job_id FROM timescaledb_information.jobs "
+                "WHERE proc_name = 'policy_refresh_continuous_aggregate' AND hypertable_name = 'points_1m'")
+            await conn.execute(f"CALL run_job({int(job)})")
+    else:
+        await st.maintain()
+
+
+@pytest.mark.asyncio
+async def test_a_refresh_round_during_ingest_does_not_freeze_a_minute_still_receiving_rows(
+        database_url: str, db_backend: str) -> None:
+    """Samples reach the hub some time after their timestamps (agent batching, a NATS backlog). A refresh
+    round between two batches of one minute must not materialize that minute from the first batch alone:
+    buckets are materialized only once they ended ``aggregate_lag_s`` ago, newer ones are read raw."""
+    assert await migrate(database_url) == db_backend
+    st, pool = await _open(database_url)
+    try:
+        minute = (time.time_ns() // (60 * S) - 3) * 60 * S  # ended 2-3 minutes ago: less than aggregate_lag_s
+        one = [wire.Sample("/c", float(v), minute + i * 10 * S) for i, v in enumerate((100, 200, 300))]
+        two = [wire.Sample("/c", float(v), minute + (30 + i * 10) * S) for i, v in enumerate((50, 150, 250))]
+        for seq, samples in ((1, one), (2, two)):
+            batch = wire.TelemetryBatch(device="late", agent="a", token=1, seq=seq, subscription="s", samples=samples)
+            assert (await st.write_telemetry([Item(batch, seq)])).points == 3
+            if seq == 1:
+                await _refresh_round(st, database_url)  # between the two batches of the minute
+        (sid,) = [s["id"] for s in await st.list_series("late")]
+        start = datetime.fromtimestamp(minute / S, tz=timezone.utc) - timedelta(minutes=2)
+        end = start + timedelta(minutes=4)
+        for fn in ("avg", "max", "rate"):
+            source, got = await st.query(sid, "num", start, end, 60, fn)
+            want = await _raw(pool, db_backend, sid, start, end, 60, fn)
+            assert source == "points_1m" and want and _same(got, want), (fn, got, want)
+    finally:
+        await pool.close()
