@@ -203,11 +203,14 @@ async def test_plain_rollups_answer_after_the_raw_data_is_gone(database_url: str
     try:
         day0 = (time.time_ns() // (86_400 * S) - 2) * 86_400 * S  # the day before yesterday, 00:00 UTC
         sid = await _write(st, day0, 2 * HOUR)
+        counter = await _write(st, day0, 2 * HOUR, seq=2, path="/counter")
         await st.maintain()  # rollups filled (the first round covers all of raw retention)
         start = datetime.fromtimestamp(day0 / S, tz=timezone.utc)
         end = start + timedelta(hours=2)
-        before = {step: (await st.query(sid, "num", start, end, step, "avg"))[1] for step in (60, HOUR)}
-        assert len(before[60]) == 120 and len(before[HOUR]) == 2
+        later = {60: timedelta(minutes=1), HOUR: timedelta(0)}  # (on a bucket boundary; 1 m: with a look-back)
+        before = {(s, step, fn): (await st.query(s, "num", start + later[step], end, step, fn))[1]
+                  for s, fn in ((sid, "avg"), (counter, "rate")) for step in (60, HOUR)}
+        assert len(before[sid, 60, "avg"]) == 119 and len(before[counter, 60, "rate"]) == 119
     finally:
         await pool.close()
     st, pool = await _open(database_url, retention_days=1)  # raw kept 1 day: that day's partition goes
@@ -216,9 +219,9 @@ async def test_plain_rollups_answer_after_the_raw_data_is_gone(database_url: str
         assert any(p.startswith("points_p") for p in out["partitions_dropped"]), out
         async with db(database_url) as conn:
             assert await conn.fetchval("SELECT count(*) FROM points WHERE series_id = $1", sid) == 0
-        for step, want in before.items():
-            source, got = await st.query(sid, "num", start, end, step, "avg")
-            assert source == ("points_1h" if step == HOUR else "points_1m") and _same(got, want), (step, got[:2])
+        for (s, step, fn), want in before.items():  # (rate: the first minute's increase needs the look-back)
+            source, got = await st.query(s, "num", start + later[step], end, step, fn)
+            assert source == ("points_1h" if step == HOUR else "points_1m") and _same(got, want), (step, fn, got[:2])
     finally:
         await pool.close()
 

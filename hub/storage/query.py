@@ -145,7 +145,7 @@ def aggregate_plan(*, view: str, width: int, fn: str, dialect: str, watermark: s
     if watermark is not None:
         b = f"least({b}, {watermark})"
     if fn == "rate":
-        return QueryPlan(view, _aggregate_rate(q, view, dialect, a, b), many)
+        return QueryPlan(view, _aggregate_rate(q, view, dialect, a, b, w), many)
     last = "last(last, time)" if dialect == "timescale" else "(array_agg(last ORDER BY time DESC))[1]"
     expr = {"avg": "sum(sum) / sum(n)", "min": "min(min)", "max": "max(max)", "last": last}[fn]
     raw = (f"SELECT {q.key}time, value AS sum, 1::bigint AS n, value AS min, value AS max, value AS last "
@@ -161,23 +161,30 @@ SELECT {q.key}{bucket_expr(dialect, "time")} AS t, {expr} AS v FROM parts {q.gro
     return QueryPlan(view, sql, many)
 
 
-def _aggregate_rate(q: _Sel, view: str, dialect: str, a: str, b: str) -> str:
+def _aggregate_rate(q: _Sel, view: str, dialect: str, a: str, b: str, width: str) -> str:
     """Rate over whole aggregate buckets in [a, b) and raw points around them, equal to the raw rate.
 
     The raw path needs every pair of consecutive samples. An aggregate bucket stands in for its samples with
     its counter summary (schema.py, migration 8): its first two and last two values, in time order, join the
-    raw points of the head (with the raw path's one-step look-back) and tail as a stream, so the increases of
-    its samples 1 and 2 are computed from their true predecessors; the increases of its samples 3 … n are its
-    ``inc``. Its last two values are the predecessors of the next bucket's first samples (the reset and wrap
-    rule looks two samples back). Buckets summarized before migration 8 (``inc`` NULL) are left out."""
+    raw points of the head and tail as a stream, so the increases of its samples 1 and 2 are computed from
+    their true predecessors; the increases of its samples 3 … n are its ``inc``. Its last two values are the
+    predecessors of the next bucket's first samples (the reset and wrap rule looks two samples back). The
+    raw path's look-back (one step before start, for the first increase) is read the same way: whole
+    buckets from the aggregate, so a range older than raw retention still gets its first increase. Buckets
+    summarized before migration 8 (``inc`` NULL) are left out."""
     raw = f"SELECT {q.key}time, 0 AS i, value, true AS own FROM points WHERE {q.where}"
+    lb_lo = f"({a} - {STEP})"  # whole buckets of the look-back [start - step, start): [lb_lo, lb_hi)
+    lb_hi = f"greatest({lb_lo}, least({bucket_expr(dialect, '$2', width)}, {b}))"
     whole = f"{q.where} AND bucket >= {a} AND bucket < {b} AND inc IS NOT NULL"
-    source = f"""{raw} AND time >= $2 - {STEP} AND time < least({a}, $3)
+    source = f"""{raw} AND time >= $2 - {STEP} AND time < {lb_lo}
+  UNION ALL {raw} AND time >= {lb_hi} AND time < least({a}, $3)
   UNION ALL {raw} AND time >= greatest({a}, {b}) AND time < $3
   UNION ALL SELECT {q.key}bucket, v.i, v.value, v.i <= 2 FROM {view}
     CROSS JOIN LATERAL (VALUES (1, 1::bigint, first), (2, 2::bigint, second), (3, n - 1, last2), (4, n, last))
       AS v(slot, i, value)
-    WHERE {whole} AND (v.slot = 1 OR v.slot = 2 AND n >= 2 OR v.slot = 3 AND n >= 4 OR v.slot = 4 AND n >= 3)"""
+    WHERE {q.where} AND inc IS NOT NULL
+      AND (bucket >= {a} AND bucket < {b} OR bucket >= {lb_lo} AND bucket < {lb_hi})
+      AND (v.slot = 1 OR v.slot = 2 AND n >= 2 OR v.slot = 3 AND n >= 4 OR v.slot = 4 AND n >= 3)"""
     inner = f"SELECT {q.key}bucket AS time, inc AS delta FROM {view} WHERE {whole} AND n >= 3"
     return _RATE.format(key=q.key, part=q.part, group=q.group, bucket=bucket_expr(dialect, "time"),
                         source=source, extra=f"UNION ALL {inner}")
