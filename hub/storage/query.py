@@ -22,14 +22,15 @@ FNS = ("avg", "max", "min", "last", "rate")
 STEP = "make_interval(secs => $4)"
 
 # A counter's increase since its previous sample (p1; p2 the one before), reset- and wrap-aware. Shared by
-# the one-series query below and the dashboards' many-series query (hub/api/panel.py).
-RATE_DELTA = """
-         CASE WHEN p1 IS NULL THEN NULL
-              WHEN value >= p1 THEN value - p1
-              WHEN p2 IS NOT NULL AND p2 <= p1
-                   AND (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1 <= p1 - p2
-                THEN value + (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1
-              ELSE value END"""
+# the queries below and the counter summaries of the aggregates (schema.py, migration 8).
+def counter_delta(v: str, p1: str, p2: str) -> str:
+    w = f"(CASE WHEN {p1} < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END)"
+    return (f"CASE WHEN {p1} IS NULL THEN NULL WHEN {v} >= {p1} THEN {v} - {p1} "
+            f"WHEN {p2} IS NOT NULL AND {p2} <= {p1} AND {w} - {p1} <= {p1} - {p2} THEN {v} + {w} - {p1} "
+            f"ELSE {v} END")
+
+
+RATE_DELTA = " " + counter_delta("value", "p1", "p2")
 
 # {source}: rows (key…, time, i, value, own) in time order by (time, i); the increase of a row is counted
 # when ``own`` (its predecessors in the stream are its true ones); {extra}: more (key…, time, delta) rows

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .query import counter_delta
+
 PLAIN = "plain"
 TIMESCALE = "timescale"
 
@@ -168,34 +170,30 @@ ALTER MATERIALIZED VIEW points_1h SET (timescaledb.compress = true);
 # (hub/storage/query.py). Summaries concatenate exactly (``swtel_counter_add``: the increases at the seam
 # are computed from the values kept), so 1 h buckets are built from 1 m ones, and a rate over any step
 # built from 1 m / 1 h buckets equals the rate from raw points, resets and wraps included.
-COUNTER_DELTA_SQL = """
-CREATE FUNCTION swtel_counter_delta(v float8, p1 float8, p2 float8) RETURNS float8
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN p1 IS NULL THEN NULL
-              WHEN v >= p1 THEN v - p1
-              WHEN p2 IS NOT NULL AND p2 <= p1
-                   AND (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1 <= p1 - p2
-                THEN v + (CASE WHEN p1 < 4294967296 THEN 4294967296::float8 ELSE 18446744073709551616::float8 END) - p1
-              ELSE v END
-$$;
-"""
+def _counter_add_body() -> str:
+    """The concatenation of state ``a`` and the next summary, column by column. No type or function is named
+    in the body: TimescaleDB refreshes with search_path = pg_catalog, and names resolve at run time."""
+    skip, fresh = "n IS NULL OR n < 1", "a.n IS NULL"
+    cols = {
+        "n": "a.n + n",
+        "first": "a.first",
+        "second": "CASE WHEN a.n >= 2 THEN a.second ELSE first END",
+        "last2": "CASE WHEN n >= 2 THEN last2 ELSE a.last END",
+        "last": "last",
+        "inc": (f"a.inc + inc + CASE WHEN a.n >= 2 THEN {counter_delta('first', 'a.last', 'a.last2')} ELSE 0 END "
+                f"+ CASE WHEN n >= 2 THEN {counter_delta('second', 'first', 'a.last')} ELSE 0 END"),
+    }
+    return ",\n         ".join(f"CASE WHEN {skip} THEN a.{c} WHEN {fresh} THEN {c} ELSE {e} END"
+                               for c, e in cols.items())
 
-COMMON_V8 = COUNTER_DELTA_SQL + """
+
+COMMON_V8 = f"""
 CREATE TYPE swtel_counter AS (n bigint, first float8, second float8, last2 float8, last float8, inc float8);
 -- state a, then the summary of the next (later) bucket or sample; input must be in time order
 CREATE FUNCTION swtel_counter_add(a swtel_counter, n bigint, first float8, second float8, last2 float8,
                                   last float8, inc float8) RETURNS swtel_counter
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN n IS NULL OR n < 1 THEN a
-              WHEN a IS NULL OR a.n IS NULL THEN ROW(n, first, second, last2, last, inc)::swtel_counter
-              ELSE ROW(a.n + n, a.first,
-                       CASE WHEN a.n >= 2 THEN a.second ELSE first END,
-                       CASE WHEN n >= 2 THEN last2 ELSE a.last END,
-                       last,
-                       a.inc + inc
-                       + CASE WHEN a.n >= 2 THEN swtel_counter_delta(first, a.last, a.last2) ELSE 0 END
-                       + CASE WHEN n >= 2 THEN swtel_counter_delta(second, first, a.last) ELSE 0 END
-                      )::swtel_counter END
+  SELECT {_counter_add_body()}
 $$;
 CREATE AGGREGATE swtel_counter_agg(bigint, float8, float8, float8, float8, float8) (
     SFUNC = swtel_counter_add, STYPE = swtel_counter);
