@@ -177,6 +177,8 @@ def test_timescale_statements_are_chosen_when_the_extension_is_reported_present(
     # a bucket is materialized once it ended aggregate_lag_s ago (default 300 s; at least one bucket)
     assert any("'points_1m'" in p and "end_offset => INTERVAL '300 seconds'" in p for p in policies)
     assert any("'points_1h'" in p and "end_offset => INTERVAL '3600 seconds'" in p for p in policies)
+    # refresh batches oldest first: newest first, a real-time aggregate misses data while a backlog refreshes
+    assert all("refresh_newest_first => false" in p for p in policies if "add_continuous_aggregate_policy" in p)
     assert aggregate_for(300) == ("points_1m", 60) and aggregate_for(7200) == ("points_1h", 3600)
     assert aggregate_for(90) is None and aggregate_for(10) is None
     assert aggregate_for(300, "rate") == ("points_1m", 60)  # exact from the counter summaries (migration 8)
