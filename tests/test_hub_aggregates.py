@@ -16,7 +16,7 @@ import pytest
 from support.telemetry import db, migrate
 from support.waits import eventually
 from swtel.hub.storage import Item, Storage, open_storage
-from swtel.hub.storage.query import RawSQL
+from swtel.hub.storage.query import ORIGIN, RawSQL
 from swtel.shared import settings, wire
 
 S = 1_000_000_000
@@ -294,5 +294,81 @@ async def test_timescale_answers_stay_exact_while_a_refresh_works_through_a_back
             await refresh
         assert answers and all(answers), f"{answers.count(False)} of {len(answers)} answers differed from raw"
         assert _same((await st.query(sid, "num", start, end, 60, "avg"))[1], want)
+    finally:
+        await pool.close()
+
+
+async def _run_refresh_policies(database_url: str) -> None:
+    """Each refresh policy once, in the foreground (TimescaleDB), as the scheduler would."""
+    async with db(database_url) as conn:
+        for view in ("points_1m", "points_1h"):
+            job = await conn.fetchval(
+                "SELECT job_id FROM timescaledb_information.jobs "
+                "WHERE proc_name = 'policy_refresh_continuous_aggregate' AND hypertable_name = $1", view)
+            await conn.execute(f"CALL run_job({int(job)})")
+
+
+@pytest.mark.asyncio
+async def test_migration_8_keeps_the_buckets_only_the_aggregates_hold(
+        database_url: str, db_backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upgrading a schema-7 database: 1 m / 1 h buckets older than raw retention (their raw points are gone)
+    answer as before; the buckets raw points still cover get counter summaries, so rate is exact there."""
+    from support.history import ensure_series
+
+    from swtel.hub.storage import migrate as migrate_mod
+    from swtel.hub.storage import schema
+
+    monkeypatch.setattr(migrate_mod, "MIGRATIONS", tuple(m for m in schema.MIGRATIONS if m.version <= 7))
+    # (raw kept 30 days until the upgrade, else TimescaleDB's retention job drops the old points at once)
+    assert await migrate(database_url, retention_days=30) == db_backend
+    hour = time.time_ns() // (HOUR * S) * HOUR * S
+    old, recent = hour - 4 * 86_400 * S, hour - 6 * HOUR * S  # past raw retention at the upgrade; within it
+    async with db(database_url) as conn:
+        sid = await ensure_series(conn, "upgrade", "/counters/x")
+        rows = [(datetime.fromtimestamp((t0 + i * 10 * S) / S, tz=timezone.utc), sid, v)
+                for t0 in (old, recent) for i, v in enumerate(_counters(2 * 360))]
+        if db_backend == "plain":
+            from swtel.hub.storage.plain import create_partition_sql
+
+            for day in sorted({r[0].date() for r in rows}):
+                await conn.execute(create_partition_sql("points", day))
+        await conn.copy_records_to_table("points", records=rows, columns=["time", "series_id", "value"])
+        if db_backend == "timescale":
+            await conn.execute("CALL refresh_continuous_aggregate('points_1m', NULL, NULL)")
+            await conn.execute("CALL refresh_continuous_aggregate('points_1h', NULL, NULL)")
+        else:  # the schema-7 rollup (hub/storage/plain.py before migration 8), watermarks at now
+            await conn.execute(f"""
+                INSERT INTO points_1m SELECT series_id, date_bin('1 minute', time, {ORIGIN}), avg(value), min(value),
+                    max(value), (array_agg(value ORDER BY time))[1], (array_agg(value ORDER BY time DESC))[1],
+                    sum(value), count(*) FROM points GROUP BY 1, 2""")
+            await conn.execute(f"""
+                INSERT INTO points_1h SELECT series_id, date_bin('1 hour', bucket, {ORIGIN}), sum(sum) / sum(n),
+                    min(min), max(max), (array_agg(first ORDER BY bucket))[1],
+                    (array_agg(last ORDER BY bucket DESC))[1], sum(sum), sum(n) FROM points_1m GROUP BY 1, 2""")
+            await conn.execute("INSERT INTO swtel_meta VALUES ('rollup:points_1m', $1), ('rollup:points_1h', $1)",
+                               datetime.fromtimestamp(hour / S, tz=timezone.utc).isoformat())
+    ranges = {t0: (datetime.fromtimestamp(t0 / S, tz=timezone.utc),
+                   datetime.fromtimestamp(t0 / S, tz=timezone.utc) + timedelta(hours=2)) for t0 in (old, recent)}
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        before = {(t0, step, fn): await _raw(pool, db_backend, sid, *ranges[t0], step, fn)
+                  for t0 in (old, recent) for step in (60, HOUR) for fn in ("avg", "max", "rate")}
+    finally:
+        await pool.close()
+    async with db(database_url) as conn:  # raw retention: the old day's points are gone
+        await conn.execute("DELETE FROM points WHERE time < $1", ranges[old][1] + timedelta(hours=1))
+    monkeypatch.undo()
+    assert await migrate(database_url, retention_days=2) == db_backend  # applies migration 8
+    if db_backend == "timescale":
+        await _run_refresh_policies(database_url)
+    st, pool = await _open(database_url, retention_days=2)
+    try:
+        for (t0, step, fn), want in before.items():
+            source, got = await st.query(sid, "num", *ranges[t0], step, fn)
+            assert source == ("points_1h" if step == HOUR else "points_1m"), (t0, step, fn)
+            if t0 == old and fn == "rate":  # no counter summary was ever made for these buckets
+                assert got == [], (step, got[:2])
+            else:
+                assert want and _same(got, want), (t0 == old, step, fn, got[:2], want[:2])
     finally:
         await pool.close()

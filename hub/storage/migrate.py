@@ -94,7 +94,8 @@ async def migrate(conn: asyncpg.Connection, settings: Settings, *, prefer: str |
             if m.version in done:
                 continue
             async with conn.transaction():
-                await conn.execute(m.sql(backend, chunk_hours=settings.chunk_interval_hours))
+                await conn.execute(m.sql(backend, chunk_hours=settings.chunk_interval_hours,
+                                         retention_days=settings.retention_days))
                 await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
             result.applied.append(m.version)
             log.info("applied migration %d (%s) on %s", m.version, m.name, backend)

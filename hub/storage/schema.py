@@ -203,20 +203,33 @@ CREATE AGGREGATE swtel_counter_agg(bigint, float8, float8, float8, float8, float
 COUNTER_OF_POINTS = "swtel_counter_agg(1, value, NULL, NULL, value, 0 ORDER BY time)"
 COUNTER_OF_BUCKETS = "swtel_counter_agg(n, first, second, last2, last, inc ORDER BY bucket)"
 
-PLAIN_V8 = """
+# The rollup rows keep their place; the summaries of the buckets raw points still cover are computed here
+# (1 h only where every 1 m row has one). Older buckets keep none: rate leaves them out.
+PLAIN_V8 = f"""
 ALTER TABLE points_1m ADD COLUMN second double precision, ADD COLUMN last2 double precision,
                       ADD COLUMN inc double precision;
 ALTER TABLE points_1h ADD COLUMN second double precision, ADD COLUMN last2 double precision,
                       ADD COLUMN inc double precision;
--- the next maintenance round re-aggregates everything raw retention still holds (a first round)
-DELETE FROM swtel_meta WHERE key IN ('rollup:points_1m', 'rollup:points_1h');
+UPDATE points_1m r SET second = (s.c).second, last2 = (s.c).last2, inc = (s.c).inc
+FROM (SELECT series_id, date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+             {COUNTER_OF_POINTS} AS c
+      FROM points GROUP BY 1, 2) s
+WHERE r.series_id = s.series_id AND r.bucket = s.bucket;
+UPDATE points_1h r SET second = (s.c).second, last2 = (s.c).last2, inc = (s.c).inc
+FROM (SELECT series_id, date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+             {COUNTER_OF_BUCKETS} AS c
+      FROM points_1m GROUP BY 1, 2 HAVING bool_and(inc IS NOT NULL)) s
+WHERE r.series_id = s.series_id AND r.bucket = s.bucket;
 """
 
-# TimescaleDB cannot add columns to a continuous aggregate: both are created again, and their refresh
-# policies (re-added by every migrate) re-materialize them from the raw points still kept.
+# TimescaleDB cannot add columns to a continuous aggregate: both are created again beside the old ones
+# (renamed), the refresh policies (re-added by every migrate) re-materialize the range raw points still
+# cover, and the old buckets older than that (kept only in the aggregates: retention per resolution) are
+# copied into the new aggregates' materialized data, without a counter summary (rate leaves them out).
+# They show once the first refresh has set the new watermark (within a minute).
 TIMESCALE_V8 = f"""
-DROP MATERIALIZED VIEW points_1h;
-DROP MATERIALIZED VIEW points_1m;
+ALTER MATERIALIZED VIEW points_1h RENAME TO points_1h_v7;
+ALTER MATERIALIZED VIEW points_1m RENAME TO points_1m_v7;
 CREATE MATERIALIZED VIEW points_1m WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT series_id, time_bucket(INTERVAL '1 minute', time) AS bucket,
        avg(value) AS avg, min(value) AS min, max(value) AS max,
@@ -233,6 +246,25 @@ SELECT series_id, time_bucket(INTERVAL '1 hour', bucket) AS bucket,
 FROM points_1m GROUP BY series_id, time_bucket(INTERVAL '1 hour', bucket) WITH NO DATA;
 ALTER MATERIALIZED VIEW points_1m SET (timescaledb.compress = true);
 ALTER MATERIALIZED VIEW points_1h SET (timescaledb.compress = true);
+DO $$
+DECLARE
+    v text;
+    mat text;
+BEGIN
+    FOREACH v IN ARRAY ARRAY['points_1m', 'points_1h'] LOOP
+        SELECT format('%I.%I', h.schema_name, h.table_name) INTO STRICT mat
+        FROM _timescaledb_catalog.continuous_agg c
+        JOIN _timescaledb_catalog.hypertable h ON h.id = c.mat_hypertable_id
+        WHERE c.user_view_name = v AND c.user_view_schema = current_schema();
+        -- below the refresh windows' start (timescale_policies): 1 m retention_days, 1 h one day more
+        EXECUTE format('INSERT INTO %s (series_id, bucket, avg, min, max, first, last, sum, n) '
+                       'SELECT series_id, bucket, avg, min, max, first, last, sum, n FROM %I '
+                       'WHERE bucket < now() - make_interval(days => %s)',
+                       mat, v || '_v7', {{retention_days}} + (v = 'points_1h')::int);
+    END LOOP;
+END $$;
+DROP MATERIALIZED VIEW points_1h_v7;
+DROP MATERIALIZED VIEW points_1m_v7;
 """
 
 
