@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 from support.history import seed
-from support.telemetry import api_token, db, migrate
+from support.telemetry import api_token, db, migrate, refresh_aggregates
 from test_dashboard_e2e import running_hub
 
 DEVICE = "leaf-01.dc1"
@@ -128,8 +128,7 @@ async def _materialize(database_url: str) -> None:
 
     async with db(database_url) as conn:
         if await conn.fetchval("SELECT value FROM swtel_meta WHERE key = 'backend'") == "timescale":
-            await conn.execute("CALL refresh_continuous_aggregate('points_1m', NULL, NULL)")
-            await conn.execute("CALL refresh_continuous_aggregate('points_1h', NULL, NULL)")
+            await refresh_aggregates(conn)
         else:
             await PlainStorage(None, settings.load({"database_url": database_url}, env={})).refresh_rollups(conn)  # type: ignore[arg-type]
 

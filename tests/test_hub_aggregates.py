@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pytest
 
-from support.telemetry import db, migrate
+from support.telemetry import db, migrate, refresh_aggregates, timescale_refresh
 from support.waits import eventually
 from swtel.hub.storage import Item, Storage, open_storage
 from swtel.hub.storage.query import ORIGIN, RawSQL
@@ -32,8 +32,7 @@ async def _materialize(st: Storage, database_url: str) -> None:
     """What the background jobs do: TimescaleDB's refresh policies, the plain backend's maintenance."""
     if st.backend == "timescale":
         async with db(database_url) as conn:  # (CALL must run outside a transaction)
-            await conn.execute("CALL refresh_continuous_aggregate('points_1m', NULL, NULL)")
-            await conn.execute("CALL refresh_continuous_aggregate('points_1h', NULL, NULL)")
+            await refresh_aggregates(conn)
     else:
         await st.maintain()
 
@@ -235,7 +234,7 @@ async def _refresh_round(st: Storage, database_url: str) -> None:
             job = await conn.fetchval(
                 "SELECT job_id FROM timescaledb_information.jobs "
                 "WHERE proc_name = 'policy_refresh_continuous_aggregate' AND hypertable_name = 'points_1m'")
-            await conn.execute(f"CALL run_job({int(job)})")
+            await timescale_refresh(conn, f"CALL run_job({int(job)})")
     else:
         await st.maintain()
 
@@ -287,7 +286,7 @@ async def test_timescale_answers_stay_exact_while_a_refresh_works_through_a_back
                 "SELECT job_id FROM timescaledb_information.jobs "
                 "WHERE proc_name = 'policy_refresh_continuous_aggregate' AND hypertable_name = 'points_1m'")
             await conn.execute(f"SELECT alter_job({int(job)}, scheduled => false)")  # only our run below
-            refresh = asyncio.create_task(conn.execute(f"CALL run_job({int(job)})"))
+            refresh = asyncio.create_task(timescale_refresh(conn, f"CALL run_job({int(job)})"))
             answers = []
             while not refresh.done():
                 answers.append(_same((await st.query(sid, "num", start, end, 60, "avg"))[1], want))
@@ -305,7 +304,7 @@ async def _run_refresh_policies(database_url: str) -> None:
             job = await conn.fetchval(
                 "SELECT job_id FROM timescaledb_information.jobs "
                 "WHERE proc_name = 'policy_refresh_continuous_aggregate' AND hypertable_name = $1", view)
-            await conn.execute(f"CALL run_job({int(job)})")
+            await timescale_refresh(conn, f"CALL run_job({int(job)})")
 
 
 @pytest.mark.asyncio
@@ -334,8 +333,7 @@ async def test_migration_8_keeps_the_buckets_only_the_aggregates_hold(
                 await conn.execute(create_partition_sql("points", day))
         await conn.copy_records_to_table("points", records=rows, columns=["time", "series_id", "value"])
         if db_backend == "timescale":
-            await conn.execute("CALL refresh_continuous_aggregate('points_1m', NULL, NULL)")
-            await conn.execute("CALL refresh_continuous_aggregate('points_1h', NULL, NULL)")
+            await refresh_aggregates(conn)
         else:  # the schema-7 rollup (hub/storage/plain.py before migration 8), watermarks at now
             await conn.execute(f"""
                 INSERT INTO points_1m SELECT series_id, date_bin('1 minute', time, {ORIGIN}), avg(value), min(value),

@@ -170,37 +170,61 @@ ALTER MATERIALIZED VIEW points_1h SET (timescaledb.compress = true);
 # (hub/storage/query.py). Summaries concatenate exactly (``swtel_counter_add``: the increases at the seam
 # are computed from the values kept), so 1 h buckets are built from 1 m ones, and a rate over any step
 # built from 1 m / 1 h buckets equals the rate from raw points, resets and wraps included.
-def _counter_add_body() -> str:
-    """The concatenation of state ``a`` and the next summary, column by column. No type or function is named
-    in the body: TimescaleDB refreshes with search_path = pg_catalog, and names resolve at run time."""
-    skip, fresh = "n IS NULL OR n < 1", "a.n IS NULL"
-    cols = {
-        "n": "a.n + n",
-        "first": "a.first",
-        "second": "CASE WHEN a.n >= 2 THEN a.second ELSE first END",
-        "last2": "CASE WHEN n >= 2 THEN last2 ELSE a.last END",
-        "last": "last",
-        "inc": (f"a.inc + inc + CASE WHEN a.n >= 2 THEN {counter_delta('first', 'a.last', 'a.last2')} ELSE 0 END "
-                f"+ CASE WHEN n >= 2 THEN {counter_delta('second', 'first', 'a.last')} ELSE 0 END"),
-    }
-    return ",\n         ".join(f"CASE WHEN {skip} THEN a.{c} WHEN {fresh} THEN {c} ELSE {e} END"
-                               for c, e in cols.items())
-
-
+# Transition functions in PL/pgSQL (its simple-expression path: a few µs a row; a SQL-language function
+# is not inlined as a transition and cost ~60 µs a row). Their bodies name no type or function:
+# TimescaleDB refreshes with search_path = pg_catalog, and names in a body resolve at run time.
 COMMON_V8 = f"""
 CREATE TYPE swtel_counter AS (n bigint, first float8, second float8, last2 float8, last float8, inc float8);
--- state a, then the summary of the next (later) bucket or sample; input must be in time order
+-- state a, then the next (later) sample; input in time order
+CREATE FUNCTION swtel_counter_step(a swtel_counter, v float8) RETURNS swtel_counter
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF v IS NULL THEN
+        RETURN a;
+    END IF;
+    IF a.n IS NULL THEN
+        a.n := 1; a.first := v; a.last := v; a.inc := 0;
+        RETURN a;
+    END IF;
+    IF a.n >= 2 THEN  -- sample 3 or later: both predecessors are in the bucket
+        a.inc := a.inc + ({counter_delta('v', 'a.last', 'a.last2')});
+    ELSE
+        a.second := v;
+    END IF;
+    a.last2 := a.last; a.last := v; a.n := a.n + 1;
+    RETURN a;
+END $$;
+-- state a, then the summary of the next (later) bucket; input in time order
 CREATE FUNCTION swtel_counter_add(a swtel_counter, n bigint, first float8, second float8, last2 float8,
                                   last float8, inc float8) RETURNS swtel_counter
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT {_counter_add_body()}
-$$;
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF n IS NULL OR n < 1 THEN
+        RETURN a;
+    END IF;
+    IF a.n IS NULL THEN
+        a.n := n; a.first := first; a.second := second; a.last2 := last2; a.last := last; a.inc := inc;
+        RETURN a;
+    END IF;
+    -- the next bucket's samples 1 and 2 are samples a.n + 1 and a.n + 2 here: 3 or later unless a.n = 1
+    a.inc := a.inc + inc
+             + CASE WHEN a.n >= 2 THEN ({counter_delta('first', 'a.last', 'a.last2')}) ELSE 0 END
+             + CASE WHEN n >= 2 THEN ({counter_delta('second', 'first', 'a.last')}) ELSE 0 END;
+    IF a.n < 2 THEN
+        a.second := first;
+    END IF;
+    a.last2 := CASE WHEN n >= 2 THEN last2 ELSE a.last END;
+    a.last := last;
+    a.n := a.n + n;
+    RETURN a;
+END $$;
+CREATE AGGREGATE swtel_counter_agg(float8) (SFUNC = swtel_counter_step, STYPE = swtel_counter);
 CREATE AGGREGATE swtel_counter_agg(bigint, float8, float8, float8, float8, float8) (
     SFUNC = swtel_counter_add, STYPE = swtel_counter);
 """
 
 # one raw sample as a summary, and a summary's columns, for swtel_counter_agg (ORDER BY time / bucket)
-COUNTER_OF_POINTS = "swtel_counter_agg(1, value, NULL, NULL, value, 0 ORDER BY time)"
+COUNTER_OF_POINTS = "swtel_counter_agg(value ORDER BY time)"
 COUNTER_OF_BUCKETS = "swtel_counter_agg(n, first, second, last2, last, inc ORDER BY bucket)"
 
 # The rollup rows keep their place; the summaries of the buckets raw points still cover are computed here
