@@ -76,6 +76,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     compress_after_days: Annotated[int, D(ge=1, description="TimescaleDB: compress raw chunks and aggregates older than this")] = 2
     retention_1m_days: Annotated[int, D(ge=1, description="1 minute aggregates kept this many days (both backends)")] = 90
     retention_1h_days: Annotated[int, D(ge=1, description="1 hour aggregates kept this many days (both backends)")] = 730
+    aggregate_lag_s: Annotated[float, D(ge=0, le=86400, description="1 m / 1 h aggregates materialize only buckets that ended at least this long ago; newer data is read from raw points (both backends)")] = 300.0
     hub_id: Annotated[str, D(description="this hub's id in the fleet-work election (default: host name and process id)")] = ""
     hub_fleet_work: Annotated[bool, D(description="take part in the fleet-work election (maintenance, alerting); false: never lead")] = True
     alert_interval_s: Annotated[float, D(gt=0, description="the elected hub evaluates alert rules this often")] = 60.0

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 from support.history import seed
-from support.telemetry import api_token, db, migrate
+from support.telemetry import api_token, db, migrate, refresh_aggregates
 from test_dashboard_e2e import running_hub
 
 DEVICE = "leaf-01.dc1"
@@ -119,3 +119,45 @@ async def test_panel_matches_wildcards_and_buckets_stored_history(bootstrapped: 
                           ({**q, "rank": "x"}, "rank")):
             r = await c.get("/api/panel", params=bad)
             assert r.status_code == 400 and word in r.json()["detail"], r.text
+
+
+async def _materialize(database_url: str) -> None:
+    """What the background jobs do: TimescaleDB's refreshes, the plain backend's rollup round."""
+    from swtel.hub.storage.plain import PlainStorage
+    from swtel.shared import settings
+
+    async with db(database_url) as conn:
+        if await conn.fetchval("SELECT value FROM swtel_meta WHERE key = 'backend'") == "timescale":
+            await refresh_aggregates(conn)
+        else:
+            await PlainStorage(None, settings.load({"database_url": database_url}, env={})).refresh_rollups(conn)  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(90)
+async def test_panel_reads_the_aggregates_like_api_query(bootstrapped: str, database_url: str) -> None:
+    """Long ranges with whole-minute or whole-hour steps read the 1 m / 1 h aggregates, as /api/query does:
+    with the raw points gone (retention), the panel still answers, the same values as before."""
+    await migrate(database_url)
+    async with db(database_url) as conn:
+        ids = await seed(conn, "agg-leaf.dc1", IFS[:2], hours=4, interval_s=30, until_s_ago=600, counter_rate=1000)
+    await _materialize(database_url)
+    viewer = await api_token(database_url, "viewer", "noc")
+    async with running_hub(bootstrapped, database_url) as url, httpx.AsyncClient(base_url=url, headers=viewer) as c:
+        answers = {}
+        hour = int(time.time()) // 3600 * 3600  # whole hours: no partial bucket at either end is read raw
+        for fn, step, view in (("rate", "300s", "points_1m"), ("avg", "1h", "points_1h"), ("max", "120s", "points_1m")):
+            q = {"device": "agg-leaf.dc1", "path": "/interfaces/interface[name=*]/state/counters/in-octets", "fn": fn,
+                 "start": str(hour - 3 * 3600), "end": str(hour - 3600), "step": step}
+            body = (await c.get("/api/panel", params=q)).json()
+            assert body["source"] == view and len(body["series"]) == 2, body
+            one = (await c.get("/api/query", params={"series": ids[IFS[1]], "fn": fn, "start": body["start"],
+                                                      "end": body["end"], "step": step})).json()["results"][0]
+            assert one["source"] == view and one["points"] == body["series"][1]["points"], (fn, one, body)
+            answers[fn] = q, body
+        async with db(database_url) as conn:  # raw retention ends: only the aggregates keep the range
+            await conn.execute("DELETE FROM points WHERE series_id = ANY($1::int[])", list(ids.values()))
+        for fn, (q, before) in answers.items():
+            after = (await c.get("/api/panel", params=q)).json()
+            assert [s["points"] for s in after["series"]] == [s["points"] for s in before["series"]], fn
+            assert all(s["points"] for s in after["series"]), fn

@@ -174,13 +174,19 @@ def test_timescale_statements_are_chosen_when_the_extension_is_reported_present(
     # the refresh windows reach back as far as ingest accepts samples
     assert any("'points_1m', start_offset => INTERVAL '30 days'" in p for p in policies)
     assert any(p.startswith("SELECT add_continuous_aggregate_policy('points_1m'") for p in policies)
+    # a bucket is materialized once it ended aggregate_lag_s ago (default 300 s; at least one bucket)
+    assert any("'points_1m'" in p and "end_offset => INTERVAL '300 seconds'" in p for p in policies)
+    assert any("'points_1h'" in p and "end_offset => INTERVAL '3600 seconds'" in p for p in policies)
+    # refresh batches oldest first: newest first, a real-time aggregate misses data while a backlog refreshes
+    assert all("refresh_newest_first => false" in p for p in policies if "add_continuous_aggregate_policy" in p)
     assert aggregate_for(300) == ("points_1m", 60) and aggregate_for(7200) == ("points_1h", 3600)
     assert aggregate_for(90) is None and aggregate_for(10) is None
-    assert aggregate_for(300, "rate") is None  # rate always reads raw points
+    assert aggregate_for(300, "rate") == ("points_1m", 60)  # exact from the counter summaries (migration 8)
     assert timescale_plan(kind="num", fn="avg", step_s=3600).source == "points_1h"
     assert "sum(sum) / sum(n)" in timescale_plan(kind="num", fn="avg", step_s=120).sql
     assert timescale_plan(kind="num", fn="max", step_s=15).source == "points"
-    assert timescale_plan(kind="num", fn="rate", step_s=120).source == "points"
+    assert timescale_plan(kind="num", fn="rate", step_s=120).source == "points_1m"
+    assert timescale_plan(kind="num", fn="rate", step_s=90).source == "points"
     assert "time_bucket(" in timescale_plan(kind="num", fn="max", step_s=15).sql
     assert "date_bin(" in BACKENDS["plain"].plan(BACKENDS["plain"].__new__(BACKENDS["plain"]), kind="num",
                                                  fn="max", step_s=15).sql

@@ -3,7 +3,8 @@
 A widget's query names devices (a name, a glob such as ``leaf-*``, a comma list, and/or a ``tag=value``
 filter from the inventory) and a series name with wildcards (``/interfaces/interface[name=*]/state/
 counters/in-octets``); the hub finds the matching series and buckets all of them in one SQL statement
-(``GROUP BY series_id, bucket``), where ``/api/query`` takes one statement per series. ``top=N`` keeps the
+(``GROUP BY series_id, bucket``), where ``/api/query`` takes one statement per series; both read the
+same source (raw points or the 1 m / 1 h aggregates, hub/storage/query.py). ``top=N`` keeps the
 N series with the highest value (last, avg or max over the range), for top-N widgets.
 """
 
@@ -17,7 +18,6 @@ from litestar import get
 from litestar.params import QueryParameter
 
 from ..service import HubDep
-from ..storage.query import RATE_DELTA, bucket_expr
 from . import params
 
 MAX_SERIES = 500
@@ -40,6 +40,7 @@ class PanelOut(msgspec.Struct):
     series: list[PanelSeries]
     matched: int  # series that matched, before top and limit
     truncated: bool  # more matched than the limit
+    source: str = "points"  # the relation that answered, as in /api/query: points, points_1m or points_1h
 
 
 def like_pattern(glob: str) -> str:
@@ -62,27 +63,6 @@ def _tag(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise params.bad(f"tag {text!r} must be key=value, e.g. site=dc1")
     return key.strip(), value.strip()
-
-
-def _sql(dialect: str, fn: str) -> str:
-    """Buckets of every series in $1 over [$2, $3) with step $4 seconds; columns series_id, t, v."""
-    step = "make_interval(secs => $4::float8)"
-    bucket = bucket_expr(dialect, "time").replace("$4", "$4::float8")
-    if fn == "rate":
-        return f"""
-WITH s AS (SELECT series_id, time, value FROM points
-           WHERE series_id = ANY($1::int[]) AND time >= $2::timestamptz - {step} AND time < $3::timestamptz),
-d AS (SELECT series_id, time, value, lag(value) OVER w AS p1, lag(value, 2) OVER w AS p2 FROM s
-      WINDOW w AS (PARTITION BY series_id ORDER BY time)),
-inc AS (SELECT series_id, time, {RATE_DELTA} AS delta FROM d)
-SELECT series_id, {bucket} AS t, sum(delta) / $4::float8 AS v FROM inc
-WHERE time >= $2::timestamptz AND delta IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"""
-    if fn == "last":
-        agg = "last(value, time)" if dialect == "timescale" else "(array_agg(value ORDER BY time DESC))[1]"
-    else:
-        agg = f"{fn}(value)"
-    return (f"SELECT series_id, {bucket} AS t, {agg} AS v FROM points WHERE series_id = ANY($1::int[]) "
-            f"AND time >= $2::timestamptz AND time < $3::timestamptz GROUP BY 1, 2 ORDER BY 1, 2")
 
 
 def _rank(points: list[tuple[float, float]], by: str) -> float:
@@ -142,9 +122,9 @@ async def panel(
         raise params.bad(f"{len(rows)} series × {buckets:.0f} steps is more than {MAX_CELLS} values: "
                          "narrow the path or device pattern, or use a larger step")
     points: dict[int, list[tuple[float, float]]] = {r["id"]: [] for r in rows}
-    if rows:
-        for r in await storage.pool.fetch(_sql(storage.backend, fn), list(points), start_t, end_t, step_s):
-            points[r["series_id"]].append((r["t"].timestamp(), r["v"]))
+    source = storage.plan(kind="num", fn=fn, step_s=step_s).source
+    if rows:  # the source /api/query would read: 1 h / 1 m aggregates when the step allows
+        source, points = await storage.query_many(list(points), start_t, end_t, step_s, fn)
     out = [PanelSeries(r["id"], r["device"], r["name"], msgspec.json.decode(r["keys"]) if isinstance(r["keys"], str)
                        else dict(r["keys"]), points[r["id"]]) for r in rows]
     matched = len(out)
@@ -152,7 +132,7 @@ async def panel(
         out = sorted(out, key=lambda s: _rank(s.points, rank), reverse=True)[:top]
     elif len(out) > limit:
         out = out[:limit]
-    return PanelOut(_ts(start_t), _ts(end_t), step_s, fn, out, matched, truncated)
+    return PanelOut(_ts(start_t), _ts(end_t), step_s, fn, out, matched, truncated, source)
 
 
 def _ts(t: datetime) -> float:

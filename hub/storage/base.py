@@ -429,14 +429,24 @@ class Storage:
         rows = await self.pool.fetch("SELECT id, device, name, kind FROM series WHERE id = ANY($1::int[])", ids)
         return {r["id"]: dict(r) for r in rows}
 
-    def plan(self, *, kind: str, fn: str, step_s: float) -> QueryPlan:
-        return RawSQL.plan(kind=kind, fn=fn, step_s=step_s, dialect=self.backend)
+    def plan(self, *, kind: str, fn: str, step_s: float, many: bool = False) -> QueryPlan:
+        """The source and SQL for one series (``many``: an array of series, rows keyed by series_id)."""
+        return RawSQL.plan(kind=kind, fn=fn, step_s=step_s, dialect=self.backend, many=many)
 
     async def query(self, series_id: int, kind: str, start: datetime, end: datetime, step_s: float, fn: str
                     ) -> tuple[str, list[tuple[float, Any]]]:
         plan = self.plan(kind=kind, fn=fn, step_s=step_s)
         rows = await self.pool.fetch(plan.sql, series_id, start, end, step_s)
         return plan.source, [(r["t"].timestamp(), r["v"]) for r in rows]
+
+    async def query_many(self, series_ids: list[int], start: datetime, end: datetime, step_s: float, fn: str
+                         ) -> tuple[str, dict[int, list[tuple[float, Any]]]]:
+        """Numeric series bucketed in one statement, from the same source ``query`` would choose."""
+        plan = self.plan(kind="num", fn=fn, step_s=step_s, many=True)
+        out: dict[int, list[tuple[float, Any]]] = {sid: [] for sid in series_ids}
+        for r in await self.pool.fetch(plan.sql, series_ids, start, end, step_s):
+            out[r["series_id"]].append((r["t"].timestamp(), r["v"]))
+        return plan.source, out
 
     async def ping(self, timeout: float = 2.0) -> bool:
         try:

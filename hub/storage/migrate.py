@@ -57,6 +57,15 @@ async def probe_timescale(conn: asyncpg.Connection) -> tuple[bool, str]:
     return True, ""
 
 
+def _version(text: str | None) -> tuple[int, ...]:
+    """'2.28.3' -> (2, 28, 3); a suffix such as '-dev' is ignored."""
+    out = []
+    for part in (text or "0").split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits or 0))
+    return tuple(out)
+
+
 async def recorded_backend(conn: asyncpg.Connection) -> str | None:
     exists = await conn.fetchval("SELECT to_regclass('swtel_meta') IS NOT NULL")
     if not exists:
@@ -85,16 +94,20 @@ async def migrate(conn: asyncpg.Connection, settings: Settings, *, prefer: str |
             if m.version in done:
                 continue
             async with conn.transaction():
-                await conn.execute(m.sql(backend, chunk_hours=settings.chunk_interval_hours))
+                await conn.execute(m.sql(backend, chunk_hours=settings.chunk_interval_hours,
+                                         retention_days=settings.retention_days))
                 await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
             result.applied.append(m.version)
             log.info("applied migration %d (%s) on %s", m.version, m.name, backend)
         if backend == TIMESCALE:
+            version = await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
             statements = timescale_policies(
+                batched_refresh=_version(version) >= (2, 19),
                 retention_days=settings.retention_days,
                 compress_after_days=settings.compress_after_days,
                 retention_1m_days=settings.retention_1m_days,
                 retention_1h_days=settings.retention_1h_days,
+                aggregate_lag_s=settings.aggregate_lag_s,
             )
             async with conn.transaction():
                 for sql in statements:

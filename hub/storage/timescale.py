@@ -15,8 +15,8 @@ from .status import timescale_jobs
 class TimescaleStorage(Storage):
     backend = TIMESCALE
 
-    def plan(self, *, kind: str, fn: str, step_s: float) -> QueryPlan:
-        return timescale_plan(kind=kind, fn=fn, step_s=step_s)
+    def plan(self, *, kind: str, fn: str, step_s: float, many: bool = False) -> QueryPlan:
+        return timescale_plan(kind=kind, fn=fn, step_s=step_s, many=many)
 
     async def jobs(self) -> list[dict[str, Any]]:
         return await timescale_jobs(self.pool)

@@ -99,3 +99,26 @@ async def api_token(database_url: str, role: str = "viewer", name: str = "script
     finally:
         await conn.close()
     return {"Authorization": f"Bearer {token}"}
+
+
+async def timescale_refresh(conn: asyncpg.Connection, statement: str, timeout: float = 60.0) -> None:
+    """Run a TimescaleDB refresh (``CALL refresh_continuous_aggregate(…)`` or ``CALL run_job(…)``) now. The
+    policies run in the background too, and TimescaleDB 2.28 refuses a refresh that overlaps a running one
+    (``LockNotAvailableError``) instead of waiting: then try again, within ``timeout``."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await conn.execute(statement)
+            return
+        except asyncpg.LockNotAvailableError as e:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{statement}: a concurrent refresh ran for more than {timeout:.0f} s") from e
+            await asyncio.sleep(0.2)  # (polling a lock held by a background worker: nothing to await)
+
+
+async def refresh_aggregates(conn: asyncpg.Connection) -> None:
+    """Materialize the whole of both TimescaleDB continuous aggregates (1 m first: 1 h is built from it)."""
+    for view in ("points_1m", "points_1h"):
+        await timescale_refresh(conn, f"CALL refresh_continuous_aggregate('{view}', NULL, NULL)")

@@ -302,7 +302,9 @@ export class Board {
               (w.lines = w.lines || []).push(line);
               if (w.chart) w.chart.setLines(w.lines.map((l, i) => ({ name: l.label, color: colourAt(i), points: l.points })));
             }
-            const i = w.lines.indexOf(line);
+            // a reload still awaiting its answers has put the line in w.series but not yet drawn it
+            const i = w.lines ? w.lines.indexOf(line) : -1;
+            if (i < 0) continue;
             if (w.chart) {
               const body = w.body.querySelector(".empty");
               if (body) body.remove();
