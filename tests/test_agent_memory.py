@@ -32,9 +32,9 @@ from swtel.shared import buckets, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_DEVICES = 300
-# 2026-12-06, loaded 2-core host, 300 devices at 2 s: the agent 336-432 kB before the discovery facts and
-# Capabilities answers were released, 1,001 kB when the reader kept its last response; the bare client
-# 128-147 kB. What the agent holds beyond the bare client is its per-device tasks, statistics and batcher.
+# 2026-12-06, loaded 2-core host, 300 devices at 2 s: the agent 151 kB per device, the bare client 148 kB
+# in the same run. Before: 336-432 kB (discovery's facts and the session's Capabilities answer kept, freed
+# memory not given back), 1,001 kB when the reader also kept its last response; the bare client 128-147 kB.
 MARGIN_KB = 150
 RSS_BOUND_KB = 450
 

@@ -32,10 +32,11 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def rss_bytes() -> int:
+def rss_bytes(field: str = "VmRSS") -> int:
+    """Resident memory now (VmRSS), or its peak so far (VmHWM)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -97,6 +98,7 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
         "cpu_per_s": statistics.median(w["cpu_per_s"] for w in windows),
         "cpu_s_per_m": statistics.median(w["cpu_s_per_m"] for w in windows),
         "rss_per_device_kb": (rss1 - rss0) / a.devices / 1024, "rss_mb": rss1 / 1e6,
+        "rss_peak_mb": rss_bytes("VmHWM") / 1e6,
         "dropped": pub.dropped, "windows": windows,
     }
 
