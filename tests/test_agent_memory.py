@@ -35,8 +35,8 @@ SIM_DEVICES = 300
 # 2026-12-06, loaded 2-core host, 300 devices at 2 s: the agent 151 kB per device, the bare client 148 kB
 # in the same run. Before: 336-432 kB (discovery's facts and the session's Capabilities answer kept, freed
 # memory not given back), 1,001 kB when the reader also kept its last response; the bare client 128-147 kB.
-MARGIN_KB = 150
-RSS_BOUND_KB = 450
+MARGIN_KB = 100
+RSS_BOUND_KB = 350
 
 pytestmark = pytest.mark.slow
 
