@@ -259,6 +259,32 @@ async def test_discovery_of_an_unreachable_device_retries_and_never_raises(monke
 
 
 @pytest.mark.asyncio
+async def test_published_facts_are_not_kept_until_the_next_discovery() -> None:
+    """Issue 20: nothing per device outlives the update it belongs to. The facts (48 interfaces, the model
+    list) were held by the job for the 6 h it sleeps, thousands of devices' worth in an agent."""
+    from support.recorder import Recorder, device
+
+    from swtel.agent.collectors.base import CollectorContext, Credential
+    from swtel.agent.collectors.sshconn import SshOptions
+    from swtel.agent.jobs import discovery
+
+    sim = SimDevice("sw", "eos", 48)
+    async with gnmi_fleet(sim) as fleet:
+        rec = Recorder()
+        ctx = CollectorContext(device("sw", fleet.ports[0], "gnmi", "eos"), 1, rec, Credential("admin", "admin"))
+        task = asyncio.create_task(discovery.run(ctx, interval_s=3600, opts=SshOptions(host_key_policy="off")))
+        try:
+            await eventually(lambda: _now(rec.facts_seen), timeout=10, what="the facts published")
+            frame = task.get_coro().cr_frame  # the job, asleep until the next discovery
+            await eventually(lambda: _now(frame.f_locals.get("facts") is None), timeout=5,
+                             what=f"the job to drop its facts while it waits (holds {frame.f_locals.get('facts')!r:.80})")
+            assert not task.done()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.asyncio
 async def test_status_rows_follow_event_time_not_arrival_order(database_url: str) -> None:
     await migrate(database_url)
     conn = await asyncpg.connect(database_url)

@@ -113,6 +113,25 @@ async def _async(value: Any) -> Any:
 
 
 @pytest.mark.asyncio
+async def test_a_session_keeps_nothing_of_its_capabilities_answer(agent: Agent) -> None:
+    """Issue 20: the Capabilities answer (hundreds of models on real targets, tens of kB of upb) is read
+    once at the session's start and not kept for the session's life."""
+    async with gnmi_fleet(SimDevice("leaf-1", interfaces=2)) as fleet:
+        agent.start(device("leaf-1", fleet.ports[0]))
+        await eventually(lambda: _async(len(agent.of("leaf-1")) >= 2), timeout=10, what="two batches")
+        coro: Any = agent.tasks["leaf-1"].get_coro()
+        session_frame = None
+        while coro is not None and hasattr(coro, "cr_frame"):  # slot → gnmi.run → GnmiSession.run
+            local = coro.cr_frame.f_locals
+            if coro.cr_frame.f_code.co_name == "run" and isinstance(local.get("self"), gnmi.GnmiSession):
+                session_frame = coro.cr_frame
+            coro = coro.cr_await
+        assert session_frame is not None, "GnmiSession.run not found in the slot's await chain"
+        assert "caps" not in session_frame.f_locals, "the session holds its Capabilities answer"
+        assert agent.kinds("leaf-1")[0] == "session_up"
+
+
+@pytest.mark.asyncio
 async def test_each_fault_gives_one_clear_status_and_spares_the_healthy_device(agent: Agent) -> None:
     devices = [SimDevice("good", interfaces=2),
                SimDevice("locked", interfaces=2, faults=Faults(wrong_password=True)),

@@ -198,3 +198,23 @@ async def test_bad_devices_do_not_disturb_a_good_one() -> None:
             assert good.kinds() == ["session_up"] and good_ctx.stats.errors == 0
     finally:
         await servers.close()
+
+
+def test_replies_map_whatever_the_leaf_order_and_extra_leaves() -> None:
+    """The mapping walks each interface's children once (not one ElementPath per leaf): leaves in any
+    order, unknown ones and whitespace give the same samples, counters in IF_COUNTERS order."""
+    import xml.etree.ElementTree as ET
+
+    ietf = (f'<data><interfaces-state xmlns="{netconf.NS_IETF_IF}"><interface><statistics><out-octets> 7 </out-octets>'
+            "<discontinuity-time>2026-01-01T00:00:00Z</discontinuity-time><in-octets>5</in-octets>"
+            "<in-errors>bad</in-errors></statistics><oper-status>up</oper-status><name> Ethernet1 </name>"
+            "</interface><interface><oper-status>down</oper-status></interface></interfaces-state></data>")
+    got = [(s.path, s.value) for s in netconf.ietf_interfaces(ET.fromstring(ietf), 1)]
+    assert got == [(paths.oper_status("Ethernet1"), "UP"), (paths.counter("Ethernet1", "in-octets"), 5),
+                   (paths.counter("Ethernet1", "out-octets"), 7)]  # no name: skipped; "bad": no sample
+    oc = (f'<data><interfaces xmlns="{netconf.NS_OC_IF}"><interface><state><counters><in-errors>3</in-errors>'
+          "<in-octets>9</in-octets></counters><oper-status>LOWER_LAYER_DOWN</oper-status></state>"
+          "<config><name>ignored</name></config><name>et-0/0/1</name></interface></interfaces></data>")
+    got = [(s.path, s.value) for s in netconf.oc_interfaces(ET.fromstring(oc), 1)]
+    assert got == [(paths.oper_status("et-0/0/1"), "LOWER_LAYER_DOWN"), (paths.counter("et-0/0/1", "in-octets"), 9),
+                   (paths.counter("et-0/0/1", "in-errors"), 3)]

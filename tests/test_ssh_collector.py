@@ -11,7 +11,7 @@ import pytest
 from support.ports import free_port
 from support.recorder import Recorder, collecting, device
 from support.waits import eventually
-from swtel.agent.collectors import paths, ssh
+from swtel.agent.collectors import paths, ssh, sshconn
 from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
 from swtel.agent.sim.model import COUNTERS, Faults, SimDevice
@@ -237,6 +237,48 @@ async def test_accept_new_trusts_on_first_use_then_verifies(tmp_path: Path) -> N
         assert kh2.read_text().count("\n") == 1  # nothing appended over a changed key
     finally:
         await servers.close()
+
+
+# ---- cipher --------------------------------------------------------------------------------------------
+
+
+class _AnyPassword(asyncssh.SSHServer):
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return True
+
+
+@pytest.mark.asyncio
+async def test_aes_gcm_where_offered_and_a_server_without_it_still_connects() -> None:
+    # asyncssh prefers chacha20-poly1305 (four cipher contexts per packet in Python); the collector asks
+    # for AES-GCM first (one AEAD call per packet) and keeps the rest of asyncssh's list for other servers
+    sim = SimDevice("sw", platform="eos", interfaces=1)
+    servers = await serve_ssh([sim], "127.0.0.1", [0])
+    try:
+        conn = await sshconn.connect(device("sw", servers.ports[0], "ssh", "eos"), Credential("admin", "admin"), LAB)
+        try:
+            assert (conn.get_extra_info("send_cipher"), conn.get_extra_info("recv_cipher")) == (
+                "aes128-gcm@openssh.com", "aes128-gcm@openssh.com")
+            assert conn.get_extra_info("send_compression") == "none"
+        finally:
+            await sshconn.close(conn)
+    finally:
+        await servers.close()
+    for only in ("chacha20-poly1305@openssh.com", "aes256-ctr"):  # an asyncssh server offering one cipher
+        acceptor = await asyncssh.listen("127.0.0.1", 0, server_factory=_AnyPassword, encryption_algs=[only],
+                                         server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")])
+        try:
+            conn = await sshconn.connect(device("old", acceptor.get_port(), "ssh"), Credential("admin", "x"), LAB)
+            assert conn.get_extra_info("send_cipher") == only
+            await sshconn.close(conn)
+        finally:
+            acceptor.close()
+            await acceptor.wait_closed()
 
 
 def test_unknown_host_key_policy_is_refused() -> None:

@@ -499,6 +499,8 @@ class GnmiSession:
             encoding, note = choose_encoding(self.ctx.device, caps)
             self.models = models_of(caps)
             self.detail = f"gNMI {caps.gNMI_version or '?'}, {gnmi_pb2.Encoding.Name(encoding)}"
+            # not kept for the session's life: real targets list hundreds of models (tens of kB of upb each)
+            del caps
             if note:
                 self.detail += f" ({note})"
                 log.warning("%s: %s", self.ctx.device.name, note)

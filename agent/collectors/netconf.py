@@ -206,36 +206,64 @@ def _int(text: str | None) -> int | None:
         return None
 
 
+# Replies are walked child by child with the tags looked up in dicts: one ElementPath ``findtext`` per leaf
+# (a path string built and compiled-cache looked up for each of 11 leaves of 48 interfaces every poll) was
+# half the collector's CPU per NETCONF poll.
+_IETF_LEAVES = {f"{{{NS_IETF_IF}}}{leaf}": leaf for leaf in paths.IF_COUNTERS}
+_OC_LEAVES = {f"{{{NS_OC_IF}}}{leaf}": leaf for leaf in paths.IF_COUNTERS}
+
+
+def _interface(itf: ET.Element, name_tag: str, oper_parent: str | None, oper_tag: str, stats_parent: str | None,
+               stats_tag: str, leaves: dict[str, str], ts: int, out: list[wire.Sample]) -> None:
+    """The samples of one ``<interface>``: oper-status first, then the counters in IF_COUNTERS order."""
+    name = oper = None
+    stats: ET.Element | None = None
+    for child in itf:
+        tag = child.tag
+        if tag == name_tag:
+            name = (child.text or "").strip()
+        elif oper_parent is None and tag == oper_tag:
+            oper = child.text
+        elif stats_parent is None and tag == stats_tag:
+            stats = child
+        elif tag == oper_parent or tag == stats_parent:  # openconfig: both under <state>
+            for sub in child:
+                if sub.tag == oper_tag:
+                    oper = sub.text
+                elif sub.tag == stats_tag:
+                    stats = sub
+    if not name:
+        return
+    if oper is not None:
+        out.append(wire.Sample(paths.oper_status(name), paths.oper_value(oper), ts))
+    if stats is None:
+        return
+    values: dict[str, int] = {}
+    for c in stats:
+        leaf = leaves.get(c.tag)
+        if leaf is not None:
+            v = _int(c.text)
+            if v is not None:
+                values[leaf] = v
+    for leaf in paths.IF_COUNTERS:
+        if leaf in values:
+            out.append(wire.Sample(paths.counter(name, leaf), values[leaf], ts))
+
+
 def ietf_interfaces(data: ET.Element, ts: int) -> list[wire.Sample]:
-    out = []
+    out: list[wire.Sample] = []
+    name, oper, stats = _q(NS_IETF_IF, "name"), _q(NS_IETF_IF, "oper-status"), _q(NS_IETF_IF, "statistics")
     for container in ("interfaces", "interfaces-state"):
         for itf in data.iterfind(_q(NS_IETF_IF, container, "interface")):
-            name = (itf.findtext(_q(NS_IETF_IF, "name")) or "").strip()
-            if not name:
-                continue
-            oper = itf.findtext(_q(NS_IETF_IF, "oper-status"))
-            if oper is not None:
-                out.append(wire.Sample(paths.oper_status(name), paths.oper_value(oper), ts))
-            for leaf in paths.IF_COUNTERS:
-                v = _int(itf.findtext(_q(NS_IETF_IF, "statistics", leaf)))
-                if v is not None:
-                    out.append(wire.Sample(paths.counter(name, leaf), v, ts))
+            _interface(itf, name, None, oper, None, stats, _IETF_LEAVES, ts, out)
     return out
 
 
 def oc_interfaces(data: ET.Element, ts: int) -> list[wire.Sample]:
-    out = []
+    out: list[wire.Sample] = []
+    name, state = _q(NS_OC_IF, "name"), _q(NS_OC_IF, "state")
     for itf in data.iterfind(_q(NS_OC_IF, "interfaces", "interface")):
-        name = (itf.findtext(_q(NS_OC_IF, "name")) or "").strip()
-        if not name:
-            continue
-        oper = itf.findtext(_q(NS_OC_IF, "state", "oper-status"))
-        if oper is not None:
-            out.append(wire.Sample(paths.oper_status(name), paths.oper_value(oper), ts))
-        for leaf in paths.IF_COUNTERS:
-            v = _int(itf.findtext(_q(NS_OC_IF, "state", "counters", leaf)))
-            if v is not None:
-                out.append(wire.Sample(paths.counter(name, leaf), v, ts))
+        _interface(itf, name, state, _q(NS_OC_IF, "oper-status"), state, _q(NS_OC_IF, "counters"), _OC_LEAVES, ts, out)
     return out
 
 

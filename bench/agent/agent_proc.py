@@ -1,9 +1,10 @@
 """The measured process: one agent's collection (the slot factory the lease manager uses) for N devices.
 
 Started by ``python -m bench.agent``; prints one JSON document on stdout. Phases: connect and import
-(RSS baseline) → start one slot per device → wait until every device collects → measure windows
-(samples published, CPU seconds) → RSS → stop the slots → raw nats-py JetStream publish of the same
-batches (the ceiling), in the same process and run.
+(RSS baseline) → start one slot per device → wait until every device collects and its discovery at claim
+has published its facts (start-up work, outside the windows) → one interval → measure windows of whole
+device intervals (samples published, CPU seconds) → RSS → stop the slots → raw nats-py JetStream publish
+of the same batches (the ceiling), in the same process and run.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import time
 
 import nats
 
-from swtel.agent.collect import Collection, tune_gc
+from swtel.agent.collect import Collection, collector_for, tune_gc
 from swtel.agent.credentials import Credentials
+from swtel.agent.jobs import jobs_for
 from swtel.shared import inventory, naming, settings, wire
 
 PATHS = ["/interfaces/interface/state/counters"]  # 48 interfaces × 10 counters
@@ -30,12 +32,19 @@ def cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def rss_bytes() -> int:
+def rss_bytes(field: str = "VmRSS") -> int:
+    """Resident memory now (VmRSS), or its peak so far (VmHWM)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def whole_intervals(window: float, interval: float) -> float:
+    """A window of a whole number of device intervals: each device's tick falls in it the same number of
+    times wherever the window starts (one tick more or less of 2,000 devices' was a ±10 % swing)."""
+    return max(1, round(window / interval)) * interval
 
 
 async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
@@ -44,6 +53,16 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
     collection = Collection(nc, s, "bench-agent", credentials=creds)
     devices = [inventory.make_device(f"bench-{i:05d}", "127.0.0.1", "gnmi", port=a.base_port + i, credential="sim",
                                      paths=PATHS, interval=f"{a.interval}s") for i in range(a.devices)]
+    discovered: set[str] = set()  # start-up work: discovery at claim publishes each device's facts once
+
+    async def on_facts(msg: nats.aio.msg.Msg) -> None:
+        discovered.add(msg.subject)
+
+    facts_sub = await nc.subscribe("swtel.event.*.facts", cb=on_facts)
+    # the modules the first slot imports (gRPC, protobuf, the collector, discovery: ~15 MB) are the process's,
+    # not the devices': imported before the baseline, as the bare client imports grpc before its own
+    collector_for("gnmi")
+    jobs_for(devices[0], s)
     tune_gc()  # as the agent process does once started
     rss0 = rss_bytes()
     tasks = [asyncio.create_task(collection.slot(d, 1)) for d in devices]
@@ -51,10 +70,11 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
     while True:
         stats = collection.device_stats()
         collecting = sum(1 for v in stats.values() if v["status"] == "collecting")
-        if collecting == a.devices or time.monotonic() - started > a.warmup:
+        if (collecting == a.devices and len(discovered) >= a.devices) or time.monotonic() - started > a.warmup:
             break
         await asyncio.sleep(0.5)
     ramp_s = time.monotonic() - started
+    await facts_sub.unsubscribe()
     await asyncio.sleep(a.interval)  # one steady interval before measuring
     pub = collection.publisher.stats
     windows = []
@@ -72,11 +92,13 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
-        "devices": a.devices, "collecting": collecting, "ramp_s": ramp_s, "statuses": statuses,
+        "devices": a.devices, "collecting": collecting, "discovered": len(discovered), "ramp_s": ramp_s,
+        "statuses": statuses,
         "samples_per_s": statistics.median(w["samples_per_s"] for w in windows),
         "cpu_per_s": statistics.median(w["cpu_per_s"] for w in windows),
         "cpu_s_per_m": statistics.median(w["cpu_s_per_m"] for w in windows),
         "rss_per_device_kb": (rss1 - rss0) / a.devices / 1024, "rss_mb": rss1 / 1e6,
+        "rss_peak_mb": rss_bytes("VmHWM") / 1e6,
         "dropped": pub.dropped, "windows": windows,
     }
 
@@ -118,11 +140,12 @@ async def main() -> None:
     p.add_argument("--devices", type=int, required=True)
     p.add_argument("--base-port", type=int, required=True)
     p.add_argument("--interval", type=float, default=10.0)
-    p.add_argument("--warmup", type=float, default=60.0)
+    p.add_argument("--warmup", type=float, default=300.0, help="longest wait for start-up (collecting, discovered)")
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--window", type=float, default=10.0)
     p.add_argument("--raw-seconds", type=float, default=3.0, help="0: skip the raw JetStream ceiling")
     a = p.parse_args()
+    a.window = whole_intervals(a.window, a.interval)
     nc = await nats.connect(a.nats)
     try:
         agent = await measure_agent(nc, a)

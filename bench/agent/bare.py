@@ -1,6 +1,7 @@
 """The limit the agent is compared with: a bare grpc.aio gNMI client, one channel and one STREAM Subscribe
 per device, protobuf parse only (each SubscribeResponse is parsed by grpc.aio and dropped: no path
-strings, no samples, no NATS). Same JSON shape as ``agent_proc.py``'s "agent" part.
+strings, no samples, no NATS); freed memory is given back to the system as the agent process does
+(``collect.trim_memory_every``). Same JSON shape as ``agent_proc.py``'s "agent" part.
 
     python -m bench.agent.bare --devices 500 --base-port P [--interval 10 --windows 3 --window 10]
 """
@@ -17,10 +18,11 @@ import time
 import grpc
 from gnmi_pb import gnmi_pb2, gnmi_pb2_grpc
 
+from swtel.agent.collect import TRIM_PERIOD_S, trim_memory_every
 from swtel.agent.collectors import gnmi_paths
 from swtel.agent.collectors.gnmi import CHANNEL_OPTIONS
 
-from .agent_proc import PATHS, cpu_s, rss_bytes
+from .agent_proc import PATHS, cpu_s, rss_bytes, whole_intervals
 
 LOGIN = (("username", "admin"), ("password", "admin"))
 
@@ -34,6 +36,7 @@ async def main() -> None:
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--window", type=float, default=10.0)
     a = p.parse_args()
+    a.window = whole_intervals(a.window, a.interval)
     request = gnmi_pb2.SubscribeRequest(subscribe=gnmi_pb2.SubscriptionList(
         subscription=[gnmi_pb2.Subscription(path=gnmi_paths.to_proto(x), mode=gnmi_pb2.SAMPLE,
                                             sample_interval=int(a.interval * 1e9)) for x in PATHS],
@@ -55,6 +58,7 @@ async def main() -> None:
                     samples += n
                     receiving.add(i)
 
+    trim_memory_every(asyncio.get_running_loop(), TRIM_PERIOD_S)  # what the agent process does too
     rss0 = rss_bytes()
     tasks = [asyncio.create_task(device(i)) for i in range(a.devices)]
     started = time.monotonic()

@@ -6,10 +6,12 @@
 The simulator runs in its own process (so its CPU and memory are not counted); each (mode, repeat)
 runs the collectors in a fresh child process that reports:
 
-- samples/s over a steady window after every device has been polled once,
+- samples/s over a steady window (a whole number of poll intervals) after every device has been polled
+  once (connecting and logging in are start-up work, outside the window),
 - CPU seconds of the collector process per million samples, and that figure as a ratio to a baseline
-  measured in the same process: parsing the same outputs with no network (so the ratio is what SSH,
-  framing and asyncio cost on top of parsing, and is comparable between noisy machines),
+  measured in the same process: parsing the same outputs with no network (the CLI parser for exec and
+  shell; XML parse and mapping of the simulator's ``<rpc-reply>`` for NETCONF), so the ratio is what
+  SSH, framing and asyncio cost on top of parsing, and is comparable between noisy machines,
 - RSS per device: growth of the collector process from before connecting to after every device is
   collecting, divided by N,
 - and, from the simulator process, how long N SSH + N NETCONF listeners took to open, their file
@@ -105,6 +107,30 @@ def baseline_cpu_per_msample(platform: str, interfaces: int) -> float:
     return (time.process_time() - t0) / n * 1e6
 
 
+def netconf_baseline_cpu_per_msample(platform: str, interfaces: int) -> float:
+    """CPU seconds per million samples to parse the simulator's NETCONF replies (XML parse of the whole
+    ``<rpc-reply>`` and mapping to samples, as the collector does), no network, no framing, no SSH."""
+    import xml.etree.ElementTree as ET
+
+    from swtel.agent.sim import netconf_data
+    from swtel.agent.sim.model import SimDevice
+
+    dev = SimDevice("baseline", platform=platform, interfaces=interfaces)
+    builders = netconf_data.operational(("ietf", "openconfig"))  # what serve_netconf offers by default
+    replies = []
+    for key, mapper in (("ietf", netconf.ietf_interfaces), ("system", netconf.system)):
+        flt = ET.fromstring(f'<filter xmlns="{netconf.NS_BASE}" type="subtree">{netconf.FILTERS[key]}</filter>')
+        body = "".join(netconf_data.to_xml(e) for e in netconf_data.select(builders, dev, flt))
+        replies.append((f'<rpc-reply xmlns="{netconf.NS_BASE}" message-id="1"><data>{body}</data></rpc-reply>'
+                        .encode(), mapper))
+    data_tag = f"{{{netconf.NS_BASE}}}data"
+    n, t0 = 0, time.process_time()
+    while time.process_time() - t0 < 1.0:
+        for reply, mapper in replies:
+            n += len(mapper(ET.fromstring(reply).find(data_tag), 0))
+    return (time.process_time() - t0) / n * 1e6
+
+
 async def collect(mode: str, ports: list[int], interval: float, duration: float, platform: str) -> dict:
     opts = SshOptions(host_key_policy="off", timeout_s=30)
     col = netconf.collector(opts) if mode == "netconf" else ssh.collector(opts)
@@ -150,6 +176,8 @@ def main() -> None:
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--collect", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    # a whole number of poll intervals: each device polls the same number of times in every window
+    args.duration = max(1, round(args.duration / args.interval)) * args.interval
 
     if args.serve:
         asyncio.run(serve(args.devices, args.interfaces, args.platform))
@@ -157,7 +185,8 @@ def main() -> None:
     if args.collect:
         ports = json.loads(sys.stdin.readline())
         out = asyncio.run(collect(args.collect, ports, args.interval, args.duration, args.platform))
-        out["baseline"] = baseline_cpu_per_msample(args.platform, args.interfaces)
+        out["baseline"] = (netconf_baseline_cpu_per_msample if args.collect == "netconf"
+                           else baseline_cpu_per_msample)(args.platform, args.interfaces)
         print(json.dumps(out), flush=True)
         return
 
@@ -178,8 +207,10 @@ def main() -> None:
                 p = subprocess.run([*me, "--collect", mode], input=json.dumps(ports) + "\n", capture_output=True,
                                    text=True, timeout=2 * args.interval + args.duration + 300, check=True)
                 runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+            for r in runs:
+                r["ratio"] = r["cpu_per_msample"] / r["baseline"]
             med = {k: statistics.median(r[k] for r in runs) for k in
-                   ("samples_per_s", "cpu_per_msample", "rss_per_device", "baseline", "warm", "warm_s")}
+                   ("samples_per_s", "cpu_per_msample", "rss_per_device", "baseline", "ratio", "warm", "warm_s")}
             rows.append((mode, med, runs[-1]["events"]))
     finally:
         if sim.stdin:
@@ -188,13 +219,17 @@ def main() -> None:
 
     print(f"\n{args.devices} devices x {args.interfaces} interfaces ({args.platform}), every {args.interval:g} s; "
           f"median of {args.repeats} runs, {args.duration:g} s steady window each\n")
-    print(f"{'mode':8} {'devices ok':>10} {'after':>6} {'samples/s':>10} {'CPU s/Msample':>14} {'x parse-only':>13} "
-          f"{'RSS/device':>11}  events")
+    head = ("mode", "devices ok", "after", "samples/s", "CPU s per 1M", "parse-only CPU s per 1M", "× parse-only",
+            "RSS/device", "events")
+    print(" | ".join(head))
+    print(" | ".join("---" for _ in head))
     for mode, m, events in rows:
-        print(f"{mode:8} {int(m['warm']):>10} {m['warm_s']:>5.0f}s {m['samples_per_s']:>10.0f} {m['cpu_per_msample']:>14.2f} "
-              f"{m['cpu_per_msample'] / m['baseline']:>13.1f} {m['rss_per_device'] / 1024:>8.0f} KiB  {events}")
-    print(f"\nparse-only baseline (same processes): {statistics.median(r[1]['baseline'] for r in rows):.2f} "
-          "CPU s per million samples")
+        print(" | ".join([mode, str(int(m["warm"])), f"{m['warm_s']:.0f} s", f"{m['samples_per_s']:,.0f}",
+                          f"{m['cpu_per_msample']:.2f}", f"{m['baseline']:.2f}", f"{m['ratio']:.1f}",
+                          f"{m['rss_per_device'] / 1024:.0f} KiB", str(events)]))
+    print("\nparse-only = the same process parses the simulator's outputs with no network: the CLI parser for "
+          "exec and shell, XML parse of the <rpc-reply> and mapping for netconf. × parse-only is the median of "
+          "the per-run ratios.")
 
 
 if __name__ == "__main__":
