@@ -5,17 +5,12 @@ Screenshot: test-artifacts/dashboard-layout.png."""
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
-from support.telemetry import migrate
-from swtel.hub.auth import store
-from swtel.hub.auth.passwords import hash_password_sync
 from test_dashboard_browser import page, shot  # noqa: F401 (the Chromium fixture)
 from test_dashboard_e2e import running_hub
-from test_dashboard_user import board_loaded, sign_in
+from test_dashboard_user import PASSWORD, board_loaded, sign_in, users_db  # noqa: F401 (users_db: a fixture)
 
 pytestmark = [pytest.mark.browser]
-PASSWORD = "correct horse battery staple"
 SPEC = {"range": "1h", "variables": [], "widgets": [
     {"type": "stat", "title": title, "unit": "", "w": 4, "h": 1,
      "queries": [{"device": "*", "path": f"/nothing/{title}", "fn": "last"}]} for title in ("A", "B", "C")]}
@@ -42,15 +37,9 @@ async def drag(p: object, source: object, x: float, y: float) -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
-async def test_drag_to_move_and_resize_is_saved_and_viewers_cannot_drag(bootstrapped: str, database_url: str,
+async def test_drag_to_move_and_resize_is_saved_and_viewers_cannot_drag(bootstrapped: str, users_db: str,  # noqa: F811
                                                                          page: object) -> None:  # noqa: F811
-    await migrate(database_url)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await store.add_user(conn, "op", "operator", hash_password_sync(PASSWORD))
-        await store.add_user(conn, "noc", "viewer", hash_password_sync(PASSWORD))
-    finally:
-        await conn.close()
+    database_url = users_db  # an operator "op" and a viewer "noc"
     p = page
     async with running_hub(bootstrapped, database_url) as url:
         await sign_in(p, url, "op", "#/dashboards")

@@ -37,16 +37,28 @@ class Server:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = self.dir / "server.log"
+        self.tls: dict[str, Path] | None = None  # set by use_tls(): the server's cert, key and its CA
+
+    def use_tls(self, name: str) -> dict[str, Path]:
+        """Serve https with a throw-away CA (``self.ca``: its PEM file)."""
+        from swtel.agent.sim.tlsgen import generate
+
+        self.tls = generate(name).write(self.dir / "tls")
+        return self.tls
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca(self) -> str | None:
+        return str(self.tls["ca_cert"]) if self.tls else None
 
     def args(self) -> list[str]:
         raise NotImplementedError
 
     def verify(self) -> ssl.SSLContext | bool:
-        return True
+        return ssl.create_default_context(cafile=self.ca) if self.ca else True
 
     def start(self, timeout: float = 30.0) -> Server:
         need(self.binary, self.package)
@@ -104,7 +116,6 @@ class Prometheus(Server):
         (self.dir / "prometheus.yml").write_text(cfg)
         self.web: Path | None = None
         self.auth = basic_auth
-        self.tls: dict[str, Path] | None = None
         web = ""
         if basic_auth is not None:
             import bcrypt
@@ -112,25 +123,11 @@ class Prometheus(Server):
             hashed = bcrypt.hashpw(basic_auth[1].encode(), bcrypt.gensalt(rounds=4)).decode()
             web += f"basic_auth_users:\n  {basic_auth[0]}: {hashed}\n"
         if tls:  # the same web config file serves https (Prometheus >= 2.24) with a throw-away CA
-            from swtel.agent.sim.tlsgen import generate
-
-            self.tls = generate("prometheus.test").write(self.dir / "tls")
-            web += (f"tls_server_config:\n  cert_file: {self.tls['server_cert']}\n"
-                    f"  key_file: {self.tls['server_key']}\n")
+            cert = self.use_tls("prometheus.test")
+            web += f"tls_server_config:\n  cert_file: {cert['server_cert']}\n  key_file: {cert['server_key']}\n"
         if web:
             self.web = self.dir / "web.yml"
             self.web.write_text(web)
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
-
-    @property
-    def ca(self) -> str | None:
-        return str(self.tls["ca_cert"]) if self.tls else None
-
-    def verify(self) -> ssl.SSLContext | bool:
-        return ssl.create_default_context(cafile=self.ca) if self.ca else True
 
     def args(self) -> list[str]:
         a = [self.binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
@@ -178,22 +175,8 @@ class VictoriaMetrics(Server):
 
     def __init__(self, *, tls: bool = False) -> None:
         super().__init__()
-        self.tls: dict[str, Path] | None = None
         if tls:
-            from swtel.agent.sim.tlsgen import generate
-
-            self.tls = generate("vm.test").write(self.dir / "tls")
-
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
-
-    @property
-    def ca(self) -> str | None:
-        return str(self.tls["ca_cert"]) if self.tls else None
-
-    def verify(self) -> ssl.SSLContext | bool:
-        return ssl.create_default_context(cafile=self.ca) if self.ca else True
+            self.use_tls("vm.test")
 
     def args(self) -> list[str]:
         a = [self.binary, f"-storageDataPath={self.dir / 'data'}", f"-httpListenAddr=127.0.0.1:{self.port}",
