@@ -134,24 +134,41 @@ class Shards:
         return self.bodies
 
 
-class RemoteWriteEncoder:
+class _SeriesCache:
+    """What both encoders keep between fetches: per device, per path, the series' encoded prefix (or None:
+    dropped by a rule), and per path the labels around the device; bounded by ``SERIES_CACHE_MAX``."""
+
     def __init__(self, mapper: Mapper, counts: Counts, max_samples: int = MAX_SAMPLES, shards: int | None = None) -> None:
         self.mapper = mapper
         self.counts = counts
         self.max_samples = max_samples
         self.shards = shards or SHARDS
-        # device → path → (bytes of the TimeSeries up to the double, metric, labels, shard), or None: dropped
-        self._series: dict[str, dict[str, tuple[bytes, Metric, bytes, int] | None]] = {}
+        self._series: dict[str, dict[str, Any]] = {}
+        self._paths: dict[str, Any] = {}
         self._n = 0
-        self._tails: dict[int, bytes] = {}  # ms → timestamp field
-        self._pairs: dict[tuple[str, str], bytes] = {}  # encoded Label fields
-        self._paths: dict[str, tuple[Metric, bytes, bytes] | None] = {}  # path → labels around `device`
 
     def forget(self) -> None:
-        """Device tags changed: labels are rebuilt."""
+        """Device tags changed (or the cache is full): labels are rebuilt."""
         self._series.clear()
         self._paths.clear()
         self._n = 0
+
+    def _device_series(self, dev: str) -> dict[str, Any]:
+        series = self._series.get(dev)
+        if series is None:
+            if self._n >= SERIES_CACHE_MAX:
+                self.forget()
+            series = self._series[dev] = {}
+        return series
+
+
+class RemoteWriteEncoder(_SeriesCache):
+    def __init__(self, mapper: Mapper, counts: Counts, max_samples: int = MAX_SAMPLES, shards: int | None = None) -> None:
+        super().__init__(mapper, counts, max_samples, shards)
+        # _series: device → path → (bytes of the TimeSeries up to the double, metric, labels, shard) or None;
+        # _paths: path → (metric, labels before and after `device`) or None
+        self._tails: dict[int, bytes] = {}  # ms → timestamp field
+        self._pairs: dict[tuple[str, str], bytes] = {}  # encoded Label fields
 
     def _labels(self, m: Metric, device: str, tags: tuple[tuple[str, str], ...]) -> bytes:
         return self._labels_of_pairs(labels_of(m, device, tags))
@@ -220,14 +237,10 @@ class RemoteWriteEncoder:
         out = Shards(self.shards, self.max_samples, _snappy)
         parts, limit = out.parts, self.max_samples
         seen_all = delivered if delivered is not None else {}
-        mapper, pack, tails, counts = self.mapper, _DOUBLE, self._tails, self.counts
+        pack, tails, counts = _DOUBLE, self._tails, self.counts
         for b in batches:
             dev = b.device
-            series = self._series.get(dev)
-            if series is None:
-                if self._n >= SERIES_CACHE_MAX:
-                    self.forget()
-                series = self._series[dev] = {}
+            series = self._device_series(dev)
             seen = seen_all.get(dev)
             marks = out.device(dev)
             for path, v, ts in samples_of(b):
@@ -286,24 +299,12 @@ def _esc_key(s: str) -> str:  # measurement names, tag keys and tag values
     return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-class LineEncoder:
+class LineEncoder(_SeriesCache):
     """InfluxDB line protocol: measurement = metric name, tags = labels, one field ``value``; ns timestamps;
     integers stay exact (``42i``) for counters, everything else is a float."""
 
-    def __init__(self, mapper: Mapper, counts: Counts, max_samples: int = MAX_SAMPLES, shards: int | None = None) -> None:
-        self.mapper = mapper
-        self.counts = counts
-        self.max_samples = max_samples
-        self.shards = shards or SHARDS
-        # device → path → (line up to the value, metric, shard), or None: dropped by a rule
-        self._series: dict[str, dict[str, tuple[str, Metric, int] | None]] = {}
-        self._paths: dict[str, tuple[Metric, str, str] | None] = {}  # path → line prefix around the device
-        self._n = 0
-
-    def forget(self) -> None:
-        self._series.clear()
-        self._paths.clear()
-        self._n = 0
+    # _series: device → path → (line up to the value, metric, shard) or None; _paths: path → line prefix
+    # around the device (metric, before, after) or None
 
     @staticmethod
     def _prefix(m: Metric, device: str, tags: tuple[tuple[str, str], ...]) -> str:
@@ -338,11 +339,7 @@ class LineEncoder:
         parts, limit, isfinite = out.parts, self.max_samples, math.isfinite
         for b in batches:
             dev = b.device
-            series = self._series.get(dev)
-            if series is None:
-                if self._n >= SERIES_CACHE_MAX:
-                    self.forget()
-                series = self._series[dev] = {}
+            series = self._device_series(dev)
             for path, v, ts in samples_of(b):
                 hit = series.get(path, False)
                 if hit is False:
