@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from .procs import stop_process
+
 COMMUNITY = "s3cret-community"
 V3_USER, V3_AUTH, V3_PRIV = "monitor", "auth-pass-12345", "priv-pass-12345"
 
@@ -96,13 +98,7 @@ class Snmpd:
                 if line.lstrip(".").startswith(column + ".")]
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 5)
         self.proc = None
 
     def cleanup(self) -> None:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from .ports import free_port
+from .procs import stop_process
 
 
 def need(binary: str, package: str) -> str:
@@ -78,13 +79,7 @@ class Server:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 20)
         self.proc = None
 
     def cleanup(self) -> None:
