@@ -123,3 +123,61 @@ async def test_live_frames_while_a_widget_waits_for_its_second_query(
         if agent is not None:
             await agent.stop()
         await nc.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_a_widgets_second_query_failing_first_is_shown_not_thrown(
+        bootstrapped: str, operator_db: str, page: object) -> None:  # noqa: F811
+    """The traffic chart's out query fails while its in query is still out: the widget shows the error and the
+    in line. (Before, the widget awaited its answers one by one, so the failure had no handler yet when it
+    came: an "Uncaught (in promise)" page error, seen in CI as a 404 from a hub without /api/panel.)"""
+    p = page
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
+    nc = await nats.connect(bootstrapped)
+    agent = None
+    try:
+        await add_devices(nc, [DEVICE])
+        agent = await FeedAgent(nc, "agent-a", interval_s=0.5, interfaces=2).start()
+        await agent.claim([DEVICE])
+        async with running_hub(bootstrapped, operator_db) as url:
+            held: list[object] = []
+            in_held = asyncio.Event()
+            out_failed = asyncio.Event()
+
+            async def hold(route: object) -> None:
+                held.append(route)
+                in_held.set()
+
+            async def fail(route: object) -> None:
+                await route.fulfill(status=503, json={"detail": "database is down"})  # type: ignore[attr-defined]
+                out_failed.set()
+
+            def ethernet1(leaf: str) -> object:
+                return lambda u: "/api/panel?" in u and leaf in u and "Ethernet1" in u
+
+            await p.route(ethernet1("in-octets"), hold)  # type: ignore[attr-defined]
+            await p.route(ethernet1("out-octets"), fail)  # type: ignore[attr-defined]
+            await sign_in(p, url, f"#/device/{DEVICE}")
+            try:
+                await asyncio.wait_for(asyncio.gather(in_held.wait(), out_failed.wait()), 20)
+            except TimeoutError:
+                raise AssertionError("the traffic chart never asked for both of Ethernet1's counters") from None
+            # the failure has reached the page (resource timing) and a task has run since
+            arrived = """() => performance.getEntriesByType("resource")
+                .some((e) => e.name.includes("out-octets") && e.name.includes("Ethernet1") && e.responseEnd > 0)"""
+            await p.wait_for_function(arrived, timeout=10_000)  # type: ignore[attr-defined]
+            await p.evaluate("() => new Promise((ok) => setTimeout(() => requestAnimationFrame(() => ok()), 0))")  # type: ignore[attr-defined]
+            assert not errors, f"a failed query while another was out became a page error: {errors}"
+            for route in held:
+                await route.continue_()  # type: ignore[attr-defined]
+            widget = p.locator("section.widget").first  # type: ignore[attr-defined]
+            await widget.locator(".error", has_text="database is down").wait_for(timeout=10_000)
+            await p.wait_for_function("(el) => +el.dataset.points > 0",  # type: ignore[attr-defined]
+                                      arg=await widget.locator(".chart").element_handle(), timeout=10_000)
+            assert not errors, errors
+    finally:
+        if agent is not None:
+            await agent.stop()
+        await nc.close()

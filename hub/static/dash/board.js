@@ -200,9 +200,12 @@ export class Board {
     });
     const lines = [];
     const errors = [];
-    for (const { q, scale, answer, shared } of asks) {
-      let body;
-      try { body = await answer; } catch (e) { errors.push(e.message); continue; }
+    // all answers awaited at once: a second query that fails while the first is still out is handled, not an
+    // unhandled rejection (awaiting them one by one left it without a handler until the first came back)
+    const settled = await Promise.allSettled(asks.map((a) => a.answer));
+    for (const [i, { q, scale, shared }] of asks.entries()) {
+      if (settled[i].status === "rejected") { errors.push(settled[i].reason.message); continue; }
+      const body = settled[i].value;
       let found = body.series;
       // a top-N reading a chart's answer ranks it as the hub would (by the last value)
       if (spec.type === "topn" && shared) {
