@@ -1,6 +1,5 @@
-"""The dashboard in real headless Chromium (Debian's ``chromium``, driven by Playwright through its
-executable path; ``playwright install`` is never used). Screenshots of each page land in
-``test-artifacts/``.
+"""The dashboard in real headless Chromium (``support.browser``) on the real hub (``create_app``, an operator
+signed in through the login form). Screenshots of each page land in ``test-artifacts/``.
 
 Agents here are ``support.feed.FeedAgent``: real KV presence and leases and real telemetry on NATS, written
 the way agents write them. To run against real agents, replace ``start_agent``/``kill_agent`` with
@@ -9,48 +8,31 @@ the way agents write them. To run against real agents, replace ``start_agent``/`
 
 from __future__ import annotations
 
-import os
+import contextlib
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
+import nats
 import pytest
-import pytest_asyncio
+from nats.aio.client import Client as NATS
+from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
 from support.feed import FeedAgent, add_devices
-from support.live_app import live_hub
+from support.live_app import operator_db, running_hub, sign_in  # noqa: F401 (operator_db: a fixture)
 from support.waits import eventually
 from swtel.shared.inventory import Inventory
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytestmark = [pytest.mark.browser]
 
 
-@pytest_asyncio.fixture
-async def page() -> AsyncIterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1400, "height": 900})
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(f"{e} {e.stack or ''}".strip()))
-            yield page
-            assert not errors, f"JavaScript errors on the page: {errors}"
-        finally:
-            await browser.close()
-
-
-async def shot(page: object, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+@contextlib.asynccontextmanager
+async def hub_and_fleet(nats_url: str, database_url: str) -> AsyncIterator[tuple[str, NATS]]:
+    """The real hub (its base URL) and a NATS connection for writing the inventory and running agents."""
+    nc = await nats.connect(nats_url)
+    try:
+        async with running_hub(nats_url, database_url) as url:
+            yield url, nc
+    finally:
+        await nc.close()
 
 
 async def start_agent(nc: object, agent_id: str, devices: list[str]) -> FeedAgent:
@@ -67,13 +49,14 @@ NAMES = [f"leaf-{i:02d}.dc1" for i in range(1, 13)]
 
 
 @pytest.mark.asyncio
-async def test_fleet_and_device_pages_show_live_data(bootstrapped: str, page: object) -> None:
+async def test_fleet_and_device_pages_show_live_data(bootstrapped: str, operator_db: str,
+                                                      page: object) -> None:  # noqa: F811
     p = page
-    async with live_hub(bootstrapped) as hub:
-        await add_devices(hub.nc, NAMES)
-        agent = await start_agent(hub.nc, "agent-a", NAMES[:10])  # the last two stay unassigned
+    async with hub_and_fleet(bootstrapped, operator_db) as (url, nc):
+        await add_devices(nc, NAMES)
+        agent = await start_agent(nc, "agent-a", NAMES[:10])  # the last two stay unassigned
         try:
-            await p.goto(hub.url + "/")  # type: ignore[attr-defined]
+            await sign_in(p, url, "#/fleet")
             for name in NAMES:
                 await p.wait_for_selector(f'tr[data-name="{name}"]', timeout=10_000)  # type: ignore[attr-defined]
             counts = p.locator(".count")  # type: ignore[attr-defined]
@@ -111,20 +94,21 @@ async def _text_has_digit(locator: object) -> bool:
 
 
 @pytest.mark.asyncio
-async def test_killing_an_agent_moves_its_devices_to_another(bootstrapped: str, page: object) -> None:
+async def test_killing_an_agent_moves_its_devices_to_another(bootstrapped: str, operator_db: str,
+                                                            page: object) -> None:  # noqa: F811
     p = page
-    async with live_hub(bootstrapped) as hub:
-        await add_devices(hub.nc, NAMES)
-        a = await start_agent(hub.nc, "agent-a", NAMES[:6])
-        b = await start_agent(hub.nc, "agent-b", NAMES[6:])
+    async with hub_and_fleet(bootstrapped, operator_db) as (url, nc):
+        await add_devices(nc, NAMES)
+        a = await start_agent(nc, "agent-a", NAMES[:6])
+        b = await start_agent(nc, "agent-b", NAMES[6:])
         try:
-            await p.goto(hub.url + "/#/agents")  # type: ignore[attr-defined]
+            await sign_in(p, url, "#/agents")
             await p.locator('td[data-agent-devices="agent-a"]', has_text="6").wait_for(timeout=10_000)  # type: ignore[attr-defined]
             await p.locator('td[data-agent-devices="agent-b"]', has_text="6").wait_for()  # type: ignore[attr-defined]
             await shot(p, "agents-before")
 
             await kill_agent(a)
-            inv = await Inventory.open(hub.nc.jetstream())
+            inv = await Inventory.open(nc.jetstream())
 
             async def a_gone() -> bool:
                 return "agent-a" not in [x.id for x in await inv.agent_list()]
@@ -137,11 +121,11 @@ async def test_killing_an_agent_moves_its_devices_to_another(bootstrapped: str, 
             assert await p.locator('td[data-agent-devices="agent-a"]').count() == 0  # type: ignore[attr-defined]
             await shot(p, "agents")
 
-            await p.goto(hub.url + "/#/fleet")  # type: ignore[attr-defined]
+            await p.goto(url + "/#/fleet")  # type: ignore[attr-defined]
             await p.locator('tr[data-name="leaf-01.dc1"] td', has_text="agent-b").wait_for(timeout=5_000)  # type: ignore[attr-defined]
             await p.locator(".count", has_text="collecting").filter(has_text="12").wait_for(timeout=10_000)  # type: ignore[attr-defined]
 
-            await p.goto(hub.url + "/#/events")  # type: ignore[attr-defined]
+            await p.goto(url + "/#/events")  # type: ignore[attr-defined]
             moved = p.locator('tr[data-kind="lease_acquired"]', has_text="agent-b")  # type: ignore[attr-defined]
             await moved.filter(has_text="leaf-01.dc1").first.wait_for(timeout=5_000)
             await shot(p, "events")
@@ -151,17 +135,17 @@ async def test_killing_an_agent_moves_its_devices_to_another(bootstrapped: str, 
 
 
 @pytest.mark.asyncio
-async def test_fleet_view_stays_responsive_with_5000_devices(bootstrapped: str, page: object) -> None:
+async def test_fleet_view_stays_responsive_with_5000_devices(bootstrapped: str, operator_db: str,
+                                                            page: object) -> None:  # noqa: F811
     p = page
     names = [f"sw{i:05d}.example.net" for i in range(5000)]
-    async with live_hub(bootstrapped) as hub:
-        await add_devices(hub.nc, names)
-        await eventually(lambda: _has(hub, 5000), timeout=20, what="the live view to know 5000 devices")
+    async with hub_and_fleet(bootstrapped, operator_db) as (url, nc):
+        await add_devices(nc, names)
         # a tenth of them live, so rows keep changing while the page is used
-        agent = await FeedAgent(hub.nc, "agent-a", interval_s=1.0, interfaces=1).start()
+        agent = await FeedAgent(nc, "agent-a", interval_s=1.0, interfaces=1).start()
         await agent.claim(names[::10])
         try:
-            await p.goto(hub.url + "/")  # type: ignore[attr-defined]
+            await sign_in(p, url, "#/fleet")
             await p.locator("#shown", has_text="5000 of 5000").wait_for(timeout=15_000)  # type: ignore[attr-defined]
             await p.locator(".count", has_text="collecting").filter(has_text="500").wait_for(timeout=15_000)  # type: ignore[attr-defined]
             await _use_big_fleet(p)
@@ -186,6 +170,3 @@ async def _use_big_fleet(p: object) -> None:
     await p.fill("#q", "")  # type: ignore[attr-defined]
     await shot(p, "fleet-5000")
 
-
-async def _has(hub: object, n: int) -> bool:
-    return len(hub.service.fleet.devices) >= n  # type: ignore[attr-defined]

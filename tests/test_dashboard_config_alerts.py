@@ -10,46 +10,19 @@ import time
 import asyncpg
 import nats
 import pytest
-import pytest_asyncio
 from support.alertdb import alert_pool
-from support.telemetry import migrate
 from support.waits import eventually
 from swtel.hub.alerts import db as alert_db
 from swtel.hub.alerts.engine import Engine
 from swtel.hub.alerts.rules import Rule
 from swtel.hub.alerts.sources import LiveSource
-from swtel.hub.auth import store
-from swtel.hub.auth.passwords import hash_password_sync
 from swtel.shared import naming, wire
-from test_dashboard_browser import page, shot  # noqa: F401 (the Chromium fixture)
-from test_dashboard_e2e import running_hub
+from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
+from support.live_app import operator_db, running_hub, sign_in  # noqa: F401 (operator_db: a fixture)
 
 pytestmark = [pytest.mark.browser]
-PASSWORD = "correct horse battery staple"
 DEVICE = "leaf-01.dc1"
 CPU = "/system/cpus/cpu[index=0]/state/total/instant"
-
-
-async def sign_in(p: object, url: str, hash_: str) -> None:
-    await p.goto(url + "/")  # type: ignore[attr-defined]
-    await p.wait_for_url("**/login**")  # type: ignore[attr-defined]
-    await p.fill('input[name="name"]', "op")  # type: ignore[attr-defined]
-    await p.fill('input[name="password"]', PASSWORD)  # type: ignore[attr-defined]
-    await p.click('button[type="submit"]')  # type: ignore[attr-defined]
-    await p.wait_for_url(url + "/")  # type: ignore[attr-defined]  # the server never sees the #fragment
-    await p.goto(url + "/" + hash_)  # type: ignore[attr-defined]
-
-
-@pytest_asyncio.fixture
-async def operator_db(database_url: str) -> str:
-    """A migrated database with the operator ``op``, who may acknowledge alerts."""
-    await migrate(database_url)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await store.add_user(conn, "op", "operator", hash_password_sync(PASSWORD))
-    finally:
-        await conn.close()
-    return database_url
 
 
 @pytest.mark.asyncio

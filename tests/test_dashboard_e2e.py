@@ -3,51 +3,24 @@ real `swtel agent run` processes collecting simulated gNMI switches, and kill -9
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-import uvicorn
 
 from support.agents import AgentProc
 from support.gnmisim import gnmi_fleet
-from support.ports import free_port
 from support.telemetry import hub_settings, migrate
-from support.waits import eventually
 from swtel.agent.sim.model import SimDevice
-from swtel.hub.app import create_app
 from swtel.hub.auth import store
 from swtel.hub.auth.passwords import hash_password_sync
 from swtel.shared.inventory import Inventory, make_device
 from swtel.shared.natsconn import connect
-from test_dashboard_browser import page, shot  # noqa: F401 (the Chromium fixture)
+from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
+from support.live_app import running_hub
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 NAMES = [f"sw{i}.lab" for i in range(6)]
 PASSWORD = "correct horse battery staple"
-
-
-@contextlib.asynccontextmanager
-async def running_hub(nats_url: str, database_url: str, **extra: object) -> AsyncIterator[str]:
-    port = free_port()
-    app = create_app(hub_settings(nats_url, database_url, **extra))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws_per_message_deflate=False))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            task.result()
-        return server.started
-
-    try:
-        await eventually(started, timeout=20, what="the hub to start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 @pytest.mark.asyncio

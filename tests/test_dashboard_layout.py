@@ -6,8 +6,8 @@ Screenshot: test-artifacts/dashboard-layout.png."""
 from __future__ import annotations
 
 import pytest
-from test_dashboard_browser import page, shot  # noqa: F401 (the Chromium fixture)
-from test_dashboard_e2e import running_hub
+from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
+from support.live_app import running_hub
 from test_dashboard_user import PASSWORD, board_loaded, sign_in, users_db  # noqa: F401 (users_db: a fixture)
 
 pytestmark = [pytest.mark.browser]

@@ -11,9 +11,8 @@ import nats
 import pytest
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from support.feed import FeedAgent, add_devices
-from test_dashboard_browser import page  # noqa: F401 (the Chromium fixture)
-from test_dashboard_config_alerts import operator_db, sign_in  # noqa: F401
-from test_dashboard_e2e import running_hub
+from support.browser import page  # noqa: F401 (the Chromium fixture)
+from support.live_app import operator_db, running_hub, sign_in  # noqa: F401 (operator_db: a fixture)
 
 pytestmark = [pytest.mark.browser]
 DEVICE = "leaf-01.dc1"

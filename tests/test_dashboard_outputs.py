@@ -12,8 +12,8 @@ import pytest
 from support import tsdb
 from support.ports import free_port
 from support.telemetry import make_batch, migrate, publish
-from test_dashboard_browser import page, shot  # noqa: F401 (the Chromium fixture)
-from test_dashboard_e2e import running_hub
+from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
+from support.live_app import running_hub
 from swtel.hub.auth import store
 from swtel.hub.auth.passwords import hash_password_sync
 from swtel.hub.outputs.model import OutputStore, make_output

@@ -7,9 +7,8 @@ from __future__ import annotations
 import nats
 import pytest
 from support.feed import FeedAgent, add_devices
-from test_dashboard_browser import page, shot  # noqa: F401 (the Chromium fixture)
-from test_dashboard_config_alerts import operator_db, sign_in  # noqa: F401
-from test_dashboard_e2e import running_hub
+from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
+from support.live_app import operator_db, running_hub, sign_in  # noqa: F401 (operator_db: a fixture)
 
 pytestmark = [pytest.mark.browser]
 NAMES = [f"leaf-{i:02d}.dc1" for i in range(1, 9)]

@@ -19,8 +19,8 @@ from support.history import seed
 from support.telemetry import db, migrate
 from swtel.hub.auth import store
 from swtel.hub.auth.passwords import hash_password_sync
-from test_dashboard_browser import page, shot  # noqa: F401 (the Chromium fixture)
-from test_dashboard_e2e import running_hub
+from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
+from support.live_app import running_hub
 
 pytestmark = [pytest.mark.browser]
 PASSWORD = "correct horse battery staple"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from support.history import seed
 from support.telemetry import api_token, db, migrate, refresh_aggregates
-from test_dashboard_e2e import running_hub
+from support.live_app import running_hub
 
 DEVICE = "leaf-01.dc1"
 IFS = [f"/interfaces/interface[name=Ethernet{i}]/state/counters/in-octets" for i in range(1, 5)]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import websockets
 from support.feed import FeedAgent, add_devices, batches
-from support.live_app import live_hub
+from support.live_app import live_view
 from support.waits import eventually
 from swtel.agent.sim.model import SimDevice
 from swtel.hub.live.fanout import expand_frame
@@ -46,7 +46,7 @@ async def frames_until(ws: Any, pred: Any, timeout: float = 10.0) -> list[dict[s
 
 @pytest.mark.asyncio
 async def test_watch_filters_by_device_and_path_and_carries_rates(bootstrapped: str) -> None:
-    async with live_hub(bootstrapped) as hub:
+    async with live_view(bootstrapped) as hub:
         await add_devices(hub.nc, ["leaf-1.dc1", "leaf-2.dc1"])
         agent = await FeedAgent(hub.nc, "agent-a", interval_s=0.2).start()
         await agent.claim(["leaf-1.dc1", "leaf-2.dc1"])
@@ -79,7 +79,7 @@ async def test_watch_filters_by_device_and_path_and_carries_rates(bootstrapped: 
 
 @pytest.mark.asyncio
 async def test_bad_requests_are_answered_not_fatal(bootstrapped: str) -> None:
-    async with live_hub(bootstrapped, live_max_devices_per_client=2) as hub:
+    async with live_view(bootstrapped, live_max_devices_per_client=2) as hub:
         async with websockets.connect(f"{hub.ws_url}/ws/live") as ws:
             for bad in ("not json", json.dumps([1]), json.dumps({"op": "explode"}),
                         json.dumps({"op": "watch", "devices": ["bad name!"]}),
@@ -101,7 +101,7 @@ async def test_bad_requests_are_answered_not_fatal(bootstrapped: str) -> None:
 
 @pytest.mark.asyncio
 async def test_bursts_are_coalesced_to_a_few_frames_per_second(bootstrapped: str) -> None:
-    async with live_hub(bootstrapped, live_frame_interval_s=0.25) as hub:
+    async with live_view(bootstrapped, live_frame_interval_s=0.25) as hub:
         await add_devices(hub.nc, ["sw1"])
         sim = SimDevice("sw1", platform="eos", interfaces=2)
         async with websockets.connect(f"{hub.ws_url}/ws/live?device=sw1") as ws:
@@ -136,7 +136,7 @@ def _raw_ws_that_never_reads(port: int, path: str) -> socket.socket:
 
 @pytest.mark.asyncio
 async def test_a_slow_client_is_bounded_then_disconnected(bootstrapped: str) -> None:
-    async with live_hub(bootstrapped, live_frame_interval_s=0.05, live_send_timeout_s=1.0) as hub:
+    async with live_view(bootstrapped, live_frame_interval_s=0.05, live_send_timeout_s=1.0) as hub:
         names = [f"big{i}" for i in range(8)]
         await add_devices(hub.nc, names)
         sims = [SimDevice(n, platform="eos", interfaces=48) for n in names]
@@ -182,7 +182,7 @@ async def _ready(hub: Any, n: int) -> bool:
 
 @pytest.mark.asyncio
 async def test_origins_are_checked(bootstrapped: str) -> None:
-    async with live_hub(bootstrapped, live_allowed_origins="https://noc.example") as hub:
+    async with live_view(bootstrapped, live_allowed_origins="https://noc.example") as hub:
         host = hub.url.removeprefix("http://")
         with pytest.raises(InvalidStatus) as err:
             async with websockets.connect(f"{hub.ws_url}/ws/live", origin="https://evil.example"):
@@ -196,7 +196,7 @@ async def test_origins_are_checked(bootstrapped: str) -> None:
 
 @pytest.mark.asyncio
 async def test_malformed_messages_are_counted_and_dropped(bootstrapped: str) -> None:
-    async with live_hub(bootstrapped) as hub:
+    async with live_view(bootstrapped) as hub:
         await add_devices(hub.nc, ["sw1"])
         sim = SimDevice("sw1", interfaces=1)
         for junk in (b"\x00garbage", b"", wire.encode(wire.TelemetryBatch("bad name!", "a", 1, 1, "s", []))):
@@ -218,7 +218,7 @@ async def test_authentication_is_honoured_when_the_hub_has_it(bootstrapped: str)
     async def authenticate(socket: Any) -> bool:  # what the hub passes once it has users
         return socket.cookies.get("session") == "valid"
 
-    async with live_hub(bootstrapped, authenticate=authenticate) as hub:
+    async with live_view(bootstrapped, authenticate=authenticate) as hub:
         with pytest.raises(InvalidStatus) as err:
             async with websockets.connect(f"{hub.ws_url}/ws/live"):
                 pass

@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 
 from swtel.agent.sim.model import SimDevice
 from swtel.hub.outputs.mapping import OPER_STATUS, default_metric
-from swtel.shared import naming, wire
+from swtel.shared import wire
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], dict[int, float]]  # (metric, labels) → {ms: value}
