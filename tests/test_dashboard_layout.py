@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
-from support.live_app import running_hub
+from support.live_app import operator_db, running_hub  # noqa: F401 (operator_db: a fixture)
 from test_dashboard_user import PASSWORD, board_loaded, sign_in, users_db  # noqa: F401 (users_db: a fixture)
 
 pytestmark = [pytest.mark.browser]

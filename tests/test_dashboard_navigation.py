@@ -6,6 +6,8 @@ had removed.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
@@ -18,6 +20,23 @@ pytestmark = [pytest.mark.browser]
 DEVICE = "leaf-01.dc1"
 # what the device page asks when it opens: the device, its discovery facts, its stored series
 HELD = [f"/api/devices/{DEVICE}", f"/api/devices/{DEVICE}/facts", f"/api/series?device={DEVICE}"]
+
+
+@contextlib.asynccontextmanager
+async def fed_hub(nats_url: str, database_url: str) -> AsyncIterator[str]:
+    """The real hub (its URL), with DEVICE held by an agent that feeds 2 interfaces every 0.5 s."""
+    nc = await nats.connect(nats_url)
+    agent = None
+    try:
+        await add_devices(nc, [DEVICE])
+        agent = await FeedAgent(nc, "agent-a", interval_s=0.5, interfaces=2).start()
+        await agent.claim([DEVICE])
+        async with running_hub(nats_url, database_url) as url:
+            yield url
+    finally:
+        if agent is not None:
+            await agent.stop()
+        await nc.close()
 
 
 @pytest.mark.asyncio
@@ -81,47 +100,37 @@ async def test_live_frames_while_a_widget_waits_for_its_second_query(
     p = page
     errors: list[str] = []
     p.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
-    nc = await nats.connect(bootstrapped)
-    agent = None
-    try:
-        await add_devices(nc, [DEVICE])
-        agent = await FeedAgent(nc, "agent-a", interval_s=0.5, interfaces=2).start()
-        await agent.claim([DEVICE])
-        async with running_hub(bootstrapped, operator_db) as url:
-            held: list[object] = []
-            out_held = asyncio.Event()
+    async with fed_hub(bootstrapped, operator_db) as url:
+        held: list[object] = []
+        out_held = asyncio.Event()
 
-            async def hold(route: object) -> None:
-                held.append(route)
-                out_held.set()
+        async def hold(route: object) -> None:
+            held.append(route)
+            out_held.set()
 
-            await p.route(lambda u: "/api/panel?" in u and "out-octets" in u and "Ethernet1" in u, hold)  # type: ignore[attr-defined]
-            await sign_in(p, url, f"#/device/{DEVICE}")
-            try:
-                await asyncio.wait_for(out_held.wait(), 20)
-            except TimeoutError:
-                raise AssertionError("the traffic chart never asked for Ethernet1's out-octets") from None
-            # live readings reach the page (the interface table moves) while the out query is held
-            row = p.locator('tr[data-if="Ethernet1"]')  # type: ignore[attr-defined]
-            await row.wait_for(timeout=10_000)
-            first = await row.get_attribute("data-in-octets")
-            moved = "(v) => document.querySelector('tr[data-if=\"Ethernet1\"]')?.dataset.inOctets !== v"
-            try:
-                await p.wait_for_function(moved, arg=first, timeout=10_000)  # type: ignore[attr-defined]
-            except PlaywrightTimeout:
-                pass  # a page whose frame handler throws stops updating: the errors say why
-            assert not errors, f"a live frame broke the half-answered widget: {errors}"
-            assert await row.get_attribute("data-in-octets") != first, "no live reading reached the page in 10 s"
-            for route in held:
-                await route.continue_()  # type: ignore[attr-defined]
-            chart = p.locator("section.widget").first.locator(".chart")  # type: ignore[attr-defined]
-            await p.wait_for_function("(el) => +el.dataset.points > 0", arg=await chart.element_handle(),  # type: ignore[attr-defined]
-                                      timeout=10_000)
-            assert not errors, errors
-    finally:
-        if agent is not None:
-            await agent.stop()
-        await nc.close()
+        await p.route(lambda u: "/api/panel?" in u and "out-octets" in u and "Ethernet1" in u, hold)  # type: ignore[attr-defined]
+        await sign_in(p, url, f"#/device/{DEVICE}")
+        try:
+            await asyncio.wait_for(out_held.wait(), 20)
+        except TimeoutError:
+            raise AssertionError("the traffic chart never asked for Ethernet1's out-octets") from None
+        # live readings reach the page (the interface table moves) while the out query is held
+        row = p.locator('tr[data-if="Ethernet1"]')  # type: ignore[attr-defined]
+        await row.wait_for(timeout=10_000)
+        first = await row.get_attribute("data-in-octets")
+        moved = "(v) => document.querySelector('tr[data-if=\"Ethernet1\"]')?.dataset.inOctets !== v"
+        try:
+            await p.wait_for_function(moved, arg=first, timeout=10_000)  # type: ignore[attr-defined]
+        except PlaywrightTimeout:
+            pass  # a page whose frame handler throws stops updating: the errors say why
+        assert not errors, f"a live frame broke the half-answered widget: {errors}"
+        assert await row.get_attribute("data-in-octets") != first, "no live reading reached the page in 10 s"
+        for route in held:
+            await route.continue_()  # type: ignore[attr-defined]
+        chart = p.locator("section.widget").first.locator(".chart")  # type: ignore[attr-defined]
+        await p.wait_for_function("(el) => +el.dataset.points > 0", arg=await chart.element_handle(),  # type: ignore[attr-defined]
+                                  timeout=10_000)
+        assert not errors, errors
 
 
 @pytest.mark.asyncio
@@ -134,49 +143,39 @@ async def test_a_widgets_second_query_failing_first_is_shown_not_thrown(
     p = page
     errors: list[str] = []
     p.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
-    nc = await nats.connect(bootstrapped)
-    agent = None
-    try:
-        await add_devices(nc, [DEVICE])
-        agent = await FeedAgent(nc, "agent-a", interval_s=0.5, interfaces=2).start()
-        await agent.claim([DEVICE])
-        async with running_hub(bootstrapped, operator_db) as url:
-            held: list[object] = []
-            in_held = asyncio.Event()
-            out_failed = asyncio.Event()
+    async with fed_hub(bootstrapped, operator_db) as url:
+        held: list[object] = []
+        in_held = asyncio.Event()
+        out_failed = asyncio.Event()
 
-            async def hold(route: object) -> None:
-                held.append(route)
-                in_held.set()
+        async def hold(route: object) -> None:
+            held.append(route)
+            in_held.set()
 
-            async def fail(route: object) -> None:
-                await route.fulfill(status=503, json={"detail": "database is down"})  # type: ignore[attr-defined]
-                out_failed.set()
+        async def fail(route: object) -> None:
+            await route.fulfill(status=503, json={"detail": "database is down"})  # type: ignore[attr-defined]
+            out_failed.set()
 
-            def ethernet1(leaf: str) -> object:
-                return lambda u: "/api/panel?" in u and leaf in u and "Ethernet1" in u
+        def ethernet1(leaf: str) -> object:
+            return lambda u: "/api/panel?" in u and leaf in u and "Ethernet1" in u
 
-            await p.route(ethernet1("in-octets"), hold)  # type: ignore[attr-defined]
-            await p.route(ethernet1("out-octets"), fail)  # type: ignore[attr-defined]
-            await sign_in(p, url, f"#/device/{DEVICE}")
-            try:
-                await asyncio.wait_for(asyncio.gather(in_held.wait(), out_failed.wait()), 20)
-            except TimeoutError:
-                raise AssertionError("the traffic chart never asked for both of Ethernet1's counters") from None
-            # the failure has reached the page (resource timing) and a task has run since
-            arrived = """() => performance.getEntriesByType("resource")
-                .some((e) => e.name.includes("out-octets") && e.name.includes("Ethernet1") && e.responseEnd > 0)"""
-            await p.wait_for_function(arrived, timeout=10_000)  # type: ignore[attr-defined]
-            await p.evaluate("() => new Promise((ok) => setTimeout(() => requestAnimationFrame(() => ok()), 0))")  # type: ignore[attr-defined]
-            assert not errors, f"a failed query while another was out became a page error: {errors}"
-            for route in held:
-                await route.continue_()  # type: ignore[attr-defined]
-            widget = p.locator("section.widget").first  # type: ignore[attr-defined]
-            await widget.locator(".error", has_text="database is down").wait_for(timeout=10_000)
-            await p.wait_for_function("(el) => +el.dataset.points > 0",  # type: ignore[attr-defined]
-                                      arg=await widget.locator(".chart").element_handle(), timeout=10_000)
-            assert not errors, errors
-    finally:
-        if agent is not None:
-            await agent.stop()
-        await nc.close()
+        await p.route(ethernet1("in-octets"), hold)  # type: ignore[attr-defined]
+        await p.route(ethernet1("out-octets"), fail)  # type: ignore[attr-defined]
+        await sign_in(p, url, f"#/device/{DEVICE}")
+        try:
+            await asyncio.wait_for(asyncio.gather(in_held.wait(), out_failed.wait()), 20)
+        except TimeoutError:
+            raise AssertionError("the traffic chart never asked for both of Ethernet1's counters") from None
+        # the failure has reached the page (resource timing) and a task has run since
+        arrived = """() => performance.getEntriesByType("resource")
+            .some((e) => e.name.includes("out-octets") && e.name.includes("Ethernet1") && e.responseEnd > 0)"""
+        await p.wait_for_function(arrived, timeout=10_000)  # type: ignore[attr-defined]
+        await p.evaluate("() => new Promise((ok) => setTimeout(() => requestAnimationFrame(() => ok()), 0))")  # type: ignore[attr-defined]
+        assert not errors, f"a failed query while another was out became a page error: {errors}"
+        for route in held:
+            await route.continue_()  # type: ignore[attr-defined]
+        widget = p.locator("section.widget").first  # type: ignore[attr-defined]
+        await widget.locator(".error", has_text="database is down").wait_for(timeout=10_000)
+        await p.wait_for_function("(el) => +el.dataset.points > 0",  # type: ignore[attr-defined]
+                                  arg=await widget.locator(".chart").element_handle(), timeout=10_000)
+        assert not errors, errors

@@ -16,29 +16,27 @@ import pytest
 import pytest_asyncio
 from support.feed import FeedAgent, add_devices
 from support.history import seed
-from support.telemetry import db, migrate
+from support.telemetry import db
 from swtel.hub.auth import store
 from swtel.hub.auth.passwords import hash_password_sync
 from support.browser import page, shot  # noqa: F401 (the Chromium fixture)
-from support.live_app import running_hub
+from support.live_app import PASSWORD, operator_db, running_hub  # noqa: F401 (operator_db: a fixture)
 
 pytestmark = [pytest.mark.browser]
-PASSWORD = "correct horse battery staple"
 DEVICE = "leaf-01.dc1"
 IFS = [f"/interfaces/interface[name=Ethernet{i}]/state/counters/in-octets" for i in (1, 2)]
 PATTERN = "/interfaces/interface[name=*]/state/counters/in-octets"
 
 
 @pytest_asyncio.fixture
-async def users_db(database_url: str) -> str:
-    await migrate(database_url)
-    conn = await asyncpg.connect(database_url)
+async def users_db(operator_db: str) -> str:  # noqa: F811
+    """The operator ``op`` and the viewer ``noc``, both with ``PASSWORD``."""
+    conn = await asyncpg.connect(operator_db)
     try:
-        await store.add_user(conn, "op", "operator", hash_password_sync(PASSWORD))
         await store.add_user(conn, "noc", "viewer", hash_password_sync(PASSWORD))
     finally:
         await conn.close()
-    return database_url
+    return operator_db
 
 
 async def sign_in(p: object, url: str, user: str, hash_: str) -> None:

@@ -40,20 +40,11 @@ class LiveHub:
 
 
 @contextlib.asynccontextmanager
-async def live_view(nats_url: str, authenticate: Authenticate | None = None, **overrides: object,
-                   ) -> AsyncIterator[LiveHub]:
-    s = settings_mod.load({"nats_url": nats_url, **overrides}, env={})
-    nc = await connect(s, name="test-hub", long_running=True)
-    try:
-        handlers, on_startup, on_shutdown, service = live_components(s, nc, authenticate=authenticate)
-        app = Litestar(route_handlers=handlers, on_startup=on_startup, on_shutdown=on_shutdown)
-    except BaseException:
-        await nc.close()
-        raise
+async def serve(app: Litestar, what: str, **config: object) -> AsyncIterator[int]:
+    """``app`` under uvicorn on a free loopback port (yielded) until the block ends."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", ws="websockets-sansio",
-                                           ws_per_message_deflate=False))
+                                           ws_per_message_deflate=False, **config))  # type: ignore[arg-type]
     task = asyncio.get_running_loop().create_task(server.serve())
 
     async def started() -> bool:
@@ -62,12 +53,25 @@ async def live_view(nats_url: str, authenticate: Authenticate | None = None, **o
         return server.started
 
     try:
-        await eventually(started, timeout=10, what="uvicorn to start")
-        await service.wait_ready()
-        yield LiveHub(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", service, nc)
+        await eventually(started, timeout=20, what=what)
+        yield port
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 15)
+        await asyncio.wait_for(task, 20)
+
+
+@contextlib.asynccontextmanager
+async def live_view(nats_url: str, authenticate: Authenticate | None = None, **overrides: object,
+                    ) -> AsyncIterator[LiveHub]:
+    s = settings_mod.load({"nats_url": nats_url, **overrides}, env={})
+    nc = await connect(s, name="test-hub", long_running=True)
+    try:
+        handlers, on_startup, on_shutdown, service = live_components(s, nc, authenticate=authenticate)
+        app = Litestar(route_handlers=handlers, on_startup=on_startup, on_shutdown=on_shutdown)
+        async with serve(app, "the live view to start", lifespan="on", ws="websockets-sansio") as port:
+            await service.wait_ready()
+            yield LiveHub(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", service, nc)
+    finally:
         await nc.close()
 
 
@@ -77,23 +81,8 @@ PASSWORD = "correct horse battery staple"
 @contextlib.asynccontextmanager
 async def running_hub(nats_url: str, database_url: str, **extra: object) -> AsyncIterator[str]:
     """The real hub app on a free port; yields its base URL."""
-    port = free_port()
-    app = create_app(hub_settings(nats_url, database_url, **extra))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           ws_per_message_deflate=False))
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if task.done():
-            task.result()
-        return server.started
-
-    try:
-        await eventually(started, timeout=20, what="the hub to start")
+    async with serve(create_app(hub_settings(nats_url, database_url, **extra)), "the hub to start") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 @pytest_asyncio.fixture
