@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from .ports import free_port, wait_port
+from .procs import stop_process
 
 
 def nats_server_binary() -> str:
@@ -72,13 +73,8 @@ class NatsServer:
     def stop(self) -> None:
         """Graceful stop (SIGTERM), bounded; then SIGKILL."""
         if self.proc and self.proc.poll() is None:
-            self.resume()
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.resume()  # a paused (SIGSTOP) server would not act on SIGTERM
+        stop_process(self.proc, 10)
         self.proc = None
 
     def kill(self) -> None:

@@ -25,6 +25,7 @@ import asyncssh
 import pytest
 
 from .ports import free_port
+from .procs import stop_async_process
 from .waits import eventually
 
 NETCONFD = "/usr/sbin/netconfd"
@@ -50,16 +51,6 @@ def _missing() -> str | None:
                                                                  "/usr/lib/aarch64-linux-gnu/yuma", "/usr/lib/yuma")):
         return f"netconfd's ietf-interfaces module is missing: {INSTALL}"
     return None
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 @contextlib.asynccontextmanager
@@ -127,7 +118,7 @@ async def netconfd(*modules: str) -> AsyncIterator[Netconfd]:
         yield Netconfd(port, user, str(tmp / "client_key"), str(tmp / "known_hosts"), tmp / "netconfd.log")
     finally:
         for proc in reversed(procs):
-            await _stop(proc)
+            await stop_async_process(proc, 5)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 
 
@@ -13,3 +14,14 @@ def stop_process(proc: subprocess.Popen[bytes] | None, grace_s: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+async def stop_async_process(proc: asyncio.subprocess.Process, grace_s: float) -> None:
+    """``stop_process`` for a process started with asyncio's subprocess API."""
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), grace_s)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
