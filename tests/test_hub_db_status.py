@@ -101,7 +101,8 @@ async def test_timescale_job_health_comes_from_the_latest_runs(database_url: str
             return job if job["total_runs"] >= 1 and job["last_run_status"] else None
 
         job = await eventually(ran, timeout=60, what="the background scheduler to run the test job")
-        assert job["last_run_status"] == "Failed" and job["consecutive_failures"] == 1, job
+        # >= 1: the scheduler may have retried it already by the time we look
+        assert job["last_run_status"] == "Failed" and job["consecutive_failures"] >= 1, job
         assert "flip says fail" in job["last_error"] and job["name"].endswith(f"[{job_id}]"), job
         assert any(f["job_id"] == job_id and "flip says fail" in f["last_error"] for f in await st.job_failures())
     finally:
