@@ -1,0 +1,81 @@
+"""The hub's pull fetch (hub/pull.py) against a real nats-server: batch limits, no waiting when the stream
+holds fewer than a batch, waiting for the first message when it holds none, and messages delivered past a
+fetch handed back when the puller stops."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import nats
+import pytest
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+
+from support.waits import eventually
+from swtel.hub.pull import Puller
+
+
+async def _stream(js, n: int) -> None:  # type: ignore[no-untyped-def]
+    await js.add_stream(name="T", subjects=["t.>"])
+    for i in range(n):
+        await js.publish(f"t.{i % 3}", str(i).encode())
+    # ack_wait far above the test's length: a message comes again only when handed back
+    await js.add_consumer("T", api.ConsumerConfig(durable_name="c", ack_policy=api.AckPolicy.EXPLICIT, ack_wait=60))
+
+
+@pytest.mark.asyncio
+async def test_fetch_takes_what_the_stream_holds_without_waiting(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    try:
+        await _stream(nc.jetstream(), 300)
+        p = await Puller(nc, "T", "c").start()
+        first = await p.fetch(256, timeout=5)
+        assert [m.data for m in first] == [str(i).encode() for i in range(256)]
+        assert first[0].subject == "t.0" and first[1].subject == "t.1"  # the stream subject, not the inbox
+        t0 = time.monotonic()
+        rest = await p.fetch(256, timeout=5)  # fewer than a batch: the server says so at once
+        assert time.monotonic() - t0 < 2.5
+        assert [m.metadata.sequence.stream for m in rest] == list(range(257, 301))
+        for m in first + rest:
+            await m.ack()
+        t0 = time.monotonic()
+        with pytest.raises(NatsTimeout):  # nothing at all: about the timeout, then the worker's usual timeout
+            await p.fetch(256, timeout=0.5)
+        assert 0.2 < time.monotonic() - t0 < 2.5
+        await p.unsubscribe()
+    finally:
+        await nc.close()
+
+
+@pytest.mark.asyncio
+async def test_a_waiting_fetch_returns_with_the_first_message_and_keeps_later_ones(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    try:
+        await _stream(js, 0)
+        p = await Puller(nc, "T", "c").start()
+        waiting = asyncio.create_task(p.fetch(256, timeout=20))
+        # the no_wait request found nothing and the waiting one is out (same connection: it reaches the server first)
+        await eventually(lambda: _ready(p._n == 2), timeout=10, what="the waiting pull request")
+        t0 = time.monotonic()
+        await js.publish("t.x", b"a")
+        got = await waiting
+        assert [m.data for m in got] == [b"a"] and time.monotonic() - t0 < 5  # not the 20 s timeout
+        await got[0].ack()
+        # the waiting request is still open on the server: later messages arrive and wait for the next fetch
+        await js.publish("t.x", b"b")
+        await js.publish("t.x", b"c")
+        await eventually(lambda: _ready(len(p._buf) == 2), timeout=10, what="two messages buffered")
+        await p.unsubscribe()  # they are handed back at once (nak), not after ack_wait
+        q = await Puller(nc, "T", "c").start()
+        again = await q.fetch(256, timeout=5)
+        assert sorted(m.data for m in again) == [b"b", b"c"]
+        assert [m.metadata.num_delivered for m in again] == [2, 2]
+        await q.unsubscribe()
+    finally:
+        await nc.close()
+
+
+async def _ready(value: bool) -> bool:
+    return value
