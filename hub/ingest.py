@@ -32,7 +32,7 @@ from . import deadletter, devstatus
 from .deadletter import Letter
 from .fencing import LeaseLedger, Refusal, cutoff_ns
 from .metrics import HubMetrics
-from .pull import Puller
+from .pull import Puller, position
 from .storage import Item, Storage, WriteResult
 
 log = logging.getLogger("swtel.hub.ingest")
@@ -303,10 +303,10 @@ class Ingest:
                 letters.append((m, self._letter(m, problem[0], problem[1], b)))
                 continue
             wire.columnar(b)  # v1 samples into columns: storage reads one form
-            md = m.metadata
-            items.append(Item(b, md.sequence.stream))
+            seq, stored_ns = position(m)
+            items.append(Item(b, seq))
             keep.append(m)
-            newest_store = max(newest_store, md.timestamp.timestamp())
+            newest_store = max(newest_store, stored_ns / 1e9)
         if items:  # fencing: only genuine holders' batches go on (hub/fencing.py)
             verdicts = await self.ledger.verdicts({(it.batch.device, it.batch.agent, it.batch.token) for it in items})
             genuine: list[Item] = []

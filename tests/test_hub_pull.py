@@ -9,11 +9,13 @@ import time
 
 import nats
 import pytest
+from nats.aio.msg import Msg
+from nats.errors import NotJSMessageError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 
 from support.waits import eventually
-from swtel.hub.pull import Puller
+from swtel.hub.pull import Puller, position
 
 
 async def _stream(js, n: int) -> None:  # type: ignore[no-untyped-def]
@@ -37,6 +39,10 @@ async def test_fetch_takes_what_the_stream_holds_without_waiting(nats_url: str) 
         rest = await p.fetch(256, timeout=5)  # fewer than a batch: the server says so at once
         assert time.monotonic() - t0 < 2.5
         assert [m.metadata.sequence.stream for m in rest] == list(range(257, 301))
+        for m in first[:3] + rest[-3:]:  # what nats-py's metadata says, without building it
+            seq, stored_ns = position(m)
+            assert seq == m.metadata.sequence.stream
+            assert abs(stored_ns / 1e9 - m.metadata.timestamp.timestamp()) < 1e-5
         for m in first + rest:
             await m.ack()
         t0 = time.monotonic()
@@ -75,6 +81,17 @@ async def test_a_waiting_fetch_returns_with_the_first_message_and_keeps_later_on
         await q.unsubscribe()
     finally:
         await nc.close()
+
+
+def test_position_reads_both_ack_subject_layouts_and_refuses_others() -> None:
+    v1 = "$JS.ACK.T.c.1.42.7.1700000000123456789.3"
+    v2 = "$JS.ACK.dom.hash.T.c.1.42.7.1700000000123456789.3.rnd"
+    for reply in (v1, v2, v2.rsplit(".", 1)[0]):  # (the v2 layout may end without its random token)
+        m = Msg(None, subject="t.x", reply=reply)  # type: ignore[arg-type]
+        assert position(m) == (42, 1700000000123456789) and m.metadata.sequence.stream == 42
+    for reply in ("", "_INBOX.x.y", "$JS.ACK.T.c.1.42", "$JS.NAK.T.c.1.42.7.1.3"):
+        with pytest.raises(NotJSMessageError):
+            position(Msg(None, subject="t.x", reply=reply))  # type: ignore[arg-type]
 
 
 async def _ready(value: bool) -> bool:
