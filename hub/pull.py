@@ -70,25 +70,29 @@ class Puller:
 
     async def fetch(self, batch: int, timeout: float) -> list[Msg]:
         """Up to ``batch`` messages; raises nats' TimeoutError when none came within ``timeout``."""
+        deadline = asyncio.get_running_loop().time() + timeout  # for both requests together
         if len(self._buf) < batch:
-            await self._request({"batch": batch - len(self._buf), "no_wait": True}, batch, timeout)
+            await self._request({"batch": batch - len(self._buf), "no_wait": True}, batch, deadline)
         if not self._buf:
-            expires = max(timeout - EXPIRES_MARGIN_S, timeout / 2)
-            await self._request({"batch": batch, "expires": int(expires * 1e9)}, 1, timeout)
+            left = deadline - asyncio.get_running_loop().time()
+            if left > 2 * EXPIRES_MARGIN_S:  # (else too little time left to wait for anything)
+                expires = left - EXPIRES_MARGIN_S
+                await self._request({"batch": batch, "expires": int(expires * 1e9)}, 1, deadline)
         if not self._buf:
             raise NatsTimeout
         out, self._buf = self._buf[:batch], self._buf[batch:]
         return out
 
-    async def _request(self, req: dict[str, object], want: int, timeout: float) -> None:
-        """Send one pull request; return when ``want`` messages are at hand, its status came, or on timeout."""
+    async def _request(self, req: dict[str, object], want: int, deadline: float) -> None:
+        """Send one pull request; return when ``want`` messages are at hand, its status came, or at ``deadline``
+        (event-loop time)."""
         self._n += 1
         self._reply = f"{self.inbox}.{self._n}"
         self._want = want
         self._done.clear()
         await self.nc.publish(self.subject, json.dumps(req).encode(), reply=self._reply)
         try:
-            await asyncio.wait_for(self._done.wait(), timeout)
+            await asyncio.wait_for(self._done.wait(), max(0.0, deadline - asyncio.get_running_loop().time()))
         except TimeoutError:
             pass
 

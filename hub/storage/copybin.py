@@ -1,8 +1,9 @@
 """PostgreSQL binary COPY rows built directly, without a Python object per value.
 
 asyncpg's ``copy_records_to_table`` wants a ``datetime`` per row; building one per sample costs more than
-the database spends storing it. Here each ``points`` row is one ``struct.pack`` of (time in µs since
-2000-01-01, series id, float8) into the binary COPY format, and the buffer goes to ``copy_to_table``.
+the database spends storing it. Here each ``points`` row is (time in µs since 2000-01-01, series id, float8)
+in the binary COPY format, one ``struct.pack`` each, or for a whole run of numbers sharing a timestamp
+C loops over the run (:func:`point_run`); the buffer goes to ``copy_to_table``.
 """
 
 from __future__ import annotations
