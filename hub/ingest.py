@@ -1,6 +1,6 @@
 """Telemetry and event ingest: durable JetStream pull consumers → database, acknowledged after commit.
 
-Each worker pulls up to ``hub_fetch_batch`` messages, decodes them with the one reused msgspec decoder,
+Each worker pulls up to ``hub_fetch_batch`` messages (hub/pull.py), decodes them with the one reused msgspec decoder,
 and hands the good ones to :meth:`Storage.write_telemetry` (one transaction: fencing, exactly-once marks,
 binary COPY). Only after the commit are the messages acknowledged. Malformed and unknown messages are
 counted, logged once per kind and terminated (never redelivered). While the database is down a worker
@@ -32,6 +32,7 @@ from . import deadletter, devstatus
 from .deadletter import Letter
 from .fencing import LeaseLedger, Refusal, cutoff_ns
 from .metrics import HubMetrics
+from .pull import Puller, position
 from .storage import Item, Storage, WriteResult
 
 log = logging.getLogger("swtel.hub.ingest")
@@ -201,15 +202,15 @@ class Ingest:
                 self.drift.pop(name, None)
         self.metrics.consumer_drift = len(self.drift)
 
-    async def _subscribe(self, telemetry: bool) -> object:
+    async def _subscribe(self, telemetry: bool) -> Puller:
         cfg = self._consumer_config(telemetry)
         stream = naming.STREAM_TELEMETRY if telemetry else naming.STREAM_EVENTS
-        return await self.js.pull_subscribe_bind(durable=cfg.durable_name, stream=stream)
+        return await Puller(self.nc, stream, str(cfg.durable_name)).start()
 
     # ---- worker loop -----------------------------------------------------------------------------
 
     async def _worker(self, index: int, *, telemetry: bool) -> None:
-        sub = None
+        sub: Puller | None = None
         idle = 0
         batch = self.settings.hub_fetch_batch if telemetry else 100
         while not self._stop.is_set():
@@ -219,7 +220,8 @@ class Ingest:
                 msgs = await sub.fetch(batch, timeout=FETCH_TIMEOUT_S)
             except NatsTimeout:
                 idle += 1
-                # nats.py issue 504: a pull subscription may not recover after a server restart.
+                # a pull request lost with a restarted server or consumer (as nats.py issue 504 was): with
+                # messages pending and nothing coming, start afresh
                 if idle >= 5 and self.metrics.pending > 0 and sub is not None:
                     await self._drop_sub(sub)
                     sub, idle = None, 0
@@ -247,9 +249,9 @@ class Ingest:
         if sub is not None:
             await self._drop_sub(sub)
 
-    async def _drop_sub(self, sub: object) -> None:
+    async def _drop_sub(self, sub: Puller) -> None:
         try:
-            await sub.unsubscribe()  # type: ignore[attr-defined]
+            await sub.unsubscribe()
         except Exception:  # noqa: BLE001 (the connection may be gone; nothing to clean then)
             pass
 
@@ -301,10 +303,10 @@ class Ingest:
                 letters.append((m, self._letter(m, problem[0], problem[1], b)))
                 continue
             wire.columnar(b)  # v1 samples into columns: storage reads one form
-            md = m.metadata
-            items.append(Item(b, md.sequence.stream))
+            seq, stored_ns = position(m)
+            items.append(Item(b, seq))
             keep.append(m)
-            newest_store = max(newest_store, md.timestamp.timestamp())
+            newest_store = max(newest_store, stored_ns / 1e9)
         if items:  # fencing: only genuine holders' batches go on (hub/fencing.py)
             verdicts = await self.ledger.verdicts({(it.batch.device, it.batch.agent, it.batch.token) for it in items})
             genuine: list[Item] = []

@@ -21,6 +21,9 @@ from typing import Literal
 
 import msgspec
 
+from .errors import InvalidInput
+from .naming import check_name
+
 Protocol = Literal["gnmi", "ssh", "netconf", "snmp"]
 Platform = Literal["eos", "nxos", "junos", "iosxr", "srl", "generic", "ios", "iosxe"]  # ios, iosxe: added in issue 14
 SubMode = Literal["sample", "on_change", "target_defined", "poll", "once"]
@@ -390,9 +393,6 @@ def problems(b: TelemetryBatch) -> tuple[str, str] | None:
     outside its retention window as ``out_of_range`` before they reach the database.) NUL inside a string *value*
     is not a reason: it is removed at storage (docs/STORAGE.md). Sample-level limits (string size,
     samples per batch, series per device) are settings, applied by the hub per sample."""
-    from .errors import InvalidInput
-    from .naming import check_name
-
     for what, name in (("device", b.device), ("agent", b.agent)):
         if "\x00" in name:
             return "nul_byte", f"NUL character in the {what} name"

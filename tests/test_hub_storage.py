@@ -14,6 +14,7 @@ import pytest
 from support.telemetry import db, make_batch, migrate
 from swtel.hub.storage import BACKENDS, Item, Storage, open_storage
 from swtel.hub.storage import migrate as migrate_mod
+from swtel.hub.storage.copybin import POINT_PACK, point_run
 from swtel.hub.storage.plain import PlainStorage, create_partition_sql
 from swtel.hub.storage.query import aggregate_for, timescale_plan
 from swtel.hub.storage.schema import MIGRATIONS, TIMESCALE, timescale_policies
@@ -84,6 +85,17 @@ async def test_redelivered_batches_are_skipped_and_any_genuine_token_stored(data
             assert await conn.fetchval("SELECT kind FROM series WHERE name = '/state/oper-status'") == "str"
     finally:
         await pool.close()
+
+
+def test_a_run_of_points_is_the_rows_pack_would_give_and_anything_else_goes_sample_by_sample() -> None:
+    t = 123_456_789_012_345
+    ids = [1, 2, 2**31 - 1, 70_000, 5, 6]
+    values = [0, -1, 2**62 + 1, 1.5e300, True, -0.0]
+    assert point_run(t, ids, values) == b"".join(POINT_PACK(3, 8, t, 4, i, 8, v) for i, v in zip(ids, values))
+    assert point_run(t, [], []) == b""
+    for bad_ids, bad_values in (([1, None], [1, 2]), ([1, 2], [1, "UP"]), ([1, 2], [1, None]), ([1], [1, 2])):
+        with pytest.raises(TypeError):
+            point_run(t, bad_ids, bad_values)
 
 
 async def _rates(st: Storage, values: list[float], step_s: float = 60.0) -> list[float]:

@@ -23,7 +23,7 @@ import asyncpg
 from swtel.shared import wire
 from swtel.shared.settings import Settings
 
-from .copybin import HEADER, PG_EPOCH_US, POINT_PACK, TRAILER
+from .copybin import HEADER, PG_EPOCH_US, POINT_PACK, TRAILER, point_run
 from .paths import split_keys
 from .query import QueryPlan, RawSQL
 
@@ -174,9 +174,9 @@ class Storage:
 
     def _rows(self, it: Item, lo: int, hi: int, res: WriteResult, days: set[int]) -> _Rows:
         """Binary COPY rows of one :func:`~swtel.shared.wire.columnar` batch. The hot path, per run of values
-        sharing a timestamp: one range check, and when the run is all numbers of known series, one
-        ``struct.pack`` per value and nothing else (the series ids are looked up by a C loop over the paths;
-        a string, a null or an unknown series makes ``pack`` fail, and only then is that run built with a
+        sharing a timestamp: one range check, and when the run is all numbers of known series, its rows built
+        by C loops (:func:`~.copybin.point_run`; the series ids are looked up by a C loop over the paths;
+        a string, a null or an unknown series makes that fail, and only then is the run built with a
         check per sample, :meth:`_rows_slow`)."""
         out = _Rows()
         b = it.batch
@@ -188,7 +188,6 @@ class Storage:
             times, runs = _trim_runs(times, runs, max_n)
         ids = self._series.get(b.device, {})
         sids = list(map(ids.get, paths))  # (a C loop)
-        pack = POINT_PACK
         window_hi = hi
         if it.cutoff_ns is not None:  # past the holder's tenure (hub/fencing.py): counted as after_tenure
             hi = min(hi, it.cutoff_ns // 1000 - PG_EPOCH_US)
@@ -201,9 +200,9 @@ class Storage:
             else:
                 days.add(t // DAY_US)
                 try:
-                    out.points += [pack(3, 8, t, 4, sid, 8, v) for sid, v in zip(sids[i:j], values[i:j])]
+                    out.points.append(point_run(t, sids[i:j], values[i:j]))
                     out.n_points += n
-                except struct.error:  # a string or null value, a series not (yet) known: sample by sample
+                except (TypeError, OverflowError):  # a string or null value, a series not (yet) known: sample by sample
                     self._rows_slow(b.device, t, paths[i:j], sids[i:j], values[i:j], res, out)
             i = j
         return out
