@@ -464,6 +464,7 @@ def test_keepalives_only_for_devices_polled_less_often_than_the_keepalive() -> N
     assert sshconn.polling_keepalive_s(device("x", 1, "ssh", interval=60), opts) == 15.0
     # only subscriptions this collector polls count: one with no known path does not keep the session alive
     dev = device("x", 1, "ssh", interval=60)
-    dev = msgspec.structs.replace(dev, subscriptions=[*dev.subscriptions, wire.Subscription("x", ["/unknown"], interval_s=1)])
+    other = wire.Subscription("x", ["/unknown"], interval_s=1)
+    dev = msgspec.structs.replace(dev, subscriptions=[*dev.subscriptions, other])
     assert sshconn.polling_keepalive_s(dev, opts) == 15.0
     assert sshconn.polling_keepalive_s(device("x", 1, "ssh", interval=60), SshOptions(keepalive_s=0)) == 0

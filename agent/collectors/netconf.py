@@ -307,7 +307,8 @@ def collector(opts: SshOptions | None = None) -> Collector:
 
     @asynccontextmanager
     async def session(ctx: CollectorContext) -> AsyncIterator[polling.Poll]:
-        conn = await sshconn.connect(ctx.device, ctx.credential, opts, sshconn.polling_keepalive_s(ctx.device, opts))
+        keepalive = sshconn.polling_keepalive_s(ctx.device, opts)
+        conn = await sshconn.connect(ctx.device, ctx.credential, opts, keepalive)
         nc = NetconfSession(conn, opts, base11=ctx.device.tags.get("netconf_framing") != "1.0")
         try:
             await nc.open()

@@ -1,8 +1,9 @@
 """SSH CLI collector: runs each platform's show commands and parses them into normalised samples.
 
 One SSH connection per device is kept open and reused for every poll (a dead peer is found by the polls'
-own timeouts, or by SSH keepalives when polls are further apart than ``ssh_keepalive_s``). Commands run as exec requests, one channel each, or, for platforms that need it (IOS-XR by
-default, or any device tagged ``ssh_mode=shell``), in one interactive shell: the collector learns the
+own timeouts, or by SSH keepalives when polls are further apart than ``ssh_keepalive_s``). Commands run
+as exec requests, one channel each, or, for platforms that need it (IOS-XR by default, or any device
+tagged ``ssh_mode=shell``), in one interactive shell: the collector learns the
 prompt at login, sends ``enable`` when the platform has privilege levels and the prompt ends in ``>``
 (answering a password prompt with the credential's ``enable_secret``), turns paging off, then sends one
 command at a time and reads up to the next prompt. A device that refuses exec requests (the session is

@@ -168,7 +168,8 @@ async def connect(device: wire.Device, credential: Credential | None, opts: SshO
         conn = await asyncssh.connect(
             device.address, device.port, known_hosts=known, config=None, agent_path=None,
             connect_timeout=opts.timeout_s, login_timeout=opts.timeout_s,
-            keepalive_interval=opts.keepalive_s if keepalive_s is None else keepalive_s, keepalive_count_max=3, encryption_algs=ENCRYPTION_ALGS, **auth,
+            keepalive_interval=opts.keepalive_s if keepalive_s is None else keepalive_s, keepalive_count_max=3,
+            encryption_algs=ENCRYPTION_ALGS, **auth,
         )
     if learn:
         key = conn.get_server_host_key()
@@ -244,13 +245,9 @@ class Inbox(asyncssh.SSHClientSession[bytes]):
         finally:
             self._waiter = self._ready = None
 
-    def take(self, n: int | None = None) -> bytes:
-        """The first ``n`` buffered bytes (all by default), removed from the buffer."""
-        if n is None or n >= len(self.buf):
-            out, self.buf = bytes(self.buf), bytearray()
-            return out
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
+    def take(self) -> bytes:
+        """Everything buffered, removed from the buffer."""
+        out, self.buf = bytes(self.buf), bytearray()
         return out
 
 
