@@ -53,6 +53,7 @@ class FrameDecoder:
         self._buf = bytearray()
         self._parts: list[bytes] = []  # chunks of the message being assembled (chunked framing)
         self._size = 0
+        self._searched = 0  # end-of-message framing: bytes of _buf already searched for the marker
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -69,9 +70,13 @@ class FrameDecoder:
         return self._pop_chunked() if self.chunked else self._pop_eom()
 
     def _pop_eom(self) -> bytes | None:
-        end = self._buf.find(EOM)
+        # search only what arrived since the last pop (and a marker's length before it, for a split
+        # marker): a reader pops after every packet, and rescanning a growing reply each time is quadratic
+        end = self._buf.find(EOM, max(0, self._searched - len(EOM) + 1))
         if end < 0:
+            self._searched = len(self._buf)
             return None
+        self._searched = 0
         if end > self.max_message:
             raise FramingError(f"message of {end} bytes exceeds the limit of {self.max_message}")
         msg = bytes(self._buf[:end])

@@ -3,6 +3,8 @@ example, and garbage or oversized input failing at once with FramingError."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,6 +94,20 @@ def test_oversized_messages_are_refused_in_both_framings() -> None:
     with pytest.raises(fr.FramingError):
         dec.feed(fr.EOM)
         dec.pop()
+
+
+def test_a_long_end_of_message_reply_read_in_small_pieces_is_searched_once() -> None:
+    """A reader pops after every packet: each pop searches only the new bytes for ]]>]]> (searching the
+    whole buffer again each time is quadratic: seconds for 8 MB in 1 KiB packets)."""
+    piece = b"<a>" + b"x" * 1017 + b"]]>"  # ends in a prefix of the marker
+    dec = fr.FrameDecoder()
+    t0 = time.process_time()
+    for _ in range(8192):
+        dec.feed(piece)
+        assert dec.pop() is None
+    dec.feed(b"]]>")  # completes the marker the last piece began
+    assert dec.pop() == (piece * 8192)[:-3]
+    assert time.process_time() - t0 < 1.0
 
 
 def test_encoders_refuse_what_cannot_be_framed() -> None:

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import asyncssh
+import msgspec
 import pytest
 from support.ports import free_port
 from support.recorder import Recorder, collecting, device
@@ -16,6 +17,7 @@ from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
 from swtel.agent.sim.model import COUNTERS, Faults, SimDevice
 from swtel.agent.sim.ssh_server import serve_ssh
+from swtel.shared import wire
 
 LAB = SshOptions(host_key_policy="off", timeout_s=1.0, keepalive_s=0)
 
@@ -412,3 +414,57 @@ async def test_a_text_only_nxos_gives_interfaces_cpu_and_temperature_from_text()
             assert ctx.stats.errors == 0 and rec.kinds() == ["session_up"]
     finally:
         await servers.close()
+
+
+# ---- reading a channel: one wakeup per answer, the prompt seen whole -------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_shell_read_ends_at_the_whole_prompt_however_the_packets_split_it() -> None:
+    """The reader is woken once, when what arrived ends with the prompt at a line start: not at the prompt's
+    text inside the output, not at half a prompt (each ``data_received`` is one SSH packet)."""
+    inbox = sshconn.Inbox(max_bytes=1 << 20)
+    read = asyncio.create_task(inbox.until(lambda: ssh._at_prompt(inbox.buf, b"sw1#")))
+    pieces = [b"show run\r\nhostname sw1#",  # the prompt's text, not at a line start
+              b"\r\nbanner sw1# x\r\nend\r\nsw",  # the prompt's text mid-line, then half the prompt
+              b"1"]
+    for piece in pieces:
+        inbox.data_received(piece, None)
+        await asyncio.sleep(0)  # let the reader run if it was woken
+        assert not read.done()
+    inbox.data_received(b"#", None)
+    await asyncio.wait_for(read, 5)
+    assert inbox.take() == b"".join(pieces) + b"#" and not inbox.buf
+
+
+@pytest.mark.asyncio
+async def test_a_channel_reader_learns_of_an_overflow_or_a_close() -> None:
+    inbox = sshconn.Inbox(max_bytes=10)
+    read = asyncio.create_task(inbox.until(lambda: False))
+    await asyncio.sleep(0)
+    inbox.data_received(b"x" * 11, None)
+    with pytest.raises(sshconn.OutputTooLarge):
+        await asyncio.wait_for(read, 5)
+    assert not inbox.buf  # what came over the limit is not kept
+    inbox = sshconn.Inbox(max_bytes=10)
+    read = asyncio.create_task(inbox.until(lambda: False))
+    await asyncio.sleep(0)
+    inbox.connection_lost(None)
+    with pytest.raises(EOFError):
+        await asyncio.wait_for(read, 5)
+    inbox = sshconn.Inbox(max_bytes=10)
+    inbox.data_received(b"done", None)  # already there before anyone waits
+    await asyncio.wait_for(inbox.until(lambda: inbox.buf.endswith(b"done")), 5)
+
+
+def test_keepalives_only_for_devices_polled_less_often_than_the_keepalive() -> None:
+    opts = SshOptions(keepalive_s=15.0)
+    assert sshconn.polling_keepalive_s(device("x", 1, "ssh", interval=10), opts) == 0  # the polls prove it alive
+    assert sshconn.polling_keepalive_s(device("x", 1, "ssh", interval=15), opts) == 0
+    assert sshconn.polling_keepalive_s(device("x", 1, "ssh", interval=60), opts) == 15.0
+    # only subscriptions this collector polls count: one with no known path does not keep the session alive
+    dev = device("x", 1, "ssh", interval=60)
+    other = wire.Subscription("x", ["/unknown"], interval_s=1)
+    dev = msgspec.structs.replace(dev, subscriptions=[*dev.subscriptions, other])
+    assert sshconn.polling_keepalive_s(dev, opts) == 15.0
+    assert sshconn.polling_keepalive_s(device("x", 1, "ssh", interval=60), SshOptions(keepalive_s=0)) == 0

@@ -65,7 +65,9 @@ class NetconfSession:
         self.base11 = base11
         self.capabilities: set[str] = set()
         self.decoder = fr.FrameDecoder(max_message=opts.max_output)
-        self._proc: asyncssh.SSHClientProcess | None = None
+        self._chan: asyncssh.SSHClientChannel[bytes] | None = None
+        self._inbox: sshconn.Inbox | None = None
+        self._msg: bytes | None = None  # the message _next_message found
         self._ids = itertools.count(1)
         self._lock = asyncio.Lock()
         self._warned: set[str] = set()
@@ -86,8 +88,10 @@ class NetconfSession:
         caps = [fr.BASE_1_0] + ([fr.BASE_1_1] if self.base11 else [])
         body = "".join(f"<capability>{c}</capability>" for c in caps)
         async with asyncio.timeout(self.opts.timeout_s):
-            self._proc = await self.conn.create_process(subsystem="netconf", encoding=None)
-            self._proc.stdin.write(fr.encode_eom(f'<hello xmlns="{NS_BASE}"><capabilities>{body}'
+            # the decoder enforces max_output on messages; the inbox holds what arrived since it last looked
+            self._chan, self._inbox = await sshconn.open_channel(self.conn, self.opts.max_output + 65536,
+                                                                 subsystem="netconf")
+            self._chan.write(fr.encode_eom(f'<hello xmlns="{NS_BASE}"><capabilities>{body}'
                                                  f"</capabilities></hello>".encode()))
             msg = await self._read()
         root = self._xml(msg)
@@ -104,13 +108,13 @@ class NetconfSession:
 
     async def rpc(self, operation: str) -> ET.Element:
         """Send one RPC and return its ``<rpc-reply>``; ``<rpc-error>`` raises :class:`RpcError`."""
-        assert self._proc is not None
+        assert self._chan is not None
         mid = str(next(self._ids))
         msg = f'<rpc xmlns="{NS_BASE}" message-id="{mid}">{operation}</rpc>'.encode()
         async with self._lock:
             try:
                 async with asyncio.timeout(self.opts.timeout_s):
-                    self._proc.stdin.write(fr.encode_chunked(msg) if self.chunked else fr.encode_eom(msg))
+                    self._chan.write(fr.encode_chunked(msg) if self.chunked else fr.encode_eom(msg))
                     reply = self._xml(await self._read())
             except (TimeoutError, polling.SessionBroken, EOFError):
                 self._broken = True
@@ -163,7 +167,7 @@ class NetconfSession:
 
     async def close(self) -> None:
         """Polite ``<close-session>``, bounded: a device that does not answer is simply disconnected."""
-        if self._proc is None or self._broken:
+        if self._chan is None or self._broken:
             return
         try:
             async with asyncio.timeout(1.0):
@@ -172,16 +176,25 @@ class NetconfSession:
             pass
 
     async def _read(self) -> bytes:
-        assert self._proc is not None
+        """The next whole message; the task wakes once per message, not once per packet of it."""
+        assert self._inbox is not None
         try:
-            while (msg := self.decoder.pop()) is None:
-                chunk = await self._proc.stdout.read(65536)
-                if not chunk:
-                    raise EOFError("the NETCONF session closed")
-                self.decoder.feed(chunk)
-        except fr.FramingError as e:
+            await self._inbox.until(self._next_message)
+        except (fr.FramingError, sshconn.OutputTooLarge) as e:
             raise polling.SessionBroken(f"framing: {e}") from None
+        except EOFError:
+            raise EOFError("the NETCONF session closed") from None
+        msg, self._msg = self._msg, None
+        assert msg is not None
         return msg
+
+    def _next_message(self) -> bool:
+        assert self._inbox is not None
+        if buf := self._inbox.buf:
+            self.decoder.feed(buf)  # copied into the decoder's buffer
+            buf.clear()
+        self._msg = self.decoder.pop()
+        return self._msg is not None
 
     @staticmethod
     def _xml(msg: bytes) -> ET.Element:
@@ -294,7 +307,8 @@ def collector(opts: SshOptions | None = None) -> Collector:
 
     @asynccontextmanager
     async def session(ctx: CollectorContext) -> AsyncIterator[polling.Poll]:
-        conn = await sshconn.connect(ctx.device, ctx.credential, opts)
+        keepalive = sshconn.polling_keepalive_s(ctx.device, opts)
+        conn = await sshconn.connect(ctx.device, ctx.credential, opts, keepalive)
         nc = NetconfSession(conn, opts, base11=ctx.device.tags.get("netconf_framing") != "1.0")
         try:
             await nc.open()

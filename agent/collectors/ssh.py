@@ -1,8 +1,9 @@
 """SSH CLI collector: runs each platform's show commands and parses them into normalised samples.
 
-One SSH connection per device is kept open and reused for every poll (asyncssh keepalives detect a dead
-peer). Commands run as exec requests, one channel each, or, for platforms that need it (IOS-XR by
-default, or any device tagged ``ssh_mode=shell``), in one interactive shell: the collector learns the
+One SSH connection per device is kept open and reused for every poll (a dead peer is found by the polls'
+own timeouts, or by SSH keepalives when polls are further apart than ``ssh_keepalive_s``). Commands run
+as exec requests, one channel each, or, for platforms that need it (IOS-XR by default, or any device
+tagged ``ssh_mode=shell``), in one interactive shell: the collector learns the
 prompt at login, sends ``enable`` when the platform has privilege levels and the prompt ends in ``>``
 (answering a password prompt with the credential's ``enable_secret``), turns paging off, then sends one
 command at a time and reads up to the next prompt. A device that refuses exec requests (the session is
@@ -59,7 +60,8 @@ class CliSession:
         self.opts = opts
         self.shell = shell
         self._secret = enable_secret
-        self._proc: asyncssh.SSHClientProcess | None = None
+        self._chan: asyncssh.SSHClientChannel[bytes] | None = None  # the shell
+        self._inbox: sshconn.Inbox | None = None  # what the shell printed, not yet read
         self._prompt = b""
         self._lock = asyncio.Lock()  # one command at a time in a shell
         self._chosen: dict[str, int] = {}  # command name -> the variant the device accepted this session
@@ -74,7 +76,8 @@ class CliSession:
                 await self._probe_exec()
             return
         async with asyncio.timeout(self.opts.timeout_s):
-            self._proc = await self.conn.create_process(term_type="vt100", term_size=(511, 48), encoding=None)
+            self._chan, self._inbox = await sshconn.open_channel(self.conn, self.opts.max_output, term_type="vt100",
+                                                                 term_size=(511, 48))
             banner = await self._read_until(None)
         self._prompt = self._learn(banner)
         if getattr(self.platform, "ENABLE", False) and self._prompt.rstrip().endswith(b">"):
@@ -101,15 +104,15 @@ class CliSession:
         return m.group(1).lstrip()
 
     async def _enable(self) -> None:
-        assert self._proc is not None
+        assert self._chan is not None
         async with asyncio.timeout(self.opts.timeout_s), self._lock:
-            self._proc.stdin.write(b"enable\n")
+            self._chan.write(b"enable\n")
             out = await self._read_until(None, password_prompt=True)
             if _PASSWORD.search(out[-100:]):
                 if not self._secret:
                     raise PrivilegeError(f"prompt {self.prompt!r}: `enable` asks for a password and the credential "
                                          "has no enable_secret")
-                self._proc.stdin.write(self._secret.encode() + b"\n")  # never echoed, never logged
+                self._chan.write(self._secret.encode() + b"\n")  # never echoed, never logged
                 out = await self._read_until(None, password_prompt=True)
                 if _PASSWORD.search(out[-100:]):
                     raise PrivilegeError(f"prompt {self.prompt!r}: `enable` refused the enable_secret")
@@ -127,7 +130,7 @@ class CliSession:
             else:
                 async with self._lock:
                     raw = await self._shell_command(cmd)
-        text = raw.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "")
+        text = raw.replace(b"\r", b"").decode("utf-8", errors="replace")  # \r\n -> \n, stray \r dropped
         if parsers.is_error(self.platform, text):
             raise CommandFailed(f"{cmd!r}: {text.strip().splitlines()[0][:200]}")
         return text
@@ -173,29 +176,28 @@ class CliSession:
 
     async def _exec(self, cmd: str) -> bytes:
         try:
-            proc = await self.conn.create_process(cmd, encoding=None, stderr=asyncssh.STDOUT)
+            chan, inbox = await sshconn.open_channel(self.conn, self.opts.max_output, command=cmd)
         except asyncssh.ChannelOpenError as e:
             if e.code == asyncssh.OPEN_REQUEST_SESSION_FAILED:  # the channel opened, the exec request was refused
                 raise ExecRefused(f"the device refused an exec request ({e.reason})") from None
             raise  # a lost connection: the session ends and reconnects
         try:
-            proc.stdin.write_eof()
-            buf = bytearray()
-            while chunk := await proc.stdout.read(65536):
-                buf += chunk
-                if len(buf) > self.opts.max_output:
-                    raise polling.DeviceError(f"{cmd!r}: output larger than {self.opts.max_output} bytes")
-            await proc.wait_closed()
-            if proc.exit_status not in (0, None):
-                first = bytes(buf).decode(errors="replace").strip().splitlines()[:1]
-                raise CommandFailed(f"{cmd!r}: exit status {proc.exit_status}: {first[0][:200] if first else ''}")
-            return bytes(buf)
+            chan.write_eof()
+            try:
+                await inbox.until(lambda: inbox.closed)  # the command's output ends when its channel closes
+            except sshconn.OutputTooLarge:
+                raise polling.DeviceError(f"{cmd!r}: output larger than {self.opts.max_output} bytes") from None
+            out = inbox.take()
+            if inbox.exit_status not in (0, None):
+                first = out.decode(errors="replace").strip().splitlines()[:1]
+                raise CommandFailed(f"{cmd!r}: exit status {inbox.exit_status}: {first[0][:200] if first else ''}")
+            return out
         finally:
-            proc.close()
+            chan.close()
 
     async def _shell_command(self, cmd: str) -> bytes:
-        assert self._proc is not None
-        self._proc.stdin.write(cmd.encode() + b"\n")
+        assert self._chan is not None
+        self._chan.write(cmd.encode() + b"\n")
         out = await self._read_until(self._prompt)
         out = out[: -len(self._prompt)]
         first, sep, rest = out.partition(b"\n")
@@ -204,21 +206,24 @@ class CliSession:
     async def _read_until(self, prompt: bytes | None, password_prompt: bool = False) -> bytes:
         """Read the shell until it ends with ``prompt`` at a line start (or any prompt when ``None``, or a
         password prompt when asked)."""
-        assert self._proc is not None
-        buf = bytearray()
-        while True:
-            chunk = await self._proc.stdout.read(65536)
-            if not chunk:
-                raise EOFError("the shell closed")
-            buf += chunk
-            if len(buf) > self.opts.max_output:
-                raise polling.SessionBroken(f"no prompt within {self.opts.max_output} bytes")
-            if prompt is None:
-                tail = buf[-100:]
-                if _PROMPT.search(tail) or (password_prompt and _PASSWORD.search(tail)):
-                    return bytes(buf)
-            elif buf.endswith(prompt) and (len(buf) == len(prompt) or buf[-len(prompt) - 1] in b"\r\n"):
-                return bytes(buf)
+        inbox = self._inbox
+        assert inbox is not None
+        try:
+            await inbox.until(lambda: _at_prompt(inbox.buf, prompt, password_prompt))
+        except sshconn.OutputTooLarge:
+            raise polling.SessionBroken(f"no prompt within {self.opts.max_output} bytes") from None
+        except EOFError:
+            raise EOFError("the shell closed") from None
+        return inbox.take()
+
+
+def _at_prompt(buf: bytearray, prompt: bytes | None, password_prompt: bool = False) -> bool:
+    """Does what the shell printed so far end with ``prompt`` at a line start (any prompt when ``None``, or a
+    password prompt when asked)? Only the tail is looked at: this runs on every arrival."""
+    if prompt is None:
+        tail = buf[-100:]
+        return bool(_PROMPT.search(tail) or (password_prompt and _PASSWORD.search(tail)))
+    return buf.endswith(prompt) and (len(buf) == len(prompt) or buf[-len(prompt) - 1] in b"\r\n")
 
 
 def use_shell(device: wire.Device, platform: ModuleType) -> bool:
@@ -227,7 +232,8 @@ def use_shell(device: wire.Device, platform: ModuleType) -> bool:
 
 
 async def open_cli(device: wire.Device, credential: Credential | None, opts: SshOptions,
-                   shell: bool | None = None, probe: bool = True) -> tuple[asyncssh.SSHClientConnection, CliSession]:
+                   shell: bool | None = None, probe: bool = True,
+                   keepalive_s: float | None = None) -> tuple[asyncssh.SSHClientConnection, CliSession]:
     """A connected, opened CLI session. In exec mode one exec request is probed at login (unless
     ``probe`` is false: the caller handles :class:`ExecRefused` itself); a refusal falls back to a new
     connection with a shell (many devices accept one channel per connection), unless the device is
@@ -236,7 +242,7 @@ async def open_cli(device: wire.Device, credential: Credential | None, opts: Ssh
     if shell is None:
         shell = use_shell(device, platform)
     secret = credential.enable_secret if credential else None
-    conn = await sshconn.connect(device, credential, opts)
+    conn = await sshconn.connect(device, credential, opts, keepalive_s)
     try:
         cli = CliSession(conn, platform, opts, shell, secret)
         await cli.open(probe)
@@ -244,7 +250,7 @@ async def open_cli(device: wire.Device, credential: Credential | None, opts: Ssh
     except ExecRefused as e:
         await sshconn.close(conn)
         refused_exec(device, e)
-        return await open_cli(device, credential, opts, shell=True)
+        return await open_cli(device, credential, opts, shell=True, keepalive_s=keepalive_s)
     except BaseException:
         await sshconn.close(conn)
         raise
@@ -267,7 +273,8 @@ def collector(opts: SshOptions | None = None) -> Collector:
         @asynccontextmanager
         async def session() -> AsyncIterator[polling.Poll]:
             # no exec probe: the first command finds out, so a device that accepts exec pays nothing extra
-            conn, cli = await open_cli(dev, ctx.credential, opts, shell=state["shell"] or None, probe=False)
+            conn, cli = await open_cli(dev, ctx.credential, opts, shell=state["shell"] or None, probe=False,
+                                       keepalive_s=sshconn.polling_keepalive_s(dev, opts))
             try:
                 yield cli.poll
             except BaseExceptionGroup as eg:  # the polls run in a TaskGroup

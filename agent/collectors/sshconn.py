@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,22 @@ def _ciphers() -> list[str]:
 ENCRYPTION_ALGS = _ciphers()
 
 
-async def connect(device: wire.Device, credential: Credential | None, opts: SshOptions) -> asyncssh.SSHClientConnection:
-    """An authenticated connection; raises asyncssh/OS errors or TimeoutError for the caller to classify."""
+def polling_keepalive_s(device: wire.Device, opts: SshOptions) -> float:
+    """The keepalive interval of a polling collector's session: none when the device is polled at least
+    every ``keepalive_s`` (each poll is a round trip with a timeout, which detects a dead peer as well, and
+    keeps NAT and idle timers fresh), ``keepalive_s`` otherwise. asyncssh re-arms its keepalive timer on
+    every arrival (a timer cancelled and scheduled each time: ~5 % of a shell poll's CPU)."""
+    from .paths import groups
+    from .polling import subscriptions
+
+    intervals = [s.interval_s for s in subscriptions(device) if groups(s.paths)]
+    return 0.0 if intervals and min(intervals) <= opts.keepalive_s else opts.keepalive_s
+
+
+async def connect(device: wire.Device, credential: Credential | None, opts: SshOptions,
+                  keepalive_s: float | None = None) -> asyncssh.SSHClientConnection:
+    """An authenticated connection; raises asyncssh/OS errors or TimeoutError for the caller to classify.
+    ``keepalive_s`` overrides ``opts.keepalive_s`` (0: no keepalives)."""
     known, learn = _host_key_check(opts, device.address, device.port)
     auth: dict[str, Any] = {}
     if credential is not None:
@@ -153,13 +168,94 @@ async def connect(device: wire.Device, credential: Credential | None, opts: SshO
         conn = await asyncssh.connect(
             device.address, device.port, known_hosts=known, config=None, agent_path=None,
             connect_timeout=opts.timeout_s, login_timeout=opts.timeout_s,
-            keepalive_interval=opts.keepalive_s, keepalive_count_max=3, encryption_algs=ENCRYPTION_ALGS, **auth,
+            keepalive_interval=opts.keepalive_s if keepalive_s is None else keepalive_s, keepalive_count_max=3,
+            encryption_algs=ENCRYPTION_ALGS, **auth,
         )
     if learn:
         key = conn.get_server_host_key()
         if key is not None:
             _tofu[opts.known_hosts_path].learn(device.address, device.port, key)
     return conn
+
+
+class OutputTooLarge(DeviceError):
+    """A channel received more than its limit without the end its reader waits for."""
+
+
+class Inbox(asyncssh.SSHClientSession[bytes]):
+    """One channel's received bytes, for a reader that waits for a condition on them: a prompt at the end,
+    a whole NETCONF message, the channel's close after an exec.
+
+    asyncssh's process streams wake the reading task for each arrival and pass the bytes through a reader
+    lock, a list, a join and a copy into the caller's buffer; here every packet is appended to one buffer
+    and the task is woken once, when ``ready()`` (called after each arrival, so it sees a prompt split
+    over packets whole) says its condition holds. Stdout and stderr land in the same buffer, as a
+    terminal shows them."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.buf = bytearray()
+        self.max_bytes = max_bytes
+        self.closed = False  # the channel closed: an exec's command ended, or the shell or subsystem exited
+        self.exit_status: int | None = None
+        self._error: BaseException | None = None
+        self._ready: Callable[[], bool] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        if self._error is not None:
+            return  # over the limit already: the reader is told and closes the channel
+        self.buf += data
+        if len(self.buf) > self.max_bytes:
+            self.buf = bytearray()
+            self._error = OutputTooLarge(f"more than {self.max_bytes} bytes without the end of the answer")
+        self._check()
+
+    def exit_status_received(self, status: int) -> None:
+        self.exit_status = status
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if exc is not None and self._error is None:
+            self._error = exc
+        self._check()
+
+    def _check(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        try:
+            if self._error is not None:
+                waiter.set_exception(self._error)
+            elif self._ready is not None and self._ready():
+                waiter.set_result(None)
+            elif self.closed:
+                waiter.set_exception(EOFError("the channel closed"))
+        except Exception as e:  # noqa: BLE001 - the condition's own error (bad framing) is the reader's
+            waiter.set_exception(e)
+
+    async def until(self, ready: Callable[[], bool]) -> None:
+        """Return once ``ready()`` is true (it may already be); raise the channel's error, or EOFError if it
+        closes first."""
+        assert self._waiter is None, "one reader at a time"
+        self._ready = ready
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            self._check()
+            await self._waiter
+        finally:
+            self._waiter = self._ready = None
+
+    def take(self) -> bytes:
+        """Everything buffered, removed from the buffer."""
+        out, self.buf = bytes(self.buf), bytearray()
+        return out
+
+
+async def open_channel(conn: asyncssh.SSHClientConnection, max_bytes: int,
+                       **session: Any) -> tuple[asyncssh.SSHClientChannel[bytes], Inbox]:
+    """A session channel (``command=`` for an exec, ``subsystem=``, or a shell) read through an :class:`Inbox`."""
+    chan, inbox = await conn.create_session(lambda: Inbox(max_bytes), encoding=None, **session)
+    return chan, inbox  # type: ignore[return-value]
 
 
 async def close(conn: asyncssh.SSHClientConnection) -> None:

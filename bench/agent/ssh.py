@@ -211,7 +211,7 @@ def main() -> None:
                 r["ratio"] = r["cpu_per_msample"] / r["baseline"]
             med = {k: statistics.median(r[k] for r in runs) for k in
                    ("samples_per_s", "cpu_per_msample", "rss_per_device", "baseline", "ratio", "warm", "warm_s")}
-            rows.append((mode, med, runs[-1]["events"]))
+            rows.append((mode, med, runs[-1]["events"], [r["ratio"] for r in runs]))
     finally:
         if sim.stdin:
             sim.stdin.close()
@@ -220,12 +220,13 @@ def main() -> None:
     print(f"\n{args.devices} devices x {args.interfaces} interfaces ({args.platform}), every {args.interval:g} s; "
           f"median of {args.repeats} runs, {args.duration:g} s steady window each\n")
     head = ("mode", "devices ok", "after", "samples/s", "CPU s per 1M", "parse-only CPU s per 1M", "× parse-only",
-            "RSS/device", "events")
+            "each run", "RSS/device", "events")
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
-    for mode, m, events in rows:
+    for mode, m, events, ratios in rows:
         print(" | ".join([mode, str(int(m["warm"])), f"{m['warm_s']:.0f} s", f"{m['samples_per_s']:,.0f}",
                           f"{m['cpu_per_msample']:.2f}", f"{m['baseline']:.2f}", f"{m['ratio']:.1f}",
+                          ", ".join(f"{r:.1f}" for r in ratios),
                           f"{m['rss_per_device'] / 1024:.0f} KiB", str(events)]))
     print("\nparse-only = the same process parses the simulator's outputs with no network: the CLI parser for "
           "exec and shell, XML parse of the <rpc-reply> and mapping for netconf. × parse-only is the median of "
