@@ -160,6 +160,41 @@ async def test_each_fault_gives_one_clear_status_and_spares_the_healthy_device(a
 
 
 @pytest.mark.asyncio
+async def test_an_update_that_is_no_update_is_a_malformed_message(agent: Agent) -> None:
+    """Updates are parsed at decode, not with the response (the raw view): one that is no gnmi.Update gives
+    the status and message a response grpc cannot parse gives, not an unexpected DecodeError."""
+    import grpc
+    from gnmi_pb import gnmi_pb2
+
+    notification = gnmi_pb2.Notification(timestamp=1).SerializeToString() + b"\x22\x02\x0a\xff"  # update(4):
+    bad = b"\x0a" + bytes([len(notification)]) + notification  # a path claiming 127+ bytes that are not there
+
+    async def capabilities(request: bytes, context: Any) -> bytes:
+        return gnmi_pb2.CapabilityResponse(supported_encodings=[gnmi_pb2.PROTO]).SerializeToString()
+
+    async def subscribe(requests: Any, context: Any) -> Any:
+        yield bad
+        await asyncio.Event().wait()
+
+    def raw(handler: Any, streaming: bool) -> Any:
+        kind = grpc.stream_stream_rpc_method_handler if streaming else grpc.unary_unary_rpc_method_handler
+        return kind(handler, lambda b: b, lambda b: b)
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "gnmi.gNMI", {"Capabilities": raw(capabilities, False), "Subscribe": raw(subscribe, True)})])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        agent.start(device("bad-update", port, paths=["/interfaces"]))
+        await eventually(lambda: _async(agent.stats("bad-update").get("status") == "error"), timeout=10,
+                         what="status error")
+        assert "malformed message" in agent.stats("bad-update")["last_error"]
+    finally:
+        await server.stop(0)
+
+
+@pytest.mark.asyncio
 async def test_dropped_stream_reconnects_and_sequence_continues(agent: Agent) -> None:
     async with gnmi_fleet(SimDevice("flaky", interfaces=1, faults=Faults(drop_stream_after_s=1.2))) as fleet:
         agent.start(device("flaky", fleet.ports[0], interval="300ms"))

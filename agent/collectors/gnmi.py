@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import ssl
 import time
 from collections.abc import Callable
@@ -116,10 +117,18 @@ def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
 # ---- decoding -----------------------------------------------------------------------------------------
 
 
-def _bytes_view() -> tuple[type, type]:
-    """SubscribeResponse and Notification as the same wire format with every ``Path`` field (Notification
-    ``prefix`` and ``delete``, Update ``path``) declared ``bytes``: upb then builds no Path/PathElem objects
-    per update, and the bytes received are the path cache's key as they are (no SerializeToString)."""
+def _views() -> tuple[type, ...]:
+    """Views of the gNMI wire format that let upb do the per-update work in C (same bytes, other schemas):
+
+    - ``SubscribeResponseBytes`` / ``NotificationBytes``: every ``Path`` field (Notification ``prefix`` and
+      ``delete``, Update ``path``) declared ``bytes``: upb builds no Path/PathElem objects per update, and
+      the bytes received are the path cache's key as they are (no SerializeToString);
+    - ``SubscribeResponseRaw`` / ``NotificationRaw``, as Subscribe streams are read: the same with
+      ``update`` a list of each Update's bytes, parsed once more only by the decoder;
+    - ``Updates``: the Updates of one notification concatenated read as one message. Protobuf appends every
+      occurrence of a repeated field, so ``path`` and ``val`` list each update's path and value in order;
+    - ``UintValues``: the ``val`` bytes concatenated the same way, ``uint_val`` as a list of ints.
+    """
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     F = descriptor_pb2.FieldDescriptorProto
@@ -141,26 +150,33 @@ def _bytes_view() -> tuple[type, type]:
     B, M = F.TYPE_BYTES, F.TYPE_MESSAGE
     message("Update", ("path", 1, B, False, "", False), ("value", 2, M, False, ".gnmi.Value", False),
             ("val", 3, M, False, ".gnmi.TypedValue", False), ("duplicates", 4, F.TYPE_UINT32, False, "", False))
-    message("Notification", ("timestamp", 1, F.TYPE_INT64, False, "", False), ("prefix", 2, B, False, "", False),
-            ("update", 4, M, True, ".swtel_gnmi_bytes.Update", False), ("delete", 5, B, True, "", False),
-            ("atomic", 6, F.TYPE_BOOL, False, "", False))
-    message("SubscribeResponse", ("update", 1, M, False, ".swtel_gnmi_bytes.Notification", True),
-            ("sync_response", 3, F.TYPE_BOOL, False, "", True), ("error", 4, M, False, ".gnmi.Error", True),
-            oneof="response")  # extension (5) stays an unknown field: never read
+    for suffix, update in (("", (M, ".swtel_gnmi_bytes.Update")), ("Raw", (B, ""))):
+        message(f"Notification{suffix}", ("timestamp", 1, F.TYPE_INT64, False, "", False),
+                ("prefix", 2, B, False, "", False), ("update", 4, update[0], True, update[1], False),
+                ("delete", 5, B, True, "", False), ("atomic", 6, F.TYPE_BOOL, False, "", False))
+        message(f"SubscribeResponse{suffix}",
+                ("update", 1, M, False, f".swtel_gnmi_bytes.Notification{suffix}", True),
+                ("sync_response", 3, F.TYPE_BOOL, False, "", True), ("error", 4, M, False, ".gnmi.Error", True),
+                oneof="response")  # extension (5) stays an unknown field: never read
+    message("Updates", ("path", 1, B, True, "", False), ("value", 2, B, True, "", False),
+            ("val", 3, B, True, "", False))
+    message("UintValues", ("uint_val", 3, F.TYPE_UINT64, True, "", False))
     pool = descriptor_pool.Default()
     pool.Add(fd)
-    return (message_factory.GetMessageClass(pool.FindMessageTypeByName("swtel_gnmi_bytes.SubscribeResponse")),
-            message_factory.GetMessageClass(pool.FindMessageTypeByName("swtel_gnmi_bytes.Notification")))
+    return tuple(message_factory.GetMessageClass(pool.FindMessageTypeByName(f"swtel_gnmi_bytes.{name}"))
+                 for name in ("SubscribeResponse", "Notification", "SubscribeResponseRaw", "NotificationRaw",
+                              "Updates", "UintValues"))
 
 
-SubscribeResponseBytes, NotificationBytes = _bytes_view()
+(SubscribeResponseBytes, NotificationBytes, SubscribeResponseRaw, NotificationRaw, _Updates,
+ _UintValues) = _views()
 
 
 def subscribe_call(channel: grpc.aio.Channel) -> grpc.aio.StreamStreamMultiCallable:
-    """gNMI Subscribe whose responses are read as :data:`SubscribeResponseBytes`."""
+    """gNMI Subscribe whose responses are read as :data:`SubscribeResponseRaw`."""
     return channel.stream_stream("/gnmi.gNMI/Subscribe",
                                  request_serializer=gnmi_pb2.SubscribeRequest.SerializeToString,
-                                 response_deserializer=SubscribeResponseBytes.FromString)
+                                 response_deserializer=SubscribeResponseRaw.FromString)
 
 
 # Path strings by serialized prefix, then serialized path: devices of one model send the same paths, so
@@ -186,10 +202,11 @@ def _new_path(cache: dict[bytes, str], key: bytes, prefix: bytes) -> str:
 
 
 def decode_notification(n: Any, out: wire.Columns) -> None:
-    """Append the samples of one Notification (a :data:`NotificationBytes`, as Subscribe streams are read,
-    or a ``gnmi_pb2.Notification``) to ``out`` as one run (one timestamp). The hot loop: ~500 updates per
-    message, straight into the columns (no object per sample; the path strings are the cache's, shared
-    by every interval and every device of one model)."""
+    """Append the samples of one Notification (a :data:`NotificationRaw`, as Subscribe streams are read, a
+    :data:`NotificationBytes` or a ``gnmi_pb2.Notification``) to ``out`` as one run (one timestamp). The
+    hot path: ~500 updates per message, straight into the columns (no object per sample; the path strings
+    are the cache's, shared by every interval and every device of one model). Raises ValueError for a
+    value or path that does not decode, DecodeError for an update that is no gnmi.Update."""
     if isinstance(n, gnmi_pb2.Notification):  # Get answers, tests: not the hot path
         n = NotificationBytes.FromString(n.SerializeToString())
     ts = n.timestamp or time.time_ns()
@@ -197,10 +214,72 @@ def decode_notification(n: Any, out: wire.Columns) -> None:
     cache = _PATHS.get(prefix)
     if cache is None:
         cache = _PATHS[prefix] = {}
+    start = len(out.values)
+    if not isinstance(n, NotificationRaw):
+        _decode_updates(n.update, cache, prefix, out)
+    elif not _decode_fast(n.update, cache, prefix, out):
+        _decode_updates(NotificationBytes.FromString(n.SerializeToString()).update, cache, prefix, out)
+    get = cache.get
+    for key in n.delete:
+        out.paths.append(get(key) or _new_path(cache, key, prefix))
+        out.values.append(None)
+    if len(out.values) > start:
+        out.times.append(ts)
+        out.runs.append(len(out.values) - start)
+
+
+_UINT_TAG = 0x18  # TypedValue field 3 (uint_val), varint: the first byte of a counter's value
+_JSON_TAGS = (b"\x52", b"\x5a")  # json_val (10), json_ietf_val (11): one update may become many leaves
+_first_byte = operator.itemgetter(0)
+
+
+def _decode_fast(updates: Any, cache: dict[bytes, str], prefix: bytes, out: wire.Columns) -> bool:
+    """The updates of a :data:`NotificationRaw` when each is a path and a value that is no JSON (counters,
+    and the strings or bools beside them), without a Python object per counter: two more upb parses of
+    the updates' bytes concatenated (:data:`_Updates`, :data:`_UintValues`) list their paths, values and
+    uint values in order, in C; other kinds of value are decoded one by one. False, with nothing
+    appended, for the rest (an update without a path, a legacy ``value``, a JSON value, an empty or
+    malformed value), which :func:`_decode_updates` then decodes.
+
+    Each update has one path and one value exactly when both lists are as long as the list of updates,
+    and the ints are as many as the values whose first byte is uint_val's tag. (That holds for every
+    encoder's output, where a message holds a field at most once and a oneof one member; a message
+    that repeats a singular field, which the protobuf wire format allows but no encoder writes, could
+    pair a path with a neighbour's value.)"""
+    count = len(updates)
+    if not count:
+        return True
+    try:
+        flat = _Updates.FromString(b"".join(updates))
+        keys, vals = flat.path, flat.val
+        if len(keys) != count or len(vals) != count or flat.value:
+            return False
+        uints = _UintValues.FromString(b"".join(vals)).uint_val
+        if len(uints) == count:  # counters only
+            values: Any = uints
+        else:  # counters among other kinds (oper-status beside them): the others one by one
+            vals = list(vals)
+            tags = bytes(map(_first_byte, vals))  # IndexError: an empty TypedValue
+            if len(uints) != tags.count(_UINT_TAG) or any(t in tags for t in _JSON_TAGS):
+                return False
+            it = iter(uints)
+            values = [next(it) if t == _UINT_TAG else gnmi_paths.decode_value(gnmi_pb2.TypedValue.FromString(v))
+                      for t, v in zip(tags, vals)]
+    except (DecodeError, IndexError):  # malformed or empty: the one-by-one decode says what it is
+        return False
+    paths = list(map(cache.get, keys))
+    if None in paths:  # paths new to the cache (the first interval of a device model)
+        paths = [p if p is not None else _new_path(cache, k, prefix) for p, k in zip(paths, keys)]
+    out.paths += paths
+    out.values += values
+    return True
+
+
+def _decode_updates(updates: Any, cache: dict[bytes, str], prefix: bytes, out: wire.Columns) -> None:
+    """Updates one by one (NotificationBytes ``update``): any value kind, JSON flattened to leaves."""
     paths, values = out.paths, out.values
-    start = len(values)
     add_path, add_value, get = paths.append, values.append, cache.get
-    for u in n.update:
+    for u in updates:
         key = u.path
         path = get(key) or _new_path(cache, key, prefix)
         tv = u.val
@@ -221,12 +300,6 @@ def decode_notification(n: Any, out: wire.Columns) -> None:
         else:
             add_path(path)
             add_value(value)
-    for key in n.delete:
-        add_path(get(key) or _new_path(cache, key, prefix))
-        add_value(None)
-    if len(values) > start:
-        out.times.append(ts)
-        out.runs.append(len(values) - start)
 
 
 def _legacy_value(v: gnmi_pb2.Value) -> object:
@@ -682,6 +755,8 @@ class GnmiSession:
                             self.ctx.stats.malformed += 1
                             self.ctx.stats.last_error = f"{what}: dropped a malformed notification ({e})"[:300]
                             continue
+                        except DecodeError:  # an update that is no gnmi.Update, as grpc.aio's None above
+                            raise SessionError("error", "error", f"{what}: the device sent a malformed message") from None
                         if not all(map(match.known, samples.paths)):  # type: ignore[attr-defined]  # (C loop)
                             kept = samples.keep([match(p) for p in samples.paths])
                         if len(kept) < len(samples):
