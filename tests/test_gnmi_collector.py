@@ -480,3 +480,30 @@ async def test_one_failing_subscription_leaves_the_device_collecting_with_one_ev
     assert "NOT_FOUND" in st["subscriptions"]["bogus"]["last_error"]
     assert {b.subscription for b in agent.of("half")} == {"ifs"}
     assert sorted(agent.kinds("half")) == ["session_up", "subscription_down"], agent.kinds("half")
+
+
+@pytest.mark.asyncio
+async def test_batches_of_updates_that_arrive_in_one_slot_are_published_in_one_loop_wakeup() -> None:
+    """The linger timer sits on a grid shared by every batcher: updates arriving within one slot share one
+    deadline (one wakeup of the loop for all their publishes), at least LINGER_S after each one's first
+    notification and less than twice that."""
+    step = gnmi.LINGER_S
+    for now in (0.0, 1.0, 1234.5678, 10**6 + 0.01):
+        at = gnmi.linger_until(now)
+        assert now + step <= at < now + 2 * step
+        assert gnmi.linger_until(now + step / 3) in (at, at + step)
+    loop = asyncio.get_running_loop()
+    batchers = [gnmi.Batcher(None, f"s{i}") for i in range(3)]  # type: ignore[arg-type]  # add() needs no context
+    while (loop.time() % step) > step / 2:  # start in the first half of a slot: both adds fall in it
+        await asyncio.sleep(step / 10)
+    cols = wire.Columns()
+    cols.paths, cols.values, cols.times, cols.runs = ["/a"], [1], [1], [1]
+    await batchers[0].add(cols)
+    await asyncio.sleep(0)
+    await batchers[1].add(cols)
+    assert batchers[0]._timer is not None and batchers[1]._timer is not None
+    assert batchers[0]._timer.when() == batchers[1]._timer.when()
+    await batchers[0].add(None, flush=True)  # sync_response: at once, and its timer is gone
+    assert batchers[0].ready.is_set() and batchers[0]._timer is None
+    await asyncio.wait_for(batchers[1].ready.wait(), 2 * step + 0.05)
+    assert batchers[2]._timer is None and not batchers[2].ready.is_set()  # nothing added: nothing due
