@@ -219,11 +219,12 @@ def _both(n: gnmi_pb2.Notification) -> tuple[list, list, bool]:
 
     data = gnmi_pb2.SubscribeResponse(update=n).SerializeToString()
     raw = gnmi.SubscribeResponseRaw.FromString(data).update
+    assert raw == n.SerializeToString()  # the stream's view: the Notification's bytes
     fast, slow = wire.Columns(), wire.Columns()
     gnmi.decode_notification(raw, fast)
     gnmi.decode_notification(gnmi.SubscribeResponseBytes.FromString(data).update, slow)
     probe = wire.Columns()
-    took = gnmi._decode_fast(raw.update, {}, raw.prefix, probe)
+    took = gnmi._decode_fast(raw, len(n.update), {}, n.prefix.SerializeToString(), probe)
     assert took or not probe.paths, "a refused fast path appended samples"
     return list(wire.rows(fast)), list(wire.rows(slow)), took
 
@@ -265,15 +266,18 @@ def test_any_mix_of_updates_decodes_as_the_one_by_one_decoder_does(kinds: list[s
 
 
 def test_an_update_that_is_no_update_is_a_decode_error() -> None:
-    """The raw view leaves each update's bytes unparsed until decode: a malformed one raises DecodeError
-    there (the session reports "malformed message", as it does for a response grpc cannot parse)."""
+    """The stream's view leaves the Notification's bytes unparsed until decode: a malformed update raises
+    DecodeError there (the session reports "malformed message", as it does for a response grpc cannot
+    parse), and so does a Notification that is no Notification."""
     from google.protobuf.message import DecodeError
 
     from swtel.agent.collectors import gnmi
 
-    n = gnmi.NotificationRaw(timestamp=1, update=[b"\x0a\xff"])  # a path claiming 127+ bytes that are not there
-    with pytest.raises(DecodeError):
-        gnmi.decode_notification(n, wire.Columns())
+    for n in (b"\x08\x01\x22\x02\x0a\xff",  # timestamp 1, an update whose path claims 127+ bytes
+              b"\x08\x01\x22\x09\x0a\x00\x1a\x05\x0a\x03\xff\xfe\xfd",  # a string_val that is no UTF-8
+              b"\x22\xff"):  # an update claiming 127+ bytes
+        with pytest.raises(DecodeError):
+            gnmi.decode_notification(n, wire.Columns())
 
 
 def test_a_value_that_repeats_a_oneof_member_is_not_paired_with_a_neighbours_path() -> None:
@@ -285,9 +289,9 @@ def test_a_value_that_repeats_a_oneof_member_is_not_paired_with_a_neighbours_pat
     def update(leaf: str, tv: bytes) -> bytes:
         return gnmi_pb2.Update(path=gp.to_proto(f"/state/{leaf}")).SerializeToString() + b"\x1a" + bytes([len(tv)]) + tv
 
-    n = gnmi.NotificationRaw(timestamp=3, update=[update("a", b"\x0a\x01A\x18\x05"), update("b", b"\x0a\x01B"),
-                                                  update("c", b"\x18\x07")])
-    assert not gnmi._decode_fast(n.update, {}, b"", wire.Columns())
+    updates = [update("a", b"\x0a\x01A\x18\x05"), update("b", b"\x0a\x01B"), update("c", b"\x18\x07")]
+    n = b"\x08\x03" + b"".join(b"\x22" + bytes([len(u)]) + u for u in updates)  # timestamp 3, update × 3
+    assert not gnmi._decode_fast(n, 3, {}, b"", wire.Columns())
     out = wire.Columns()
     gnmi.decode_notification(n, out)
     assert list(zip(out.paths, out.values)) == [("/state/a", 5), ("/state/b", "B"), ("/state/c", 7)]

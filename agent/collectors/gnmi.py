@@ -125,11 +125,16 @@ def _views() -> tuple[type, ...]:
     - ``SubscribeResponseBytes`` / ``NotificationBytes``: every ``Path`` field (Notification ``prefix`` and
       ``delete``, Update ``path``) declared ``bytes``: upb builds no Path/PathElem objects per update, and
       the bytes received are the path cache's key as they are (no SerializeToString);
-    - ``SubscribeResponseRaw`` / ``NotificationRaw``, as Subscribe streams are read: the same with
-      ``update`` a list of each Update's bytes, parsed once more only by the decoder;
-    - ``Updates``: the Updates of one notification concatenated read as one message. Protobuf appends every
-      occurrence of a repeated field, so ``path`` and ``val`` list each update's path and value in order;
-    - ``UintValues``: the ``val`` bytes concatenated the same way, ``uint_val`` as a list of ints.
+    - ``SubscribeResponseRaw``, as Subscribe streams are read: the same with ``update`` the Notification's
+      bytes, which the decoder parses in the views below;
+    - ``_Head``: a Notification's timestamp, prefix, deletes, and its updates as bytes (counted, not read);
+    - ``_Merged`` and ``_MergedUints``: a Notification whose ``update`` (4) is declared a *singular*
+      message. Protobuf merges the occurrences of a singular message field, and merging appends repeated
+      fields, so ``update.path`` and ``update.val`` list every update's path and value in order, built by
+      upb in C. In ``_MergedUints``, ``val`` is ``repeated uint64``: each value's bytes are read as packed
+      varints, which for a counter (``uint_val``, field 3: tag byte 0x18, then the varint) are 24 and the
+      counter;
+    - ``_UintValues``: values' bytes concatenated, ``uint_val`` as a list of ints.
     """
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
@@ -152,26 +157,29 @@ def _views() -> tuple[type, ...]:
     B, M = F.TYPE_BYTES, F.TYPE_MESSAGE
     message("Update", ("path", 1, B, False, "", False), ("value", 2, M, False, ".gnmi.Value", False),
             ("val", 3, M, False, ".gnmi.TypedValue", False), ("duplicates", 4, F.TYPE_UINT32, False, "", False))
-    for suffix, update in (("", (M, ".swtel_gnmi_bytes.Update")), ("Raw", (B, ""))):
-        message(f"Notification{suffix}", ("timestamp", 1, F.TYPE_INT64, False, "", False),
-                ("prefix", 2, B, False, "", False), ("update", 4, update[0], True, update[1], False),
-                ("delete", 5, B, True, "", False), ("atomic", 6, F.TYPE_BOOL, False, "", False))
-        message(f"SubscribeResponse{suffix}",
-                ("update", 1, M, False, f".swtel_gnmi_bytes.Notification{suffix}", True),
+    message("Notification", ("timestamp", 1, F.TYPE_INT64, False, "", False), ("prefix", 2, B, False, "", False),
+            ("update", 4, M, True, ".swtel_gnmi_bytes.Update", False), ("delete", 5, B, True, "", False),
+            ("atomic", 6, F.TYPE_BOOL, False, "", False))
+    for suffix, update in (("", (M, ".swtel_gnmi_bytes.Notification")), ("Raw", (B, ""))):
+        message(f"SubscribeResponse{suffix}", ("update", 1, update[0], False, update[1], True),
                 ("sync_response", 3, F.TYPE_BOOL, False, "", True), ("error", 4, M, False, ".gnmi.Error", True),
                 oneof="response")  # extension (5) stays an unknown field: never read
+    message("Head", ("timestamp", 1, F.TYPE_INT64, False, "", False), ("prefix", 2, B, False, "", False),
+            ("update", 4, B, True, "", False), ("delete", 5, B, True, "", False))
     message("Updates", ("path", 1, B, True, "", False), ("value", 2, B, True, "", False),
             ("val", 3, B, True, "", False))
+    message("UintUpdates", ("path", 1, B, True, "", False), ("val", 3, F.TYPE_UINT64, True, "", False))
+    message("Merged", ("update", 4, M, False, ".swtel_gnmi_bytes.Updates", False))
+    message("MergedUints", ("update", 4, M, False, ".swtel_gnmi_bytes.UintUpdates", False))
     message("UintValues", ("uint_val", 3, F.TYPE_UINT64, True, "", False))
     pool = descriptor_pool.Default()
     pool.Add(fd)
     return tuple(message_factory.GetMessageClass(pool.FindMessageTypeByName(f"swtel_gnmi_bytes.{name}"))
-                 for name in ("SubscribeResponse", "Notification", "SubscribeResponseRaw", "NotificationRaw",
-                              "Updates", "UintValues"))
+                 for name in ("SubscribeResponse", "Notification", "SubscribeResponseRaw", "Head", "Merged",
+                              "MergedUints", "UintValues"))
 
 
-(SubscribeResponseBytes, NotificationBytes, SubscribeResponseRaw, NotificationRaw, _Updates,
- _UintValues) = _views()
+SubscribeResponseBytes, NotificationBytes, SubscribeResponseRaw, _Head, _Merged, _MergedUints, _UintValues = _views()
 
 
 def subscribe_call(channel: grpc.aio.Channel) -> grpc.aio.StreamStreamMultiCallable:
@@ -204,23 +212,26 @@ def _new_path(cache: dict[bytes, str], key: bytes, prefix: bytes) -> str:
 
 
 def decode_notification(n: Any, out: wire.Columns) -> None:
-    """Append the samples of one Notification (a :data:`NotificationRaw`, as Subscribe streams are read, a
+    """Append the samples of one Notification (its bytes, as Subscribe streams are read, a
     :data:`NotificationBytes` or a ``gnmi_pb2.Notification``) to ``out`` as one run (one timestamp). The
     hot path: ~500 updates per message, straight into the columns (no object per sample; the path strings
     are the cache's, shared by every interval and every device of one model). Raises ValueError for a
-    value or path that does not decode, DecodeError for an update that is no gnmi.Update."""
+    value or path that does not decode, DecodeError for bytes that are no gnmi.Notification."""
     if isinstance(n, gnmi_pb2.Notification):  # Get answers, tests: not the hot path
         n = NotificationBytes.FromString(n.SerializeToString())
+    data = n if isinstance(n, bytes) else None
+    if data is not None:
+        n = _Head.FromString(data)
     ts = n.timestamp or time.time_ns()
     prefix = n.prefix
     cache = _PATHS.get(prefix)
     if cache is None:
         cache = _PATHS[prefix] = {}
     start = len(out.values)
-    if not isinstance(n, NotificationRaw):
+    if data is None:
         _decode_updates(n.update, cache, prefix, out)
-    elif not _decode_fast(n.update, cache, prefix, out):
-        _decode_updates(NotificationBytes.FromString(n.SerializeToString()).update, cache, prefix, out)
+    elif not _decode_fast(data, len(n.update), cache, prefix, out):
+        _decode_updates(NotificationBytes.FromString(data).update, cache, prefix, out)
     get = cache.get
     for key in n.delete:
         out.paths.append(get(key) or _new_path(cache, key, prefix))
@@ -235,33 +246,39 @@ _JSON_TAGS = (b"\x52", b"\x5a")  # json_val (10), json_ietf_val (11): one update
 _first_byte = operator.itemgetter(0)
 
 
-def _decode_fast(updates: Any, cache: dict[bytes, str], prefix: bytes, out: wire.Columns) -> bool:
-    """The updates of a :data:`NotificationRaw` when each is a path and a value that is no JSON (counters,
-    and the strings or bools beside them), without a Python object per counter: two more upb parses of
-    the updates' bytes concatenated (:data:`_Updates`, :data:`_UintValues`) list their paths, values and
-    uint values in order, in C; other kinds of value are decoded one by one. False, with nothing
-    appended, for the rest (an update without a path, a legacy ``value``, a JSON value, an empty or
-    malformed value), which :func:`_decode_updates` then decodes.
+def _decode_fast(data: bytes, count: int, cache: dict[bytes, str], prefix: bytes, out: wire.Columns) -> bool:
+    """The ``count`` updates of the Notification ``data`` when each is a path and a value that is no JSON
+    (counters, and the strings or bools beside them), without a Python object per counter: the merged
+    views (:data:`_MergedUints`, else :data:`_Merged`) list their paths and values in order, in C;
+    other kinds of value are decoded one by one. False, with nothing appended, for the rest (an update
+    without a path, a legacy ``value``, a JSON value, an empty or malformed value), which
+    :func:`_decode_updates` then decodes.
 
-    Each update has one path and one value exactly when both lists are as long as the list of updates,
-    and the ints are as many as the values whose first byte is uint_val's tag. (That holds for every
-    encoder's output, where a message holds a field at most once and a oneof one member; a message
-    that repeats a singular field, which the protobuf wire format allows but no encoder writes, could
-    pair a path with a neighbour's value.)"""
-    count = len(updates)
+    Each update has one path and one value exactly when both lists are as long as the updates (and,
+    read as varints, the values are ``count`` pairs of uint_val's tag and a counter; or, among other
+    kinds, the counters as many as the values that start with that tag). That holds for every encoder's
+    output, where a message holds a field at most once and a oneof one member; a message that repeats a
+    singular field, which the protobuf wire format allows but no encoder writes, could pair a path with a
+    neighbour's value."""
     if not count:
         return True
     try:
-        flat = _Updates.FromString(b"".join(updates))
-        keys, vals = flat.path, flat.val
-        if len(keys) != count or len(vals) != count or flat.value:
-            return False
-        uints = _UintValues.FromString(b"".join(vals)).uint_val
-        if len(uints) == count:  # counters only
-            values: Any = uints
+        u = _MergedUints.FromString(data).update
+        keys, pairs = u.path, u.val
+        counters = len(keys) == count and len(pairs) == 2 * count and pairs[::2].count(_UINT_TAG) == count
+    except DecodeError:  # a value that is no run of varints (a float, a string): not counters only
+        counters = False
+    try:
+        if counters:
+            values: Any = pairs[1::2]
         else:  # counters among other kinds (oper-status beside them): the others one by one
+            m = _Merged.FromString(data).update
+            keys, vals = m.path, m.val
+            if len(keys) != count or len(vals) != count or m.value:
+                return False
             vals = list(vals)
             tags = bytes(map(_first_byte, vals))  # IndexError: an empty TypedValue
+            uints = _UintValues.FromString(b"".join(vals)).uint_val
             if len(uints) != tags.count(_UINT_TAG) or any(t in tags for t in _JSON_TAGS):
                 return False
             it = iter(uints)
