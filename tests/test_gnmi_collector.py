@@ -160,6 +160,41 @@ async def test_each_fault_gives_one_clear_status_and_spares_the_healthy_device(a
 
 
 @pytest.mark.asyncio
+async def test_an_update_that_is_no_update_is_a_malformed_message(agent: Agent) -> None:
+    """Updates are parsed at decode, not with the response (the raw view): one that is no gnmi.Update gives
+    the status and message a response grpc cannot parse gives, not an unexpected DecodeError."""
+    import grpc
+    from gnmi_pb import gnmi_pb2
+
+    notification = gnmi_pb2.Notification(timestamp=1).SerializeToString() + b"\x22\x02\x0a\xff"  # update(4):
+    bad = b"\x0a" + bytes([len(notification)]) + notification  # a path claiming 127+ bytes that are not there
+
+    async def capabilities(request: bytes, context: Any) -> bytes:
+        return gnmi_pb2.CapabilityResponse(supported_encodings=[gnmi_pb2.PROTO]).SerializeToString()
+
+    async def subscribe(requests: Any, context: Any) -> Any:
+        yield bad
+        await asyncio.Event().wait()
+
+    def raw(handler: Any, streaming: bool) -> Any:
+        kind = grpc.stream_stream_rpc_method_handler if streaming else grpc.unary_unary_rpc_method_handler
+        return kind(handler, lambda b: b, lambda b: b)
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "gnmi.gNMI", {"Capabilities": raw(capabilities, False), "Subscribe": raw(subscribe, True)})])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        agent.start(device("bad-update", port, paths=["/interfaces"]))
+        await eventually(lambda: _async(agent.stats("bad-update").get("status") == "error"), timeout=10,
+                         what="status error")
+        assert "malformed message" in agent.stats("bad-update")["last_error"]
+    finally:
+        await server.stop(0)
+
+
+@pytest.mark.asyncio
 async def test_dropped_stream_reconnects_and_sequence_continues(agent: Agent) -> None:
     async with gnmi_fleet(SimDevice("flaky", interfaces=1, faults=Faults(drop_stream_after_s=1.2))) as fleet:
         agent.start(device("flaky", fleet.ports[0], interval="300ms"))
@@ -445,3 +480,30 @@ async def test_one_failing_subscription_leaves_the_device_collecting_with_one_ev
     assert "NOT_FOUND" in st["subscriptions"]["bogus"]["last_error"]
     assert {b.subscription for b in agent.of("half")} == {"ifs"}
     assert sorted(agent.kinds("half")) == ["session_up", "subscription_down"], agent.kinds("half")
+
+
+@pytest.mark.asyncio
+async def test_batches_of_updates_that_arrive_in_one_slot_are_published_in_one_loop_wakeup() -> None:
+    """The linger timer sits on a grid shared by every batcher: updates arriving within one slot share one
+    deadline (one wakeup of the loop for all their publishes), at least LINGER_S after each one's first
+    notification and less than twice that."""
+    step = gnmi.LINGER_S
+    for now in (0.0, 1.0, 1234.5678, 10**6 + 0.01):
+        at = gnmi.linger_until(now)
+        assert now + step <= at < now + 2 * step
+        assert gnmi.linger_until(now + step / 3) in (at, at + step)
+    loop = asyncio.get_running_loop()
+    batchers = [gnmi.Batcher(None, f"s{i}") for i in range(3)]  # type: ignore[arg-type]  # add() needs no context
+    while (loop.time() % step) > step / 2:  # start in the first half of a slot: both adds fall in it
+        await asyncio.sleep(step / 10)
+    cols = wire.Columns()
+    cols.paths, cols.values, cols.times, cols.runs = ["/a"], [1], [1], [1]
+    await batchers[0].add(cols)
+    await asyncio.sleep(0)
+    await batchers[1].add(cols)
+    assert batchers[0]._timer is not None and batchers[1]._timer is not None
+    assert batchers[0]._timer.when() == batchers[1]._timer.when()
+    await batchers[0].add(None, flush=True)  # sync_response: at once, and its timer is gone
+    assert batchers[0].ready.is_set() and batchers[0]._timer is None
+    await asyncio.wait_for(batchers[1].ready.wait(), 2 * step + 0.05)
+    assert batchers[2]._timer is None and not batchers[2].ready.is_set()  # nothing added: nothing due

@@ -164,3 +164,134 @@ def test_sessions_with_the_same_subscription_paths_share_one_matcher() -> None:
     assert _shared_matcher(["/system"]) is not a
     assert a("/interfaces/interface[name=Ethernet1]/state/counters/in-octets")
     assert not a("/system/state/hostname")
+
+
+# ---- the counters fast path (NotificationRaw, issue 20) -----------------------------------------------
+
+_KINDS = {  # one TypedValue of every kind, and the legacy Value
+    "string_val": gnmi_pb2.TypedValue(string_val="UP"),
+    "int_val": gnmi_pb2.TypedValue(int_val=-5),
+    "uint_val": gnmi_pb2.TypedValue(uint_val=2**64 - 1),
+    "uint_val 0": gnmi_pb2.TypedValue(uint_val=0),
+    "bool_val": gnmi_pb2.TypedValue(bool_val=True),
+    "bytes_val": gnmi_pb2.TypedValue(bytes_val=b"\x00\x01"),
+    "float_val": gnmi_pb2.TypedValue(float_val=1.5),
+    "double_val": gnmi_pb2.TypedValue(double_val=2.25),
+    "decimal_val": gnmi_pb2.TypedValue(decimal_val=gnmi_pb2.Decimal64(digits=12345, precision=2)),
+    "leaflist_val": gnmi_pb2.TypedValue(leaflist_val=gnmi_pb2.ScalarArray(
+        element=[gnmi_pb2.TypedValue(string_val="a"), gnmi_pb2.TypedValue(uint_val=3)])),
+    "any_val": gnmi_pb2.TypedValue(any_val={"type_url": "x/y", "value": b"z"}),
+    "json_val": gnmi_pb2.TypedValue(json_val=b'{"a": 1, "b": {"c": "2"}}'),
+    "json_ietf_val": gnmi_pb2.TypedValue(json_ietf_val=b'{"m:in-octets": "9"}'),
+    "ascii_val": gnmi_pb2.TypedValue(ascii_val="text"),
+    "proto_bytes": gnmi_pb2.TypedValue(proto_bytes=b"\x08\x01"),
+    "empty": gnmi_pb2.TypedValue(),
+    "legacy": gnmi_pb2.Value(value=b"9000", type=gnmi_pb2.JSON),
+}
+
+
+_ONE_BY_ONE = {"json_val", "json_ietf_val", "empty", "legacy"}  # kinds the fast path leaves to the loop
+
+
+def _notification(kinds: list[str], *, prefix: str = "/interfaces/interface[name=Ethernet1]", deletes: int = 0,
+                  long_paths: bool = False) -> gnmi_pb2.Notification:
+    n = gnmi_pb2.Notification(timestamp=77, prefix=gp.to_proto(prefix))
+    for i, k in enumerate(kinds):
+        name = f"leaf{i}" + ("-" + "x" * 150 if long_paths else "")  # a path of more than 127 bytes
+        path = gp.to_proto(f"/state/{name}")
+        if k == "legacy":
+            n.update.add(path=path, value=_KINDS[k])
+        elif k == "no path":
+            n.update.add(val=gnmi_pb2.TypedValue(uint_val=i))
+        elif k == "duplicates":
+            n.update.add(path=path, val=gnmi_pb2.TypedValue(uint_val=i), duplicates=3)
+        else:
+            n.update.add(path=path, val=_KINDS[k])
+    for i in range(deletes):
+        n.delete.append(gp.to_proto(f"/gone{i}"))
+    return n
+
+
+def _both(n: gnmi_pb2.Notification) -> tuple[list, list, bool]:
+    """The samples as the stream decodes them (NotificationRaw), as the one-by-one decoder does
+    (NotificationBytes), and whether the counters fast path took the updates."""
+    from swtel.agent.collectors import gnmi
+
+    data = gnmi_pb2.SubscribeResponse(update=n).SerializeToString()
+    raw = gnmi.SubscribeResponseRaw.FromString(data).update
+    assert raw == n.SerializeToString()  # the stream's view: the Notification's bytes
+    fast, slow = wire.Columns(), wire.Columns()
+    gnmi.decode_notification(raw, fast)
+    gnmi.decode_notification(gnmi.SubscribeResponseBytes.FromString(data).update, slow)
+    probe = wire.Columns()
+    took = gnmi._decode_fast(raw, len(n.update), {}, n.prefix.SerializeToString(), probe)
+    assert took or not probe.paths, "a refused fast path appended samples"
+    return list(wire.rows(fast)), list(wire.rows(slow)), took
+
+
+@pytest.mark.parametrize("kind", sorted(_KINDS))
+def test_every_value_kind_decodes_as_the_one_by_one_decoder_does(kind: str) -> None:
+    """Alone (many updates of that kind), among counters, and after them: the stream's decode gives what
+    the one-by-one decoder gives, and the fast path takes every notification without JSON or legacy
+    values or an empty one."""
+    for kinds in ([kind] * 5, ["uint_val"] * 3 + [kind] + ["uint_val"] * 3, ["uint_val"] * 6 + [kind]):
+        fast, slow, took = _both(_notification(kinds, deletes=1))
+        assert fast == slow and len(fast) >= len(kinds)
+        assert took == (kind not in _ONE_BY_ONE)
+
+
+def test_the_fast_path_takes_counters_with_long_paths_duplicates_and_deletes() -> None:
+    for n in (_notification(["uint_val"] * 480), _notification(["uint_val"] * 20, long_paths=True),
+              _notification(["uint_val", "duplicates", "uint_val 0"], deletes=2), _notification([], deletes=3),
+              _notification([])):
+        fast, slow, took = _both(n)
+        assert took and fast == slow
+    fast, _, _ = _both(_notification(["uint_val 0", "uint_val"]))
+    assert [v for _, v, _ in fast] == [0, 2**64 - 1]
+
+
+def test_an_update_without_a_path_leaves_the_fast_path() -> None:
+    """The prefix is the whole path: the update's path list is one short, so the fast path declines and the
+    one-by-one decoder stamps the value at the prefix."""
+    fast, slow, took = _both(_notification(["uint_val", "no path", "uint_val"]))
+    assert not took and fast == slow
+    assert fast[1][0] == "/interfaces/interface[name=Ethernet1]"
+
+
+@given(st.lists(st.sampled_from(sorted(_KINDS) + ["no path", "duplicates"]), max_size=12), st.integers(0, 2))
+def test_any_mix_of_updates_decodes_as_the_one_by_one_decoder_does(kinds: list[str], deletes: int) -> None:
+    fast, slow, took = _both(_notification(kinds, deletes=deletes))
+    assert fast == slow
+    assert took == (not set(kinds) & (_ONE_BY_ONE | {"no path"}))
+
+
+def test_an_update_that_is_no_update_is_a_decode_error() -> None:
+    """The stream's view leaves the Notification's bytes unparsed until decode: a malformed update raises
+    DecodeError there (the session reports "malformed message", as it does for a response grpc cannot
+    parse), and so does a Notification that is no Notification."""
+    from google.protobuf.message import DecodeError
+
+    from swtel.agent.collectors import gnmi
+
+    for n in (b"\x08\x01\x22\x02\x0a\xff",  # timestamp 1, an update whose path claims 127+ bytes
+              b"\x08\x01\x22\x09\x0a\x00\x1a\x05\x0a\x03\xff\xfe\xfd",  # a string_val that is no UTF-8
+              b"\x22\xff"):  # an update claiming 127+ bytes
+        with pytest.raises(DecodeError):
+            gnmi.decode_notification(n, wire.Columns())
+
+
+def test_a_value_that_repeats_a_oneof_member_is_not_paired_with_a_neighbours_path() -> None:
+    """A TypedValue holding string_val then uint_val (legal on the wire, the last one wins, written by no
+    encoder) adds an int its first byte does not announce: among other kinds, the fast path must
+    decline rather than hand the next counter that int."""
+    from swtel.agent.collectors import gnmi
+
+    def update(leaf: str, tv: bytes) -> bytes:
+        return gnmi_pb2.Update(path=gp.to_proto(f"/state/{leaf}")).SerializeToString() + b"\x1a" + bytes([len(tv)]) + tv
+
+    updates = [update("a", b"\x0a\x01A\x18\x05"), update("b", b"\x0a\x01B"), update("c", b"\x18\x07")]
+    n = b"\x08\x03" + b"".join(b"\x22" + bytes([len(u)]) + u for u in updates)  # timestamp 3, update × 3
+    assert not gnmi._decode_fast(n, 3, {}, b"", wire.Columns())
+    out = wire.Columns()
+    gnmi.decode_notification(n, out)
+    assert list(zip(out.paths, out.values)) == [("/state/a", 5), ("/state/b", "B"), ("/state/c", 7)]

@@ -30,7 +30,9 @@ def message() -> bytes:
 
 def main() -> None:
     data = message()
-    parse = getattr(gnmi, "SubscribeResponseBytes", gnmi_pb2.SubscribeResponse).FromString
+    # the view Subscribe streams are read as (older collectors: the bytes view, or gnmi_pb2 itself)
+    view = getattr(gnmi, "SubscribeResponseRaw", None) or getattr(gnmi, "SubscribeResponseBytes", None)
+    parse = (view or gnmi_pb2.SubscribeResponse).FromString
     out = wire.Columns()
     gnmi.decode_notification(parse(data).update, out)  # warm the path cache, as every interval after the first
     runs = []
