@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import sys
@@ -53,12 +54,15 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
     collection = Collection(nc, s, "bench-agent", credentials=creds)
     devices = [inventory.make_device(f"bench-{i:05d}", "127.0.0.1", "gnmi", port=a.base_port + i, credential="sim",
                                      paths=PATHS, interval=f"{a.interval}s") for i in range(a.devices)]
-    discovered: set[str] = set()  # start-up work: discovery at claim publishes each device's facts once
+    # start-up work: discovery at claim publishes each device's facts once, kept in the events stream; counted
+    # there (devices with facts) rather than by a subscription, which would copy every facts message into
+    # this measured process
+    js = nc.jetstream()
+    discovered = 0
 
-    async def on_facts(msg: nats.aio.msg.Msg) -> None:
-        discovered.add(msg.subject)
-
-    facts_sub = await nc.subscribe("swtel.event.*.facts", cb=on_facts)
+    async def count_discovered() -> int:
+        info = await js.stream_info(naming.STREAM_EVENTS, subjects_filter="swtel.event.*.facts")
+        return len(info.state.subjects or {})
     # the modules the first slot imports (gRPC, protobuf, the collector, discovery: ~15 MB) are the process's,
     # not the devices': imported before the baseline, as the bare client imports grpc before its own
     collector_for("gnmi")
@@ -71,13 +75,18 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
     while True:
         stats = collection.device_stats()
         collecting = sum(1 for v in stats.values() if v["status"] == "collecting")
+        if collecting == a.devices:
+            discovered = await count_discovered()
         if (rss := rss_bytes()) > top[0]:
-            top = (rss, time.monotonic() - started, collecting, len(discovered))
-        if (collecting == a.devices and len(discovered) >= a.devices) or time.monotonic() - started > a.warmup:
+            top = (rss, time.monotonic() - started, collecting, discovered)
+        if trace := os.environ.get("SWTEL_BENCH_TRACE"):  # a file: the ramp's RSS every half second
+            with open(trace, "a") as f:
+                f.write(f"{time.monotonic() - started:6.1f} s rss {rss / 1e6:7.0f} MB collecting {collecting} "
+                        f"discovered {discovered} published {collection.publisher.stats.samples}\n")
+        if (collecting == a.devices and discovered >= a.devices) or time.monotonic() - started > a.warmup:
             break
         await asyncio.sleep(0.5)
     ramp_s = time.monotonic() - started
-    await facts_sub.unsubscribe()
     await asyncio.sleep(a.interval)  # one steady interval before measuring
     pub = collection.publisher.stats
     windows = []
@@ -95,7 +104,7 @@ async def measure_agent(nc: nats.NATS, a: argparse.Namespace) -> dict:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
-        "devices": a.devices, "collecting": collecting, "discovered": len(discovered), "ramp_s": ramp_s,
+        "devices": a.devices, "collecting": collecting, "discovered": discovered, "ramp_s": ramp_s,
         "statuses": statuses,
         "samples_per_s": statistics.median(w["samples_per_s"] for w in windows),
         "cpu_per_s": statistics.median(w["cpu_per_s"] for w in windows),
