@@ -126,31 +126,32 @@ def test_a_notification_without_timestamp_gets_the_receive_time() -> None:
 
 
 def test_the_bytes_view_reads_the_wire_of_a_subscribe_response_as_gnmi_does() -> None:
-    """Subscribe streams are read as SubscribeResponseBytes (Path fields as bytes): same samples as the
+    """Subscribe streams are read as SubscribeResponseRaw (the Notification as bytes): same samples as the
     gnmi_pb2 parse, sync_response and error as they were, and a Path that is no Path is a malformed
     notification (ValueError, counted by the session), not an internal error."""
     import pytest
 
-    from swtel.agent.collectors.gnmi import SubscribeResponseBytes, decode_notification
+    from swtel.agent.collectors.gnmi import NotificationBytes, SubscribeResponseRaw, decode_notification
 
     n = gnmi_pb2.Notification(timestamp=5, prefix=gp.to_proto("/interfaces/interface[name=Ethernet2]"))
     n.update.add(path=gp.to_proto("/state/counters/in-octets"), val=gnmi_pb2.TypedValue(uint_val=1))
     n.update.add(path=gp.to_proto("/state/description"), val=gnmi_pb2.TypedValue(string_val="x"))
     n.delete.append(gp.to_proto("/config/mtu"))
-    fast = SubscribeResponseBytes.FromString(gnmi_pb2.SubscribeResponse(update=n).SerializeToString())
+    fast = SubscribeResponseRaw.FromString(gnmi_pb2.SubscribeResponse(update=n).SerializeToString())
     assert fast.WhichOneof("response") == "update"
     via_bytes = wire.Columns()
     decode_notification(fast.update, via_bytes)
     via_gnmi = wire.Columns()
     decode_notification(n, via_gnmi)
     assert list(wire.rows(via_bytes)) == list(wire.rows(via_gnmi)) and len(via_bytes) == 3
-    sync = SubscribeResponseBytes.FromString(gnmi_pb2.SubscribeResponse(sync_response=True).SerializeToString())
+    sync = SubscribeResponseRaw.FromString(gnmi_pb2.SubscribeResponse(sync_response=True).SerializeToString())
     assert sync.WhichOneof("response") == "sync_response"
-    err = SubscribeResponseBytes.FromString(
+    err = SubscribeResponseRaw.FromString(
         gnmi_pb2.SubscribeResponse(error=gnmi_pb2.Error(message="boom")).SerializeToString())
     assert err.WhichOneof("response") == "error" and err.error.message == "boom"
     garbage = b"\x0a\xff"  # field 1 (elem, length-delimited) claiming 127+ bytes that are not there
-    bad = fast.update.__class__(timestamp=1, update=[fast.update.update[0].__class__(path=garbage)])
+    as_bytes = NotificationBytes.FromString(fast.update)  # the one-by-one decode's view
+    bad = NotificationBytes(timestamp=1, update=[as_bytes.update[0].__class__(path=garbage)])
     with pytest.raises(ValueError):
         decode_notification(bad, wire.Columns())
 
@@ -222,7 +223,7 @@ def _both(n: gnmi_pb2.Notification) -> tuple[list, list, bool]:
     assert raw == n.SerializeToString()  # the stream's view: the Notification's bytes
     fast, slow = wire.Columns(), wire.Columns()
     gnmi.decode_notification(raw, fast)
-    gnmi.decode_notification(gnmi.SubscribeResponseBytes.FromString(data).update, slow)
+    gnmi.decode_notification(gnmi.NotificationBytes.FromString(raw), slow)
     probe = wire.Columns()
     took = gnmi._decode_fast(raw, len(n.update), {}, n.prefix.SerializeToString(), probe)
     assert took or not probe.paths, "a refused fast path appended samples"

@@ -122,11 +122,11 @@ def _classify(e: grpc.aio.AioRpcError, what: str) -> SessionError:
 def _views() -> tuple[type, ...]:
     """Views of the gNMI wire format that let upb do the per-update work in C (same bytes, other schemas):
 
-    - ``SubscribeResponseBytes`` / ``NotificationBytes``: every ``Path`` field (Notification ``prefix`` and
-      ``delete``, Update ``path``) declared ``bytes``: upb builds no Path/PathElem objects per update, and
-      the bytes received are the path cache's key as they are (no SerializeToString);
-    - ``SubscribeResponseRaw``, as Subscribe streams are read: the same with ``update`` the Notification's
-      bytes, which the decoder parses in the views below;
+    - ``NotificationBytes``: every ``Path`` field (Notification ``prefix`` and ``delete``, Update ``path``)
+      declared ``bytes``: upb builds no Path/PathElem objects per update, and the bytes received are the
+      path cache's key as they are (no SerializeToString); the one-by-one decode reads it;
+    - ``SubscribeResponseRaw``, as Subscribe streams are read: ``update`` is the Notification's bytes,
+      which the decoder parses in the views below;
     - ``_Head``: a Notification's timestamp, prefix, deletes, and its updates as bytes (counted, not read);
     - ``_Merged`` and ``_MergedUints``: a Notification whose ``update`` (4) is declared a *singular*
       message. Protobuf merges the occurrences of a singular message field, and merging appends repeated
@@ -160,10 +160,9 @@ def _views() -> tuple[type, ...]:
     message("Notification", ("timestamp", 1, F.TYPE_INT64, False, "", False), ("prefix", 2, B, False, "", False),
             ("update", 4, M, True, ".swtel_gnmi_bytes.Update", False), ("delete", 5, B, True, "", False),
             ("atomic", 6, F.TYPE_BOOL, False, "", False))
-    for suffix, update in (("", (M, ".swtel_gnmi_bytes.Notification")), ("Raw", (B, ""))):
-        message(f"SubscribeResponse{suffix}", ("update", 1, update[0], False, update[1], True),
-                ("sync_response", 3, F.TYPE_BOOL, False, "", True), ("error", 4, M, False, ".gnmi.Error", True),
-                oneof="response")  # extension (5) stays an unknown field: never read
+    message("SubscribeResponseRaw", ("update", 1, B, False, "", True),
+            ("sync_response", 3, F.TYPE_BOOL, False, "", True), ("error", 4, M, False, ".gnmi.Error", True),
+            oneof="response")  # extension (5) stays an unknown field: never read
     message("Head", ("timestamp", 1, F.TYPE_INT64, False, "", False), ("prefix", 2, B, False, "", False),
             ("update", 4, B, True, "", False), ("delete", 5, B, True, "", False))
     message("Updates", ("path", 1, B, True, "", False), ("value", 2, B, True, "", False),
@@ -175,11 +174,11 @@ def _views() -> tuple[type, ...]:
     pool = descriptor_pool.Default()
     pool.Add(fd)
     return tuple(message_factory.GetMessageClass(pool.FindMessageTypeByName(f"swtel_gnmi_bytes.{name}"))
-                 for name in ("SubscribeResponse", "Notification", "SubscribeResponseRaw", "Head", "Merged",
+                 for name in ("Notification", "SubscribeResponseRaw", "Head", "Merged",
                               "MergedUints", "UintValues"))
 
 
-SubscribeResponseBytes, NotificationBytes, SubscribeResponseRaw, _Head, _Merged, _MergedUints, _UintValues = _views()
+NotificationBytes, SubscribeResponseRaw, _Head, _Merged, _MergedUints, _UintValues = _views()
 
 
 def subscribe_call(channel: grpc.aio.Channel) -> grpc.aio.StreamStreamMultiCallable:
@@ -596,7 +595,7 @@ class GnmiSession:
         channel = await open_channel(self.ctx, self.keepalive_s)
         try:
             stub = gnmi_pb2_grpc.gNMIStub(channel)
-            stub.Subscribe = subscribe_call(channel)  # responses as SubscribeResponseBytes
+            stub.Subscribe = subscribe_call(channel)  # responses as SubscribeResponseRaw
             caps = await capabilities(stub, self.metadata)
             encoding, note = choose_encoding(self.ctx.device, caps)
             self.models = models_of(caps)
