@@ -46,6 +46,7 @@ from swtel.shared.errors import SwtelError
 
 from . import http
 from ..fencing import LeaseLedger, Refusal, cutoff_ns
+from ..pull import Puller
 from .encode import Body, Counts, LineEncoder, RemoteWriteEncoder, TagsOf
 from .mapping import Mapper
 from .model import OutputDef, consumer_config
@@ -230,7 +231,7 @@ class _Stop(Exception):
     pass
 
 
-async def _drop(sub: Any) -> None:
+async def _drop(sub: Puller) -> None:
     with contextlib.suppress(Exception):  # the connection may be gone: nothing to clean then
         await sub.unsubscribe()
 
@@ -331,7 +332,7 @@ class PushRunner:
             if sub is not None:  # messages the server sends it from now on come back after the ack wait
                 await _drop(sub)
 
-    async def _subscribe(self) -> Any:
+    async def _subscribe(self) -> Puller:
         # `swtel output add` (admin) creates the durable consumer; a hub only binds to it. Its NATS user may
         # not create consumers other than its own two (nats/permissions.conf), so it creates one only when
         # it is missing (where the credential allows it, e.g. development without permissions).
@@ -345,7 +346,7 @@ class PushRunner:
                     raise
             info = await self.js.consumer_info(naming.STREAM_TELEMETRY, self.d.consumer)
         self.watermark = info.delivered.stream_seq or 0 if info.delivered else 0
-        return await self.js.pull_subscribe_bind(durable=self.d.consumer, stream=naming.STREAM_TELEMETRY)
+        return await Puller(self.nc, naming.STREAM_TELEMETRY, self.d.consumer).start()
 
     async def _note_gaps(self, msgs: Sequence[Msg]) -> None:
         """First deliveries come in stream order. A gap before one is either messages the stream dropped
