@@ -38,8 +38,8 @@ def test_short_intervals_get_slots_of_a_tenth_of_the_interval() -> None:
 
 
 def test_next_polls_keep_the_slot_and_skip_missed_rounds() -> None:
-    due = 1000.5
-    assert polling.next_poll(due, 1001.0, 10.0) == 1010.5  # on time: one interval later, same slot
+    due = 1000.0
+    assert polling.next_poll(due, 1001.0, 10.0) == 1010.0  # on time: one interval later, same slot
     late = polling.next_poll(due, 1023.2, 10.0)  # a device slower than its interval
     assert late >= 1033.2 and on_grid(late, polling.POLL_SLOT_S)
 

@@ -34,10 +34,10 @@ OpenSession = Callable[[], AbstractAsyncContextManager[Poll]]
 # still spread over the interval at random: devices whose polls fall in the same slot are polled
 # together, so one loop wakeup sends several devices' commands and one reads several answers. Polls
 # spread evenly wake the loop once or more per command, and each wakeup pays the loop's and asyncssh's
-# fixed work with cold caches: 200 SSH shell devices at 10 s took 5.0-6.6 CPU s per million samples
-# spread, 4.0-4.1 on a 0.5 s grid (1 s: 3.9-4.0, 0.1 s: 4.9-5.0). A slot's devices are a burst of
-# interval/slot-th of all devices (1/20 at 10 s), short next to the interval.
-POLL_SLOT_S = 0.5
+# fixed work with cold caches. 200 SSH shell devices at 10 s, single runs on a shared host, CPU s per
+# million samples: spread 4.8-6.6; grid 0.1 s 4.9-5.0, 0.5 s 3.0-4.1, 1 s 2.7-4.0, 2 s 2.9-3.2. A slot's
+# devices are a burst of slot/interval of all devices (a tenth at most), short next to the interval.
+POLL_SLOT_S = 1.0
 
 STATUS_EVENT = {"auth_failed": "auth_failed", "timeout": "timeout", "unreachable": "error", "error": "error"}
 
