@@ -1,4 +1,4 @@
-"""The loop shared by the polling collectors (SSH CLI, NETCONF): connect, poll each subscription on its
+"""The loop shared by the polling collectors (SSH CLI, NETCONF, SNMP): connect, poll each subscription on its
 interval, classify every failure into one device status, reconnect with jittered backoff.
 
 A session is an async context manager yielding ``poll(groups) -> samples``. Within a session each
