@@ -61,10 +61,9 @@ async def polled(n: int, interval: float, times: dict[int, list[float]]) -> Asyn
         return open_session
 
     paths = {"interfaces": ["/interfaces"]}
-    tasks = [asyncio.create_task(polling.supervise(
-        CollectorContext(device=device(f"d{i}", 1, "ssh", interval=interval, paths=paths), token=1, publish=Recorder(),
-                         credential=None),
-        session(i), "test")) for i in range(n)]
+    ctxs = [CollectorContext(device=device(f"d{i}", 1, "ssh", interval=interval, paths=paths), token=1,
+                             publish=Recorder(), credential=None) for i in range(n)]
+    tasks = [asyncio.create_task(polling.supervise(ctx, session(i), "test")) for i, ctx in enumerate(ctxs)]
     try:
         yield
     finally:
