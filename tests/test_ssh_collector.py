@@ -457,6 +457,32 @@ async def test_a_channel_reader_learns_of_an_overflow_or_a_close() -> None:
     await asyncio.wait_for(inbox.until(lambda: inbox.buf.endswith(b"done")), 5)
 
 
+@pytest.mark.asyncio
+async def test_each_shell_read_times_out_at_its_own_deadline_from_one_timer() -> None:
+    """Reads in a row share one timer: a read answered in time leaves it armed; the next read is timed
+    from its own start, not the earlier read's; a read with no timeout is never cut short by it."""
+    loop = asyncio.get_running_loop()
+    inbox = sshconn.Inbox(max_bytes=1 << 20)
+    inbox.data_received(b"sw1#", None)
+    await inbox.until(lambda: inbox.buf.endswith(b"sw1#"), timeout_s=0.3)  # answered: the timer stays armed
+    inbox.take()
+    timer = inbox._timer
+    assert timer is not None
+    await asyncio.sleep(0.15)
+    t0 = loop.time()
+    with pytest.raises(TimeoutError):
+        await inbox.until(lambda: False, timeout_s=0.3)
+    assert loop.time() - t0 >= 0.3 - 0.01  # not at the first read's deadline, 0.15 s in
+    assert inbox._timer is None  # the first read's timer moved to this read's deadline, and fired
+    inbox.data_received(b"x", None)
+    await inbox.until(lambda: inbox.buf.endswith(b"x"), timeout_s=0.1)
+    untimed = asyncio.create_task(inbox.until(lambda: inbox.buf.endswith(b"sw1#")))
+    await asyncio.sleep(0.2)  # past the timed read's deadline: its timer must not end this read
+    assert not untimed.done()
+    inbox.data_received(b"sw1#", None)
+    await asyncio.wait_for(untimed, 5)
+
+
 def test_keepalives_only_for_devices_polled_less_often_than_the_keepalive() -> None:
     opts = SshOptions(keepalive_s=15.0)
     assert sshconn.polling_keepalive_s(device("x", 1, "ssh", interval=10), opts) == 0  # the polls prove it alive

@@ -1,4 +1,4 @@
-"""The loop shared by the polling collectors (SSH CLI, NETCONF): connect, poll each subscription on its
+"""The loop shared by the polling collectors (SSH CLI, NETCONF, SNMP): connect, poll each subscription on its
 interval, classify every failure into one device status, reconnect with jittered backoff.
 
 A session is an async context manager yielding ``poll(groups) -> samples``. Within a session each
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -29,6 +29,15 @@ log = logging.getLogger("swtel.agent.polling")
 
 Poll = Callable[[set[str]], Awaitable[list[wire.Sample]]]
 OpenSession = Callable[[], AbstractAsyncContextManager[Poll]]
+
+# Polls start on a grid of this many seconds of the event loop's clock (at most a tenth of the interval),
+# still spread over the interval at random: devices whose polls fall in the same slot are polled
+# together, so one loop wakeup sends several devices' commands and one reads several answers. Polls
+# spread evenly wake the loop once or more per command, and each wakeup pays the loop's and asyncssh's
+# fixed work with cold caches. 200 SSH shell devices at 10 s, single runs on a shared host, CPU s per
+# million samples: spread 4.8-6.6; grid 0.1 s 4.9-5.0, 0.5 s 3.0-4.1, 1 s 2.7-4.0, 2 s 2.9-3.2. A slot's
+# devices are a burst of slot/interval of all devices (a tenth at most), short next to the interval.
+POLL_SLOT_S = 1.0
 
 STATUS_EVENT = {"auth_failed": "auth_failed", "timeout": "timeout", "unreachable": "error", "error": "error"}
 
@@ -174,10 +183,33 @@ async def _poll_all(ctx: CollectorContext, poll: Poll, status: Status) -> None:
         tg.create_task(asyncio.Event().wait())
 
 
+def slot_s(interval_s: float) -> float:
+    return min(POLL_SLOT_S, interval_s / 10)
+
+
+def first_poll(now: float, interval_s: float) -> float:
+    """When a subscription's first poll is due: a random point of its first interval (thousands of devices
+    do not poll in step), moved up to the next slot boundary (devices in one slot poll together)."""
+    slot = slot_s(interval_s)
+    return math.ceil((now + random.uniform(0, interval_s)) / slot) * slot
+
+
+def next_poll(due: float, now: float, interval_s: float) -> float:
+    """The poll after the one that was ``due``: one interval later (devices that started in one slot stay
+    together), or, for a device slower than its interval, the first slot an interval from ``now`` (the
+    missed rounds are skipped rather than bunched up)."""
+    due += interval_s
+    if due < now:
+        slot = slot_s(interval_s)
+        due = math.ceil((now + interval_s) / slot) * slot
+    return due
+
+
 async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[str], poll: Poll,
                     status: Status) -> None:
-    await asyncio.sleep(random.uniform(0, sub.interval_s))  # spread thousands of devices over the interval
-    due = time.monotonic()
+    loop = asyncio.get_running_loop()
+    due = first_poll(loop.time(), sub.interval_s)
+    await asyncio.sleep(due - loop.time())
     while True:
         failures: dict[str, str] = {}
         try:
@@ -197,8 +229,6 @@ async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[s
         else:  # nothing answered: this subscription fails (the device stays collecting while others deliver)
             detail = failures[""] if "" in failures else str(PartialPoll([], failures))
             await status.fail("error", f"{sub.name}: {detail}", session_lost=False, subscription=sub.name)
-        due += sub.interval_s
-        now = time.monotonic()
-        if due < now:  # a slow device: skip the missed rounds rather than bunch them up
-            due = now + sub.interval_s
+        now = loop.time()
+        due = next_poll(due, now, sub.interval_s)
         await asyncio.sleep(due - now)

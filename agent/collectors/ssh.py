@@ -124,12 +124,14 @@ class CliSession:
         self._prompt = prompt
 
     async def command(self, cmd: str) -> str:
-        async with asyncio.timeout(self.opts.timeout_s):
-            if not self.shell:
+        if not self.shell:
+            async with asyncio.timeout(self.opts.timeout_s):
                 raw = await self._exec(cmd)
-            else:
-                async with self._lock:
-                    raw = await self._shell_command(cmd)
+        else:
+            # the read is bounded by the shell's own timer (Inbox.until); waiting for the lock is bounded by
+            # the command that holds it (its timeout ends the session)
+            async with self._lock:
+                raw = await self._shell_command(cmd)
         text = raw.replace(b"\r", b"").decode("utf-8", errors="replace")  # \r\n -> \n, stray \r dropped
         if parsers.is_error(self.platform, text):
             raise CommandFailed(f"{cmd!r}: {text.strip().splitlines()[0][:200]}")
@@ -198,18 +200,19 @@ class CliSession:
     async def _shell_command(self, cmd: str) -> bytes:
         assert self._chan is not None
         self._chan.write(cmd.encode() + b"\n")
-        out = await self._read_until(self._prompt)
+        out = await self._read_until(self._prompt, timeout_s=self.opts.timeout_s)
         out = out[: -len(self._prompt)]
         first, sep, rest = out.partition(b"\n")
         return rest if sep and cmd.encode() in first else out  # drop the terminal's echo of the command
 
-    async def _read_until(self, prompt: bytes | None, password_prompt: bool = False) -> bytes:
+    async def _read_until(self, prompt: bytes | None, password_prompt: bool = False,
+                          timeout_s: float | None = None) -> bytes:
         """Read the shell until it ends with ``prompt`` at a line start (or any prompt when ``None``, or a
-        password prompt when asked)."""
+        password prompt when asked), within ``timeout_s`` when given."""
         inbox = self._inbox
         assert inbox is not None
         try:
-            await inbox.until(lambda: _at_prompt(inbox.buf, prompt, password_prompt))
+            await inbox.until(lambda: _at_prompt(inbox.buf, prompt, password_prompt), timeout_s)
         except sshconn.OutputTooLarge:
             raise polling.SessionBroken(f"no prompt within {self.opts.max_output} bytes") from None
         except EOFError:

@@ -63,7 +63,7 @@ class Command:
 
     variants: tuple[Variant, ...]
 
-    @property
+    @functools.cached_property  # read for every command of every poll
     def name(self) -> str:
         """How failures are reported: the command without its output filter (``show interfaces``)."""
         return self.variants[0].command.split(" | ")[0]
