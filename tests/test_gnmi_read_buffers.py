@@ -33,8 +33,9 @@ BOUND_KB = 16
 
 
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                      "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                      "keepcost")]
 
 
 def _malloc_in_use() -> int:
@@ -67,7 +68,8 @@ async def test_collector_channels_keep_no_64k_read_slices() -> None:
         channels = []
         for i, port in enumerate(fleet.ports):
             device = inventory.make_device(sims[i].name, "127.0.0.1", "gnmi", port=port)
-            channels.append(await gnmi.open_channel(CollectorContext(device, 1, None, None)))  # type: ignore[arg-type]
+            ctx = CollectorContext(device, 1, None, None)  # type: ignore[arg-type]  # no publishing here
+            channels.append(await gnmi.open_channel(ctx))  # the collector's channel, with its options
         tasks = [asyncio.create_task(read(i, ch)) for i, ch in enumerate(channels)]
         try:
             async with asyncio.timeout(30):
