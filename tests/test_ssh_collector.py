@@ -470,9 +470,9 @@ async def test_each_shell_read_times_out_at_its_own_deadline_from_one_timer() ->
     assert timer is not None
     await asyncio.sleep(0.15)
     t0 = loop.time()
-    with pytest.raises(TimeoutError):
-        await inbox.until(lambda: False, timeout_s=0.3)
-    assert loop.time() - t0 >= 0.3 - 0.01  # not at the first read's deadline, 0.15 s in
+    with pytest.raises(TimeoutError, match=r"within 0\.45 s"):  # this read's timeout, not the first read's
+        await inbox.until(lambda: False, timeout_s=0.45)
+    assert loop.time() - t0 >= 0.45 - 0.01  # not at the first read's deadline, 0.15 s in
     assert inbox._timer is None  # the first read's timer moved to this read's deadline, and fired
     inbox.data_received(b"x", None)
     await inbox.until(lambda: inbox.buf.endswith(b"x"), timeout_s=0.1)

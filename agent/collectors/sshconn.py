@@ -201,6 +201,7 @@ class Inbox(asyncssh.SSHClientSession[bytes]):
         self._ready: Callable[[], bool] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._deadline: float | None = None  # of the read in progress (loop clock), if it has one
+        self._timeout_s = 0.0  # that read's timeout, for its error message
         self._timer: asyncio.TimerHandle | None = None  # fires at or before _deadline while armed
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
@@ -252,26 +253,27 @@ class Inbox(asyncssh.SSHClientSession[bytes]):
         self._waiter = loop.create_future()
         self._deadline = None if timeout_s is None else loop.time() + timeout_s
         if self._deadline is not None:
+            self._timeout_s = timeout_s
             if self._timer is None or self._timer.when() > self._deadline:
                 if self._timer is not None:
                     self._timer.cancel()
-                self._timer = loop.call_at(self._deadline, self._expire, timeout_s)
+                self._timer = loop.call_at(self._deadline, self._expire)
         try:
             self._check()
             await self._waiter
         finally:
             self._waiter = self._ready = None
 
-    def _expire(self, timeout_s: float) -> None:
+    def _expire(self) -> None:
         self._timer = None
         waiter = self._waiter
         if waiter is None or waiter.done() or self._deadline is None:
             return  # no timed read waits: the next one arms the timer again
         loop = waiter.get_loop()
         if loop.time() >= self._deadline:
-            waiter.set_exception(TimeoutError(f"no answer within {timeout_s:g} s"))
+            waiter.set_exception(TimeoutError(f"no answer within {self._timeout_s:g} s"))
         else:  # armed for an earlier read: wait for this one's deadline
-            self._timer = loop.call_at(self._deadline, self._expire, timeout_s)
+            self._timer = loop.call_at(self._deadline, self._expire)
 
     def take(self) -> bytes:
         """Everything buffered, removed from the buffer."""
