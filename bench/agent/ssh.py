@@ -214,18 +214,22 @@ def start_openssh(devices: int, platform: str, interfaces: int) -> tuple[subproc
     render_cli(tmp, platform, interfaces)
     emulator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_emulator.py")
     port = free_port()
-    # N logins at once: MaxStartups bounds unauthenticated connections (default 10:30:100 drops some)
+    # N logins at once: MaxStartups bounds unauthenticated connections (default 10:30:100 drops some).
+    # sshd runs ForceCommand with the user's shell; bash run by sshd sources ~/.bashrc (which may start
+    # heavy tools, e.g. `pyenv init`) unless it is not the top-level shell: SHLVL=1 makes it level 2.
     files = write_sshd(Path(tmp), port, f"ForceCommand exec {sys.executable} -I -S {emulator} {tmp}\n"
-                       f"MaxStartups {devices + 100}\nPrintMotd no\nPrintLastLog no\nPermitTTY yes\n")
-    proc = subprocess.Popen(files.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(os.path.join(tmp, "sshd.log"), "w"))
+                       f"SetEnv SHLVL=1\nMaxStartups {devices + 100}\nPrintMotd no\nPrintLastLog no\n"
+                       "PermitTTY yes\n")
+    with open(os.path.join(tmp, "sshd.log"), "w") as log:  # sshd keeps its own copy of the descriptor
+        proc = subprocess.Popen(files.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_port("127.0.0.1", port, timeout=15)
     except TimeoutError:
         proc.kill()
         raise SystemExit(f"sshd did not start: {open(os.path.join(tmp, 'sshd.log')).read()[-2000:]}") from None
     version = subprocess.run([files.command()[0], "-V"], capture_output=True, text=True).stderr.split(",")[0]
-    return proc, tmp, {"port": port, "user": files.username, "key": files.key_file, "version": version}
+    return proc, tmp, {"port": port, "user": files.username, "key": files.key_file,
+                       "known_hosts": files.known_hosts, "version": version}
 
 
 # ---- the driver ---------------------------------------------------------------------------------------
