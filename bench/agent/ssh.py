@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/agent/ssh.py                      # 200 devices, exec, shell and netconf
     .venv/bin/python bench/agent/ssh.py --devices 500 --modes exec --repeats 5
+    .venv/bin/python bench/agent/ssh.py --modes shell --server openssh   # shell devices served by OpenSSH sshd
 
 The simulator runs in its own process (so its CPU and memory are not counted); each (mode, repeat)
 runs the collectors in a fresh child process that reports:
@@ -17,6 +18,15 @@ runs the collectors in a fresh child process that reports:
 - and, from the simulator process, how long N SSH + N NETCONF listeners took to open, their file
   descriptors and memory.
 
+``--server openssh`` serves the exec and shell devices from a real OpenSSH ``sshd`` instead (an independent
+SSH implementation: the asyncssh simulator sends an SSH_MSG_IGNORE before each data packet, OpenSSH does
+not): a private sshd on a free loopback port (``tests/support/sshd.py``, as the NETCONF peer tests use;
+key login for the current user; ``MaxStartups`` raised for N simultaneous logins) whose ``ForceCommand`` is
+``cli_emulator.py`` in a PTY: prompt, read a line, print that command's output, prompt again; the terminal
+echoes commands as a real CLI's does. The outputs are the simulator's, rendered once for one device
+(``SimDevice("bench")``) before sshd starts, so every session answers the same text the parse-only baseline
+parses; all N devices share the one port. The collector, the baseline and the windows are the same.
+
 Medians of ``--repeats`` runs. Not run in CI. On a shared 2-core machine the figures are noisy (the
 simulator and the collectors compete for the same cores); compare ratios, not absolutes.
 """
@@ -28,15 +38,19 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from swtel.agent.collectors import netconf, parsers, ssh
 from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
 from swtel.shared import inventory, wire
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def rss_bytes() -> int:
@@ -131,7 +145,8 @@ def netconf_baseline_cpu_per_msample(platform: str, interfaces: int) -> float:
     return (time.process_time() - t0) / n * 1e6
 
 
-async def collect(mode: str, ports: list[int], interval: float, duration: float, platform: str) -> dict:
+async def collect(mode: str, ports: list[int], interval: float, duration: float, platform: str,
+                  credential: Credential) -> dict:
     opts = SshOptions(host_key_policy="off", timeout_s=30)
     col = netconf.collector(opts) if mode == "netconf" else ssh.collector(opts)
     subs = [wire.Subscription(n, p, interval_s=interval) for n, p in inventory.DEFAULT_PATHS.items()]
@@ -141,7 +156,7 @@ async def collect(mode: str, ports: list[int], interval: float, duration: float,
     for i, port in enumerate(ports):
         dev = wire.Device(name=f"bench{i}", address="127.0.0.1", port=port, protocol="netconf" if mode == "netconf"
                           else "ssh", platform=platform, tags={"ssh_mode": mode}, subscriptions=subs)  # type: ignore[arg-type]
-        ctx = CollectorContext(device=dev, token=1, publish=counter.bind(i), credential=Credential("admin", "admin"))
+        ctx = CollectorContext(device=dev, token=1, publish=counter.bind(i), credential=credential)
         tasks.append(asyncio.create_task(col(ctx)))
         await asyncio.sleep(random.uniform(0, 0.002))  # connect at a realistic pace, not all in one tick
     deadline = time.monotonic() + 2 * interval + 60
@@ -161,6 +176,62 @@ async def collect(mode: str, ports: list[int], interval: float, duration: float,
             "rss_per_device": (rss1 - rss0) / len(ports), "events": counter.events}
 
 
+# ---- the OpenSSH server (--server openssh) ------------------------------------------------------------
+
+
+def render_cli(tmp: str, platform: str, interfaces: int) -> None:
+    """The simulator's output for every command the collector may send, into ``tmp/cli.json`` for
+    ``cli_emulator.py`` (rendered once, so the emulator imports nothing of ours)."""
+    from swtel.agent.sim import cli
+    from swtel.agent.sim.model import SimDevice
+
+    dev = SimDevice("bench", platform=platform, interfaces=interfaces)
+    mod = parsers.platform(platform)
+    cmds = {v.command for cs in mod.COMMANDS.values() for c in cs for v in c.variants}
+    cmds |= set(getattr(mod, "FACTS_COMMANDS", [])) | set(getattr(mod, "PAGING_OFF", []))
+    outputs = {}
+    for cmd in sorted(cmds):
+        try:
+            text = cli.run(dev, cmd, True)
+        except cli.CommandError:
+            continue  # the emulator answers it as an invalid command
+        outputs[cmd] = text if not text or text.endswith("\n") else text + "\n"
+    spec = {"prompt": cli.prompt(dev, True), "invalid": cli.invalid(dev, ""), "outputs": outputs}
+    with open(os.path.join(tmp, "cli.json"), "w") as f:
+        json.dump(spec, f)
+
+
+def start_openssh(devices: int, platform: str, interfaces: int) -> tuple[subprocess.Popen, str, dict]:
+    """A private sshd whose sessions run ``cli_emulator.py``; returns it, its directory and what the
+    collector needs (port, user, key)."""
+    import tempfile
+
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from support.ports import free_port, wait_port
+    from support.sshd import write_sshd
+
+    tmp = tempfile.mkdtemp(prefix="swtel-sshbench-", dir="/tmp")
+    render_cli(tmp, platform, interfaces)
+    emulator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli_emulator.py")
+    port = free_port()
+    # N logins at once: MaxStartups bounds unauthenticated connections (default 10:30:100 drops some).
+    # sshd runs ForceCommand with the user's shell; bash run by sshd sources ~/.bashrc (which may start
+    # heavy tools, e.g. `pyenv init`) unless it is not the top-level shell: SHLVL=1 makes it level 2.
+    files = write_sshd(Path(tmp), port, f"ForceCommand exec {sys.executable} -I -S {emulator} {tmp}\n"
+                       f"SetEnv SHLVL=1\nMaxStartups {devices + 100}\nPrintMotd no\nPrintLastLog no\n"
+                       "PermitTTY yes\n")
+    with open(os.path.join(tmp, "sshd.log"), "w") as log:  # sshd keeps its own copy of the descriptor
+        proc = subprocess.Popen(files.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        wait_port("127.0.0.1", port, timeout=15)
+    except TimeoutError:
+        proc.kill()
+        raise SystemExit(f"sshd did not start: {open(os.path.join(tmp, 'sshd.log')).read()[-2000:]}") from None
+    version = subprocess.run([files.command()[0], "-V"], capture_output=True, text=True).stderr.split(",")[0]
+    return proc, tmp, {"port": port, "user": files.username, "key": files.key_file,
+                       "known_hosts": files.known_hosts, "version": version}
+
+
 # ---- the driver ---------------------------------------------------------------------------------------
 
 
@@ -173,6 +244,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--modes", default="exec,shell,netconf")
     ap.add_argument("--platform", default="eos")
+    ap.add_argument("--server", choices=("sim", "openssh"), default="sim",
+                    help="who serves the exec and shell devices: the asyncssh simulator or OpenSSH sshd")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--collect", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -183,8 +256,10 @@ def main() -> None:
         asyncio.run(serve(args.devices, args.interfaces, args.platform))
         return
     if args.collect:
-        ports = json.loads(sys.stdin.readline())
-        out = asyncio.run(collect(args.collect, ports, args.interval, args.duration, args.platform))
+        peer = json.loads(sys.stdin.readline())
+        cred = (Credential(peer["user"], "", ssh_key=peer["key"]) if peer.get("key")
+                else Credential("admin", "admin"))
+        out = asyncio.run(collect(args.collect, peer["ports"], args.interval, args.duration, args.platform, cred))
         out["baseline"] = (netconf_baseline_cpu_per_msample if args.collect == "netconf"
                            else baseline_cpu_per_msample)(args.platform, args.interfaces)
         print(json.dumps(out), flush=True)
@@ -193,19 +268,33 @@ def main() -> None:
     me = [sys.executable, os.path.abspath(__file__), "--devices", str(args.devices), "--interfaces",
           str(args.interfaces), "--interval", str(args.interval), "--duration", str(args.duration),
           "--platform", args.platform]
-    sim = subprocess.Popen([*me, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    modes = args.modes.split(",")
+    if args.server == "openssh" and "netconf" in modes:
+        ap.error("--server openssh serves exec and shell only (netconf: the simulator, or tests/support/netconfd.py)")
+    sim = sshd = None
+    server = "simulator (asyncssh, agent/sim/ssh_server.py)"
     try:
-        assert sim.stdout is not None and sim.stdin is not None
-        info = json.loads(sim.stdout.readline())
-        print(f"simulator: {args.devices} SSH + {args.devices} NETCONF listeners opened in {info['listen_s']:.2f} s, "
-              f"{info['fds']} fds, {info['listener_rss'] / 2 / args.devices / 1024:.1f} KiB per listener")
+        if args.server == "sim":
+            sim = subprocess.Popen([*me, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert sim.stdout is not None and sim.stdin is not None
+            info = json.loads(sim.stdout.readline())
+            print(f"simulator: {args.devices} SSH + {args.devices} NETCONF listeners opened in {info['listen_s']:.2f} s, "
+                  f"{info['fds']} fds, {info['listener_rss'] / 2 / args.devices / 1024:.1f} KiB per listener")
+            peers = {m: {"ports": info["netconf" if m == "netconf" else "ssh"]} for m in modes}
+        else:
+            sshd, tmp, peer = start_openssh(args.devices, args.platform, args.interfaces)
+            server = f"{peer['version']} sshd, ForceCommand bench/agent/cli_emulator.py in a PTY"
+            print(f"server: {server}, 127.0.0.1:{peer['port']} for all {args.devices} devices "
+                  f"(outputs rendered from the simulator in {tmp})")
+            peers = {m: {"ports": [peer["port"]] * args.devices, "user": peer["user"], "key": peer["key"]}
+                     for m in modes}
         rows = []
-        for mode in args.modes.split(","):
+        for mode in modes:
             runs = []
             for _ in range(args.repeats):
-                ports = info["netconf" if mode == "netconf" else "ssh"]
-                p = subprocess.run([*me, "--collect", mode], input=json.dumps(ports) + "\n", capture_output=True,
-                                   text=True, timeout=2 * args.interval + args.duration + 300, check=True)
+                p = subprocess.run([*me, "--collect", mode], input=json.dumps(peers[mode]) + "\n",
+                                   capture_output=True, text=True, timeout=2 * args.interval + args.duration + 300,
+                                   check=True)
                 runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
             for r in runs:
                 r["ratio"] = r["cpu_per_msample"] / r["baseline"]
@@ -213,12 +302,17 @@ def main() -> None:
                    ("samples_per_s", "cpu_per_msample", "rss_per_device", "baseline", "ratio", "warm", "warm_s")}
             rows.append((mode, med, runs[-1]["events"], [r["ratio"] for r in runs]))
     finally:
-        if sim.stdin:
-            sim.stdin.close()
-        sim.wait(timeout=30)
+        if sim is not None:
+            if sim.stdin:
+                sim.stdin.close()
+            sim.wait(timeout=30)
+        if sshd is not None:
+            sshd.terminate()
+            sshd.wait(timeout=30)
+            shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{args.devices} devices x {args.interfaces} interfaces ({args.platform}), every {args.interval:g} s; "
-          f"median of {args.repeats} runs, {args.duration:g} s steady window each\n")
+          f"median of {args.repeats} runs, {args.duration:g} s steady window each; server: {server}\n")
     head = ("mode", "devices ok", "after", "samples/s", "CPU s per 1M", "parse-only CPU s per 1M", "× parse-only",
             "each run", "RSS/device", "events")
     print(" | ".join(head))

@@ -21,16 +21,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
 import pytest
 
 from .ports import free_port
 from .procs import stop_async_process
+from .sshd import SSHD, write_sshd
 from .waits import eventually
 
 NETCONFD = "/usr/sbin/netconfd"
 SUBSYSTEM = "/usr/sbin/netconf-subsystem"
-SSHD = "/usr/sbin/sshd"
 INSTALL = "apt-get install netconfd netconfd-module-ietf-interfaces openssh-server (.ci/run does)"
 
 
@@ -83,23 +82,8 @@ async def netconfd(*modules: str) -> AsyncIterator[Netconfd]:
 
         await eventually(listening, timeout=15, what="netconfd's socket")
 
-        host_key = asyncssh.generate_private_key("ssh-ed25519")
-        host_key.write_private_key(str(tmp / "host_key"))
-        (tmp / "host_key").chmod(0o600)
-        client = asyncssh.generate_private_key("ssh-ed25519")
-        client.write_private_key(str(tmp / "client_key"))
-        (tmp / "client_key").chmod(0o600)
-        client.write_public_key(str(tmp / "authorized_keys"))
-        (tmp / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key.export_public_key().decode().strip()}\n")
-        (tmp / "sshd_config").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp / 'host_key'}\nPidFile {tmp / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nPubkeyAuthentication yes\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-            "StrictModes no\nUsePAM no\nLogLevel ERROR\n"
-            f'Subsystem netconf "{SUBSYSTEM} --ncxserver-sockname={port}@{sock}"\n')
-        if os.geteuid() == 0:
-            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # its privilege-separation directory
-        procs.append(await asyncio.create_subprocess_exec(SSHD, "-D", "-e", "-f", str(tmp / "sshd_config"),
+        files = write_sshd(tmp, port, f'Subsystem netconf "{SUBSYSTEM} --ncxserver-sockname={port}@{sock}"\n')
+        procs.append(await asyncio.create_subprocess_exec(*files.command(),
                                                           stdout=asyncio.subprocess.DEVNULL,
                                                           stderr=asyncio.subprocess.PIPE))
 
@@ -115,7 +99,7 @@ async def netconfd(*modules: str) -> AsyncIterator[Netconfd]:
             return True
 
         await eventually(accepting, timeout=15, what="sshd to accept connections")
-        yield Netconfd(port, user, str(tmp / "client_key"), str(tmp / "known_hosts"), tmp / "netconfd.log")
+        yield Netconfd(port, user, files.key_file, files.known_hosts, tmp / "netconfd.log")
     finally:
         for proc in reversed(procs):
             await stop_async_process(proc, 5)
