@@ -25,7 +25,7 @@ import pytest
 
 from .ports import free_port
 from .procs import stop_async_process
-from .sshd import SSHD, write_sshd
+from .sshd import SSHD, SshdFiles, write_sshd
 from .waits import eventually
 
 NETCONFD = "/usr/sbin/netconfd"
@@ -34,12 +34,8 @@ INSTALL = "apt-get install netconfd netconfd-module-ietf-interfaces openssh-serv
 
 
 @dataclass
-class Netconfd:
-    port: int
-    username: str
-    key_file: str  # the client's private key
-    known_hosts: str  # the sshd's host key, as a known_hosts file
-    log: Path
+class Netconfd(SshdFiles):
+    log: Path  # netconfd's own log
 
 
 def _missing() -> str | None:
@@ -99,7 +95,7 @@ async def netconfd(*modules: str) -> AsyncIterator[Netconfd]:
             return True
 
         await eventually(accepting, timeout=15, what="sshd to accept connections")
-        yield Netconfd(port, user, files.key_file, files.known_hosts, tmp / "netconfd.log")
+        yield Netconfd(**vars(files), log=tmp / "netconfd.log")
     finally:
         for proc in reversed(procs):
             await stop_async_process(proc, 5)
