@@ -187,11 +187,16 @@ def slot_s(interval_s: float) -> float:
     return min(POLL_SLOT_S, interval_s / 10)
 
 
+def _slot_from(t: float, interval_s: float) -> float:
+    """The first slot boundary at or after ``t``."""
+    slot = slot_s(interval_s)
+    return math.ceil(t / slot) * slot
+
+
 def first_poll(now: float, interval_s: float) -> float:
     """When a subscription's first poll is due: a random point of its first interval (thousands of devices
     do not poll in step), moved up to the next slot boundary (devices in one slot poll together)."""
-    slot = slot_s(interval_s)
-    return math.ceil((now + random.uniform(0, interval_s)) / slot) * slot
+    return _slot_from(now + random.uniform(0, interval_s), interval_s)
 
 
 def next_poll(due: float, now: float, interval_s: float) -> float:
@@ -199,10 +204,7 @@ def next_poll(due: float, now: float, interval_s: float) -> float:
     together), or, for a device slower than its interval, the first slot an interval from ``now`` (the
     missed rounds are skipped rather than bunched up)."""
     due += interval_s
-    if due < now:
-        slot = slot_s(interval_s)
-        due = math.ceil((now + interval_s) / slot) * slot
-    return due
+    return due if due >= now else _slot_from(now + interval_s, interval_s)
 
 
 async def _poll_one(ctx: CollectorContext, sub: wire.Subscription, groups: set[str], poll: Poll,

@@ -307,8 +307,9 @@ def main() -> None:
                 sim.stdin.close()
             sim.wait(timeout=30)
         if sshd is not None:
-            sshd.terminate()
-            sshd.wait(timeout=30)
+            from support.procs import stop_process  # tests/ is on the path since start_openssh
+
+            stop_process(sshd, 30)
             shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\n{args.devices} devices x {args.interfaces} interfaces ({args.platform}), every {args.interval:g} s; "
