@@ -12,7 +12,8 @@ runs the collectors in a fresh child process that reports:
 - CPU seconds of the collector process per million samples, and that figure as a ratio to a baseline
   measured in the same process: parsing the same outputs with no network (the CLI parser for exec and
   shell; XML parse and mapping of the simulator's ``<rpc-reply>`` for NETCONF), so the ratio is what
-  SSH, framing and asyncio cost on top of parsing, and is comparable between noisy machines,
+  SSH, framing and asyncio cost on top of parsing, and is comparable between noisy machines (parse-only
+  is measured before connecting and again after the window, and the two are averaged),
 - RSS per device: growth of the collector process from before connecting to after every device is
   collecting, divided by N,
 - and, from the simulator process, how long N SSH + N NETCONF listeners took to open, their file
@@ -46,6 +47,7 @@ import time
 from pathlib import Path
 
 from swtel.agent.collectors import netconf, parsers, ssh
+from swtel.agent.collect import tune_gc
 from swtel.agent.collectors.base import CollectorContext, Credential
 from swtel.agent.collectors.sshconn import SshOptions
 from swtel.shared import inventory, wire
@@ -259,9 +261,14 @@ def main() -> None:
         peer = json.loads(sys.stdin.readline())
         cred = (Credential(peer["user"], "", ssh_key=peer["key"]) if peer.get("key")
                 else Credential("admin", "admin"))
+        baseline = netconf_baseline_cpu_per_msample if args.collect == "netconf" else baseline_cpu_per_msample
+        tune_gc()  # as the agent process does once started (start-up frozen, a larger gen0 threshold)
+        # parse-only is measured before connecting and after the window, and averaged: a 2-core VM's speed
+        # drifts by a third between minutes, and one measurement at one end swung the ratio as much
+        before = baseline(args.platform, args.interfaces)
         out = asyncio.run(collect(args.collect, peer["ports"], args.interval, args.duration, args.platform, cred))
-        out["baseline"] = (netconf_baseline_cpu_per_msample if args.collect == "netconf"
-                           else baseline_cpu_per_msample)(args.platform, args.interfaces)
+        after = baseline(args.platform, args.interfaces)
+        out["baseline"], out["baselines"] = (before + after) / 2, [before, after]
         print(json.dumps(out), flush=True)
         return
 
@@ -301,6 +308,8 @@ def main() -> None:
             med = {k: statistics.median(r[k] for r in runs) for k in
                    ("samples_per_s", "cpu_per_msample", "rss_per_device", "baseline", "ratio", "warm", "warm_s")}
             rows.append((mode, med, runs[-1]["events"], [r["ratio"] for r in runs]))
+            print(f"{mode}: parse-only before / after each run: "
+                  + ", ".join(" / ".join(f"{b:.2f}" for b in r["baselines"]) for r in runs), flush=True)
     finally:
         if sim is not None:
             if sim.stdin:
