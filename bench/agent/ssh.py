@@ -25,8 +25,9 @@ not): a private sshd on a free loopback port (``tests/support/sshd.py``, as the 
 key login for the current user; ``MaxStartups`` raised for N simultaneous logins) whose ``ForceCommand`` is
 ``cli_emulator.py`` in a PTY: prompt, read a line, print that command's output, prompt again; the terminal
 echoes commands as a real CLI's does. The outputs are the simulator's, rendered once for one device
-(``SimDevice("bench")``) before sshd starts, so every session answers the same text the parse-only baseline
-parses; all N devices share the one port. The collector, the baseline and the windows are the same.
+(``SimDevice("bench")``) before sshd starts, so every session answers the commands and layout the
+parse-only baseline parses (its own simulated device's outputs differ only in the counters' digits); all N
+devices share the one port. The collector, the baseline and the windows are the same.
 
 Medians of ``--repeats`` runs. Not run in CI. On a shared 2-core machine the figures are noisy (the
 simulator and the collectors compete for the same cores); compare ratios, not absolutes.
